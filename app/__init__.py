@@ -1,0 +1,46 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+
+from config import Config
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
+    """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
+    from app import cli, jobs, plugins
+    from app.extensions import csrf, db, mail, migrate
+    from app.security import build_fab_roles
+    from app.views import VIEW_MENUS, register_all
+
+    app = Flask(__name__, instance_path=Config().INSTANCE_DIR, instance_relative_config=True)
+    app.config.from_object(Config())
+    if isinstance(test_config, dict):
+        app.config.update(test_config)
+    elif test_config is not None:
+        app.config.from_object(test_config)
+    app.config["FAB_ROLES"] = build_fab_roles(VIEW_MENUS)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO if not app.testing else logging.WARNING)
+    logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    mail.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    jobs.init_app(app)
+    with app.app_context():
+        plugins.init_app(app)
+        appbuilder = AppBuilder(update_perms=False)
+        appbuilder.init_app(app, db.session)
+        register_all(appbuilder)
+        app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
+    cli.init_app(app)
+    return app

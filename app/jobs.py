@@ -1,0 +1,35 @@
+"""Background jobs on Celery: in-process (eager) by default, a real worker when
+CELERY_BROKER_URL is set. Tasks run inside the Flask app context."""
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+celery_app = Celery("lk_portal")
+
+
+def init_app(app: Flask) -> Celery:
+    broker = app.config.get("CELERY_BROKER_URL")
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app.conf.update(
+        broker_url=broker or "memory://",
+        result_backend=app.config.get("CELERY_RESULT_BACKEND") or (broker if broker else None),
+        task_always_eager=not broker,
+        task_eager_propagates=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        timezone="Europe/Moscow",
+    )
+    celery_app.Task = FlaskTask
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    from app import tasks  # noqa: F401  (registers the tasks)
+
+    return celery_app

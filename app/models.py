@@ -1,0 +1,708 @@
+"""Every table of the portal, in sections.
+
+Money is Numeric(14, 2), energy Numeric(14, 3) kWh, rates Numeric(10, 4) rubles per kWh; all of
+them are Decimal in Python. Periods are the first day of a month. Timestamps carry a time zone.
+The ledger is charges and payments; invoices and balances are derived from it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Optional
+
+from flask_appbuilder import Model
+from flask_appbuilder.security.sqla.models import User as FabUser
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+Money = Numeric(14, 2)
+Kwh = Numeric(14, 3)
+Rate = Numeric(10, 4)
+ZERO = Decimal("0.00")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def Timestamp(**kwargs):  # noqa: N802 - reads like a column type
+    return mapped_column(DateTime(timezone=True), **kwargs)
+
+
+class Choices:
+    """Allowed values of a status-like column, with their Russian labels."""
+
+    labels: dict[str, str] = {}
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return list(cls.labels)
+
+    @classmethod
+    def label(cls, value: str | None) -> str:
+        return cls.labels.get(value or "", value or "")
+
+    @classmethod
+    def check(cls, column: str) -> str:
+        quoted = ", ".join(f"'{v}'" for v in cls.labels)
+        return f"{column} IN ({quoted})"
+
+
+class UserKind(Choices):
+    labels = {"resident": "Физическое лицо", "business": "Организация", "staff": "Сотрудник"}
+
+
+class LocalityType(Choices):
+    labels = {"urban": "Город", "rural": "Село"}
+
+
+class AccountStatus(Choices):
+    labels = {"active": "Действующий", "closed": "Закрыт"}
+
+
+class ContractStatus(Choices):
+    labels = {"draft": "Проект", "active": "Действует", "terminated": "Расторгнут"}
+
+
+class ReadingSource(Choices):
+    labels = {
+        "web": "Личный кабинет",
+        "app": "Мобильное приложение",
+        "staff": "Сотрудник",
+        "controller": "Контролёр",
+        "import": "Загрузка",
+    }
+
+
+class ReadingStatus(Choices):
+    labels = {
+        "accepted": "Принято",
+        "flagged": "На проверке",
+        "rejected": "Отклонено",
+    }
+
+
+class ChargeKind(Choices):
+    labels = {
+        "metered": "По показаниям",
+        "average": "По среднему",
+        "norm": "По нормативу",
+        "adjustment": "Корректировка",
+    }
+
+
+class PaymentStatus(Choices):
+    labels = {
+        "created": "Создан",
+        "pending": "Ожидает оплаты",
+        "succeeded": "Оплачен",
+        "canceled": "Отменён",
+        "refunded": "Возвращён",
+    }
+
+
+class PaymentMethod(Choices):
+    labels = {"card": "Банковская карта", "sbp": "СБП", "bank": "Банк", "cash": "Касса"}
+
+
+class ApplicationStatus(Choices):
+    labels = {
+        "new": "Новая",
+        "in_review": "На рассмотрении",
+        "approved": "Одобрена",
+        "rejected": "Отклонена",
+    }
+
+
+class FeedbackStatus(Choices):
+    labels = {"new": "Новое", "answered": "Отвечено", "closed": "Закрыто"}
+
+
+class MailingStatus(Choices):
+    labels = {
+        "draft": "Черновик",
+        "queued": "В очереди",
+        "sending": "Отправляется",
+        "paused": "Приостановлена",
+        "done": "Отправлена",
+        "canceled": "Отменена",
+    }
+
+
+class ActStatus(Choices):
+    labels = {"requested": "Запрошен", "ready": "Сформирован", "rejected": "Отклонён"}
+
+
+class Season(Choices):
+    labels = {"heating": "Отопительный (октябрь–апрель)", "summer": "Летний (май–сентябрь)"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Organisation of the supplier
+
+
+class Branch(Model):
+    """A branch (филиал) of the supplier; staff and customers belong to one."""
+
+    __tablename__ = "branch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    city: Mapped[str] = mapped_column(String(80))
+    address: Mapped[Optional[str]] = mapped_column(String(255))
+    phone: Mapped[Optional[str]] = mapped_column(String(32))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------------------------------------
+# People and organizations
+
+
+class PortalUser(FabUser):
+    """FAB's user with the portal's fields. New columns are nullable or defaulted so that
+    `flask fab create-admin` keeps working."""
+
+    __tablename__ = "ab_user"
+
+    phone: Mapped[Optional[str]] = mapped_column(String(16), unique=True, nullable=True)
+    email_is_placeholder: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    kind: Mapped[str] = mapped_column(
+        String(16), default="resident", server_default="resident", index=True
+    )
+    branch_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("branch.id"), nullable=True, index=True
+    )
+    organization_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("organization.id"), nullable=True, index=True
+    )
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    pd_consent_at: Mapped[Optional[dt.datetime]] = Timestamp(nullable=True)
+    pd_consent_version: Mapped[Optional[str]] = mapped_column(String(16), nullable=True)
+    notify_email: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    notify_sms: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    paperless: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    mailing_opt_out: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+
+    branch: Mapped[Optional[Branch]] = relationship(foreign_keys=[branch_id])
+    organization: Mapped[Optional["Organization"]] = relationship(
+        foreign_keys=[organization_id], back_populates="users"
+    )
+
+    @property
+    def deliverable_email(self) -> str | None:
+        """The e-mail to write to, or None for a phone-only user's placeholder."""
+        return None if self.email_is_placeholder else self.email
+
+
+class Organization(Model):
+    """A business customer (юридическое лицо или ИП)."""
+
+    __tablename__ = "organization"
+    __table_args__ = (UniqueConstraint("inn", "kpp", name="uq_organization_inn_kpp"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    inn: Mapped[str] = mapped_column(String(12), index=True)
+    kpp: Mapped[Optional[str]] = mapped_column(String(9))
+    ogrn: Mapped[Optional[str]] = mapped_column(String(15))
+    address: Mapped[Optional[str]] = mapped_column(String(255))
+    email: Mapped[Optional[str]] = mapped_column(String(320))
+    phone: Mapped[Optional[str]] = mapped_column(String(16))
+    director: Mapped[Optional[str]] = mapped_column(String(160))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+
+    branch: Mapped[Branch] = relationship()
+    users: Mapped[list[PortalUser]] = relationship(
+        back_populates="organization", foreign_keys="PortalUser.organization_id"
+    )
+    contracts: Mapped[list["Contract"]] = relationship(back_populates="organization")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Contract(Model):
+    """A supply contract, with an organization or with a person."""
+
+    __tablename__ = "contract"
+    __table_args__ = (CheckConstraint(ContractStatus.check("status"), name="ck_contract_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    organization_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("organization.id"), index=True
+    )
+    person_name: Mapped[Optional[str]] = mapped_column(String(160))
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    signed_on: Mapped[dt.date] = mapped_column(Date)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[Optional[dt.date]] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+
+    organization: Mapped[Optional[Organization]] = relationship(back_populates="contracts")
+    branch: Mapped[Branch] = relationship()
+    accounts: Mapped[list["PersonalAccount"]] = relationship(back_populates="contract")
+
+    def __repr__(self) -> str:
+        return f"Договор № {self.number}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Premises, accounts, meters
+
+
+class Premises(Model):
+    """A supplied address (помещение): a flat, a house, a shop."""
+
+    __tablename__ = "premises"
+    __table_args__ = (
+        CheckConstraint(LocalityType.check("locality_type"), name="ck_premises_locality"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    locality: Mapped[str] = mapped_column(String(120))
+    locality_type: Mapped[str] = mapped_column(String(8), default="urban")
+    street: Mapped[str] = mapped_column(String(160))
+    house: Mapped[str] = mapped_column(String(16))
+    flat: Mapped[Optional[str]] = mapped_column(String(16))
+    postcode: Mapped[Optional[str]] = mapped_column(String(6))
+    electric_stove: Mapped[bool] = mapped_column(Boolean, default=False)
+    residents: Mapped[int] = mapped_column(SmallInteger, default=1)
+
+    branch: Mapped[Branch] = relationship()
+
+    @property
+    def address(self) -> str:
+        parts = [self.postcode, self.locality, self.street, f"д. {self.house}"]
+        if self.flat:
+            parts.append(f"кв. {self.flat}")
+        return ", ".join(p for p in parts if p)
+
+    def __repr__(self) -> str:
+        return self.address
+
+
+class TariffGroup(Model):
+    """A tariff group of consumers (городское население, сельское население...)."""
+
+    __tablename__ = "tariff_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(160), unique=True)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class PersonalAccount(Model):
+    """A personal account (лицевой счёт): what is billed and paid."""
+
+    __tablename__ = "personal_account"
+    __table_args__ = (
+        CheckConstraint(AccountStatus.check("status"), name="ck_account_status"),
+        Index("ix_personal_account_branch_status", "branch_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(13), unique=True)
+    holder_name: Mapped[str] = mapped_column(String(160), index=True)
+    premises_id: Mapped[int] = mapped_column(ForeignKey("premises.id"), index=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    tariff_group_id: Mapped[int] = mapped_column(ForeignKey("tariff_group.id"), index=True)
+    contract_id: Mapped[Optional[int]] = mapped_column(ForeignKey("contract.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    large_family: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+    closed_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+
+    premises: Mapped[Premises] = relationship()
+    branch: Mapped[Branch] = relationship()
+    tariff_group: Mapped[TariffGroup] = relationship()
+    contract: Mapped[Optional[Contract]] = relationship(back_populates="accounts")
+    meters: Mapped[list["Meter"]] = relationship(back_populates="account")
+
+    def __repr__(self) -> str:
+        return self.number
+
+
+class AccountBinding(Model):
+    """A user's link to a personal account; several users (a family) may share one account."""
+
+    __tablename__ = "account_binding"
+    __table_args__ = (UniqueConstraint("user_id", "account_id", name="uq_binding_user_account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"), index=True)
+    bound_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    method: Mapped[str] = mapped_column(String(32), default="meter_serial")
+
+    user: Mapped[PortalUser] = relationship()
+    account: Mapped[PersonalAccount] = relationship()
+
+
+class Meter(Model):
+    """An electricity meter with one, two or three registers (zones)."""
+
+    __tablename__ = "meter"
+    __table_args__ = (
+        CheckConstraint("zones IN (1, 2, 3)", name="ck_meter_zones"),
+        CheckConstraint("digit_capacity BETWEEN 4 AND 9", name="ck_meter_digits"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"), index=True)
+    model: Mapped[Optional[str]] = mapped_column(String(80))
+    zones: Mapped[int] = mapped_column(SmallInteger, default=1)
+    digit_capacity: Mapped[int] = mapped_column(SmallInteger, default=6)
+    installed_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    verification_due: Mapped[Optional[dt.date]] = mapped_column(Date, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    account: Mapped[PersonalAccount] = relationship(back_populates="meters")
+
+    def __repr__(self) -> str:
+        return self.serial
+
+
+class Reading(Model):
+    """A meter reading for a period: one cumulative value per register (T1, T2, T3)."""
+
+    __tablename__ = "reading"
+    __table_args__ = (
+        UniqueConstraint("meter_id", "period", "source", name="uq_reading_meter_period_source"),
+        CheckConstraint(ReadingSource.check("source"), name="ck_reading_source"),
+        CheckConstraint(ReadingStatus.check("status"), name="ck_reading_status"),
+        Index("ix_reading_period_status", "period", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id"))
+    period: Mapped[dt.date] = mapped_column(Date)
+    t1: Mapped[Decimal] = mapped_column(Kwh)
+    t2: Mapped[Optional[Decimal]] = mapped_column(Kwh)
+    t3: Mapped[Optional[Decimal]] = mapped_column(Kwh)
+    source: Mapped[str] = mapped_column(String(16), default="web")
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    submitted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    submitted_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    review_note: Mapped[Optional[str]] = mapped_column(String(255))
+
+    meter: Mapped[Meter] = relationship()
+    submitted_by: Mapped[Optional[PortalUser]] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tariffs
+
+
+class Tariff(Model):
+    """A rate for a tariff group, zone scheme, register and consumption range, over dates."""
+
+    __tablename__ = "tariff"
+    __table_args__ = (
+        UniqueConstraint(
+            "tariff_group_id", "zones", "zone", "range_no", "effective_from",
+            name="uq_tariff_key",
+        ),
+        CheckConstraint("zones IN (1, 2, 3)", name="ck_tariff_zones"),
+        CheckConstraint("zone IN ('T1', 'T2', 'T3')", name="ck_tariff_zone"),
+        CheckConstraint("range_no BETWEEN 1 AND 3", name="ck_tariff_range"),
+        CheckConstraint("rate > 0", name="ck_tariff_rate_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tariff_group_id: Mapped[int] = mapped_column(ForeignKey("tariff_group.id"))
+    zones: Mapped[int] = mapped_column(SmallInteger, default=1)
+    zone: Mapped[str] = mapped_column(String(2), default="T1")
+    range_no: Mapped[int] = mapped_column(SmallInteger, default=1)
+    rate: Mapped[Decimal] = mapped_column(Rate)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[Optional[dt.date]] = mapped_column(Date)
+
+    tariff_group: Mapped[TariffGroup] = relationship()
+
+
+class ConsumptionRange(Model):
+    """The upper limit of a consumption range (диапазон) per month for a group and season;
+    no upper limit means the last range."""
+
+    __tablename__ = "consumption_range"
+    __table_args__ = (
+        UniqueConstraint(
+            "tariff_group_id", "season", "range_no", "effective_from", name="uq_range_key"
+        ),
+        CheckConstraint(Season.check("season"), name="ck_range_season"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tariff_group_id: Mapped[int] = mapped_column(ForeignKey("tariff_group.id"))
+    season: Mapped[str] = mapped_column(String(8))
+    range_no: Mapped[int] = mapped_column(SmallInteger)
+    upper_kwh: Mapped[Optional[Decimal]] = mapped_column(Kwh)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[Optional[dt.date]] = mapped_column(Date)
+
+    tariff_group: Mapped[TariffGroup] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger: charges, invoices, payments
+
+
+class Charge(Model):
+    """One line of the ledger's debit side: energy of a register and range, or an adjustment."""
+
+    __tablename__ = "charge"
+    __table_args__ = (
+        CheckConstraint(ChargeKind.check("kind"), name="ck_charge_kind"),
+        Index("ix_charge_account_period", "account_id", "period"),
+        Index("ix_charge_period", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"))
+    period: Mapped[dt.date] = mapped_column(Date)
+    meter_id: Mapped[Optional[int]] = mapped_column(ForeignKey("meter.id"))
+    zone: Mapped[Optional[str]] = mapped_column(String(2))
+    range_no: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    kwh: Mapped[Decimal] = mapped_column(Kwh, default=Decimal("0"))
+    rate: Mapped[Optional[Decimal]] = mapped_column(Rate)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(String(16), default="metered")
+    note: Mapped[Optional[str]] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+    account: Mapped[PersonalAccount] = relationship()
+    meter: Mapped[Optional[Meter]] = relationship()
+
+
+class Invoice(Model):
+    """The monthly bill of an account: opening + charged - paid = amount due."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        UniqueConstraint("account_id", "period", name="uq_invoice_account_period"),
+        Index("ix_invoice_period", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"))
+    period: Mapped[dt.date] = mapped_column(Date)
+    opening_balance: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    charged: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    paid: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    amount_due: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    issued_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+    account: Mapped[PersonalAccount] = relationship()
+
+
+class Payment(Model):
+    """A payment to an account; the gateway's id is unique, the status moves by a state machine."""
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        CheckConstraint(PaymentStatus.check("status"), name="ck_payment_status"),
+        CheckConstraint(PaymentMethod.check("method"), name="ck_payment_method"),
+        CheckConstraint("amount > 0", name="ck_payment_amount_positive"),
+        Index("ix_payment_account_paid", "account_id", "paid_at"),
+        Index("ix_payment_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    method: Mapped[str] = mapped_column(String(8), default="card")
+    gateway: Mapped[Optional[str]] = mapped_column(String(32))
+    external_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    order_key: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    paid_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    updated_at: Mapped[dt.datetime] = Timestamp(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[PersonalAccount] = relationship()
+    user: Mapped[Optional[PortalUser]] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------
+# Customer requests
+
+
+class ContractApplication(Model):
+    """An application (заявка) for a supply contract."""
+
+    __tablename__ = "contract_application"
+    __table_args__ = (
+        CheckConstraint(ApplicationStatus.check("status"), name="ck_application_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    applicant_name: Mapped[str] = mapped_column(String(160))
+    phone: Mapped[Optional[str]] = mapped_column(String(16))
+    email: Mapped[Optional[str]] = mapped_column(String(320))
+    address: Mapped[str] = mapped_column(String(255))
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    staff_comment: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    updated_at: Mapped[dt.datetime] = Timestamp(default=utcnow, onupdate=utcnow)
+
+    user: Mapped[Optional[PortalUser]] = relationship()
+    branch: Mapped[Branch] = relationship()
+
+
+class Feedback(Model):
+    """A message from a customer to the supplier (обращение), and the answer."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint(FeedbackStatus.check("status"), name="ck_feedback_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
+    account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("personal_account.id"))
+    topic: Mapped[str] = mapped_column(String(160))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    reply: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    answered_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    answered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+
+    user: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[user_id])
+    branch: Mapped[Branch] = relationship()
+    account: Mapped[Optional[PersonalAccount]] = relationship()
+    answered_by: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[answered_by_id])
+
+
+class Mailing(Model):
+    """A mailing (рассылка) composed by staff for a segment of customers."""
+
+    __tablename__ = "mailing"
+    __table_args__ = (CheckConstraint(MailingStatus.check("status"), name="ck_mailing_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    branch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("branch.id"), index=True)
+    segment: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+    branch: Mapped[Optional[Branch]] = relationship()
+    created_by: Mapped[Optional[PortalUser]] = relationship()
+
+
+class ReconciliationAct(Model):
+    """A request for a reconciliation act (акт сверки) for a contract and a period."""
+
+    __tablename__ = "reconciliation_act"
+    __table_args__ = (
+        CheckConstraint(ActStatus.check("status"), name="ck_act_status"),
+        CheckConstraint("date_from <= date_to", name="ck_act_dates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), index=True)
+    date_from: Mapped[dt.date] = mapped_column(Date)
+    date_to: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="requested", index=True)
+    requested_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    requested_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    ready_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+    organization: Mapped[Organization] = relationship()
+    contract: Mapped[Contract] = relationship()
+    requested_by: Mapped[Optional[PortalUser]] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------
+# Security records
+
+
+class OtpChallenge(Model):
+    """A one-time code sent to a phone or e-mail; only a keyed hash of the code is kept."""
+
+    __tablename__ = "otp_challenge"
+    __table_args__ = (Index("ix_otp_destination_created", "destination_hash", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))
+    destination_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    ip: Mapped[Optional[str]] = mapped_column(String(45))
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    expires_at: Mapped[dt.datetime] = Timestamp()
+    consumed_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+
+class AuditEvent(Model):
+    """An append-only journal of security events and access to personal data."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[Optional[str]] = mapped_column(String(64))
+    object_id: Mapped[Optional[str]] = mapped_column(String(64))
+    ip: Mapped[Optional[str]] = mapped_column(String(45))
+    details: Mapped[Optional[str]] = mapped_column(Text)
+
+    actor: Mapped[Optional[PortalUser]] = relationship()
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _audit_is_append_only(mapper, connection, target):
+    raise PermissionError("Журнал аудита только пополняется: изменять и удалять записи нельзя")

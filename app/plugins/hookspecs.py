@@ -1,0 +1,36 @@
+"""The portal's hook specifications: the contract between the core and its plugins.
+
+A plugin is a module or object with functions marked ``@hookimpl`` named after these specs.
+Built-in plugins live in ``app/plugins/``; installable ones declare an entry point in the
+``lk_portal`` group. Event hooks receive plain data (ids, dicts), never ORM objects, and run
+after the change is committed; an exception in one is logged and never reaches the caller.
+"""
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "lk_portal"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def configure(app):
+    """Read settings from ``app.config`` and set the plugin up, once per app."""
+
+
+@hookspec
+def register_views(appbuilder):
+    """Add the plugin's own views or endpoints (a gateway's notification URL, say)."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add the plugin's own ``flask`` CLI commands to the click group ``cli``."""
+
+
+@hookspec
+def audit_event(event):
+    """An audit event was journaled: ``event`` is a dict (id, at, action, actor_id,
+    object_type, object_id, ip, details) with secrets already masked."""

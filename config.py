@@ -1,0 +1,142 @@
+"""Portal configuration: documented defaults, overridden by the environment (and a .env file).
+
+Every setting below can be set as an environment variable of the same name. Secrets are never
+constants: SECRET_KEY and OTP_HASH_KEY are generated once and kept in instance/ when not given.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_ROOT = Path(os.environ.get("INSTANCE_PATH") or BASE_DIR / "instance")
+
+load_dotenv(BASE_DIR / ".env")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def instance_secret(name: str) -> str:
+    """Return a secret from the environment, else one generated once and kept in instance/."""
+    value = _env(name)
+    if value:
+        return value
+    INSTANCE_ROOT.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_ROOT / name.lower()
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Defaults of the embedded setup: SQLite, in-process jobs, mail and SMS to a dev outbox."""
+
+    APP_NAME = "НЭСК — личный кабинет"
+    APP_THEME = ""
+    INSTANCE_DIR = str(INSTANCE_ROOT)
+
+    # Database
+    SQLALCHEMY_DATABASE_URI = _env(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_ROOT / 'portal.sqlite3'}"
+    )
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Flask-AppBuilder
+    FAB_SECURITY_MANAGER_CLASS = "app.security.PortalSecurityManager"
+    FAB_UPDATE_PERMS = _flag("FAB_UPDATE_PERMS", False)
+    FAB_CREATE_DB = False
+    FAB_ADD_SECURITY_API = False
+    FAB_API_SWAGGER_UI = True
+    AUTH_TYPE = 1  # AUTH_DB
+    AUTH_ROLE_ADMIN = "Admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+    AUTH_RATE_LIMITED = True
+    AUTH_RATE_LIMIT = _env("AUTH_RATE_LIMIT", "10 per 5 minute")
+    RATELIMIT_ENABLED = _flag("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", _env("REDIS_URL") or "memory://")
+    FAB_PASSWORD_COMPLEXITY_ENABLED = False
+    PAGE_SIZE = 25
+
+    # Language
+    BABEL_DEFAULT_LOCALE = "ru"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
+    LANGUAGES = {"ru": {"flag": "ru", "name": "Русский"}}
+
+    # Sessions and cookies
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = _flag("SECURE_COOKIES", False)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _flag("SECURE_COOKIES", False)
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+
+    # Mail (Flask-Mail's standard keys); without MAIL_SERVER mail goes to the dev outbox
+    MAIL_SERVER = _env("MAIL_SERVER")
+    MAIL_PORT = int(_env("MAIL_PORT", "25"))
+    MAIL_USE_TLS = _flag("MAIL_USE_TLS")
+    MAIL_USE_SSL = _flag("MAIL_USE_SSL")
+    MAIL_USERNAME = _env("MAIL_USERNAME")
+    MAIL_PASSWORD = _env("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "НЭСК <noreply@nesk.example>")
+    DEV_OUTBOX_DIR = _env("DEV_OUTBOX_DIR", str(INSTANCE_ROOT / "outbox"))
+
+    # Redis and Celery: without a broker, jobs run in-process (eager)
+    REDIS_URL = _env("REDIS_URL")
+    CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
+    CELERY_RESULT_BACKEND = _env("CELERY_RESULT_BACKEND")
+
+    # Plugins: comma-separated names of plugins not to load
+    PLUGINS_BLOCKED = [p for p in (_env("PLUGINS_BLOCKED", "") or "").split(",") if p]
+
+    # The supplier's requisites, printed on bills (clearly fake demo values by default)
+    SUPPLIER_NAME = _env("SUPPLIER_NAME", "АО «НЭСК» (демо)")
+    SUPPLIER_INN = _env("SUPPLIER_INN", "2308000000")
+    SUPPLIER_KPP = _env("SUPPLIER_KPP", "230801001")
+    SUPPLIER_BANK_ACCOUNT = _env("SUPPLIER_BANK_ACCOUNT", "40702810000000000000")
+    SUPPLIER_BIC = _env("SUPPLIER_BIC", "040300000")
+    SUPPLIER_CORR_ACCOUNT = _env("SUPPLIER_CORR_ACCOUNT", "30101810000000000000")
+    SUPPLIER_BANK_NAME = _env("SUPPLIER_BANK_NAME", "ДЕМО-БАНК (не для оплаты)")
+    SUPPLIER_PHONE = _env("SUPPLIER_PHONE", "8-800-600-02-20")
+    SUPPLIER_EMAIL = _env("SUPPLIER_EMAIL", "contact@nesk.ru")
+
+    # Meter reading rules (domain.md, section 5)
+    READING_WINDOW_FIRST_DAY = int(_env("READING_WINDOW_FIRST_DAY", "15"))
+    READING_WINDOW_LAST_DAY = int(_env("READING_WINDOW_LAST_DAY", "25"))
+    ESTIMATE_BY_AVERAGE_MONTHS = int(_env("ESTIMATE_BY_AVERAGE_MONTHS", "3"))
+    PAYMENT_DUE_DAY = int(_env("PAYMENT_DUE_DAY", "10"))
+    READING_SPIKE_FACTOR = Decimal(_env("READING_SPIKE_FACTOR", "5"))
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = instance_secret("SECRET_KEY")
+        self.OTP_HASH_KEY = instance_secret("OTP_HASH_KEY")
+
+
+class TestConfig(Config):
+    """Settings for the test suite: a throwaway database, no CSRF on the plain test client."""
+
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
+    MAIL_SERVER = None

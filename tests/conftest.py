@@ -1,0 +1,113 @@
+"""Fixtures: an app on a fresh schema (SQLite, or TEST_DATABASE_URL such as PostgreSQL),
+clients signed in by role, and two branches of data for isolation tests."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask_appbuilder import Model
+from sqlalchemy import create_engine
+
+import app.models  # noqa: F401  (registers the tables)
+from app import create_app
+from app.extensions import db
+from app.security import sync_roles
+from tests.factories import PASSWORD, build_branch_world, make_user
+
+#: FAB tables kept between tests (roles and permissions are synced once per session).
+KEPT_TABLES = {"ab_permission", "ab_view_menu", "ab_permission_view", "ab_role",
+               "ab_permission_view_role"}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    engine = create_engine(url)
+    Model.metadata.drop_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    Model.metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def _roles_synced(database_url, tmp_path_factory):
+    flask_app = create_app(_test_config(database_url, tmp_path_factory.mktemp("inst")))
+    with flask_app.app_context():
+        sync_roles(flask_app.appbuilder)
+    return True
+
+
+def _test_config(database_url: str, instance_dir) -> dict:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "MAIL_SERVER": None,
+        "DEV_OUTBOX_DIR": str(instance_dir / "outbox"),
+        "SERVER_NAME": "localhost",
+    }
+
+
+@pytest.fixture
+def app(database_url, _roles_synced, tmp_path):
+    flask_app = create_app(_test_config(database_url, tmp_path))
+    with flask_app.app_context():
+        yield flask_app
+        db.session.rollback()
+        _wipe(db.session)
+
+
+def _wipe(session) -> None:
+    """Delete every row but the synced roles and permissions, children first."""
+    for table in reversed(Model.metadata.sorted_tables):
+        if table.name not in KEPT_TABLES:
+            session.execute(table.delete())
+    session.commit()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app):
+    return db.session
+
+
+@pytest.fixture
+def two_branches(session):
+    """Krasnodar and Novorossiysk, each with one row of every kind."""
+    krd = build_branch_world(session, "krd", "Краснодарэнергосбыт", "Краснодар", 1)
+    nvr = build_branch_world(session, "nvr", "Новороссийскэнергосбыт", "Новороссийск", 2)
+    return krd, nvr
+
+
+@pytest.fixture
+def make_user_fn(app, session):
+    def _make(username: str, role: str, **kwargs):
+        return make_user(session, app.appbuilder.sm, username=username, role=role, **kwargs)
+
+    return _make
+
+
+@pytest.fixture
+def login(client):
+    """Sign the test client in through FAB's /login/ form; returns the response."""
+
+    def _login(username: str, password: str = PASSWORD):
+        return client.post("/login/", data={"username": username, "password": password},
+                           follow_redirects=False)
+
+    return _login
