@@ -5,16 +5,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app run
 PORT ?= 5000
-PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# psycopg 3 (the driver the project installs); `postgresql://` alone would ask for psycopg2.
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
 
-.PHONY: run test install install-test browser db seed serve-dev test-sqlite test-postgres clean
+# Installable plugins: every plugins/<name>/ with a setup.cfg, each as its own editable install.
+PLUGIN_CFGS := $(wildcard plugins/*/setup.cfg)
+PLUGIN_INSTALL := $(foreach dir,$(dir $(PLUGIN_CFGS)),-e ./$(dir))
+
+.PHONY: run test install install-test browser db seed test-sqlite test-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: setup.cfg pyproject.toml $(BIN)/python
-	$(BIN)/pip install --quiet -e . $(wildcard plugins/*/)
+$(VENV)/.installed: setup.cfg pyproject.toml $(PLUGIN_CFGS) | $(BIN)/python
+	$(BIN)/pip install --quiet -e . $(PLUGIN_INSTALL)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -29,7 +35,7 @@ install-test: $(VENV)/.installed-test browser
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core </dev/null; \
 	  else echo "chromium is missing: install Debian's chromium package to run the browser tests"; fi; }
 
 db: install
@@ -43,12 +49,19 @@ run: seed
 	@echo "Портал: http://127.0.0.1:$(PORT)"
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: install-test
-	$(BIN)/python -m pytest
-	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-	  echo "== PostgreSQL answers: running the suite on PostgreSQL =="; \
-	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m "not browser"; \
+test: install-test test-sqlite test-postgres
+
+# Every test, the portal's and the plugins' (setup.cfg's testpaths), on a throwaway SQLite file.
+test-sqlite: install-test
+	@echo "== SQLite: every test, browser tests included =="
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same suite but the browser tests on PostgreSQL, when the server answers.
+test-postgres: install-test
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
+	  echo "== PostgreSQL answers at $(PG_TEST_URL): every test but the browser ones =="; \
+	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
 	else echo "== PostgreSQL does not answer at $(PG_TEST_URL): PostgreSQL run skipped =="; fi
 
 clean:
-	rm -rf $(VENV) instance *.egg-info
+	rm -rf $(VENV) instance *.egg-info plugins/*/*.egg-info

@@ -63,6 +63,8 @@ class Config:
     FAB_CREATE_DB = False
     FAB_ADD_SECURITY_API = False
     FAB_API_SWAGGER_UI = True
+    FAB_INDEX_VIEW = "app.views.index.PortalIndexView"
+    FAB_BASE_TEMPLATE = "portal/baselayout.html"
     AUTH_TYPE = 1  # AUTH_DB
     AUTH_ROLE_ADMIN = "Admin"
     AUTH_ROLE_PUBLIC = "Public"
@@ -99,7 +101,14 @@ class Config:
     MAIL_USERNAME = _env("MAIL_USERNAME")
     MAIL_PASSWORD = _env("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "НЭСК <noreply@nesk.example>")
+    MAIL_SUPPRESS_SEND = False  # tests talk to a real SMTP server (aiosmtpd) instead
     DEV_OUTBOX_DIR = _env("DEV_OUTBOX_DIR", str(INSTANCE_ROOT / "outbox"))
+
+    # SMS through the installable SMS.ru plugin (plugins/sms_ru); without a key, no SMS channel
+    SMS_RU_API_ID = _env("SMS_RU_API_ID")
+    SMS_RU_URL = _env("SMS_RU_URL", "https://sms.ru")
+    SMS_RU_FROM = _env("SMS_RU_FROM")
+    SMS_RU_TIMEOUT = float(_env("SMS_RU_TIMEOUT", "10"))
 
     # Redis and Celery: without a broker, jobs run in-process (eager)
     REDIS_URL = _env("REDIS_URL")
@@ -126,6 +135,7 @@ class Config:
     ESTIMATE_BY_AVERAGE_MONTHS = int(_env("ESTIMATE_BY_AVERAGE_MONTHS", "3"))
     PAYMENT_DUE_DAY = int(_env("PAYMENT_DUE_DAY", "10"))
     READING_SPIKE_FACTOR = Decimal(_env("READING_SPIKE_FACTOR", "5"))
+    READING_ABSOLUTE_CAP = Decimal(_env("READING_ABSOLUTE_CAP", "10000"))
 
     def __init__(self) -> None:
         self.SECRET_KEY = instance_secret("SECRET_KEY")

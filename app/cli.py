@@ -1,6 +1,8 @@
 """`flask` commands of the portal: demo data and plugins."""
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -31,6 +33,40 @@ def sync_roles_command() -> None:
     click.echo(f"Роли синхронизированы: {', '.join(names)}")
 
 
+demo_cli = AppGroup("demo", help="Демонстрационные данные.")
+
+
+@demo_cli.command("seed")
+@click.option("--accounts", default=300, show_default=True, type=click.IntRange(min=0),
+              help="Число лицевых счетов физических лиц (плюс 50 организаций).")
+@click.option("--seed", "seed_value", default=2025, show_default=True, type=int,
+              help="Зерно генератора: одно зерно — одни и те же данные.")
+def demo_seed(accounts: int, seed_value: int) -> None:
+    """Load the demo data once, then print the demo logins with fresh passwords."""
+    from tqdm import tqdm
+
+    from app.extensions import db
+    from app.services import demo
+
+    try:
+        with tqdm(total=accounts, unit=" сч.", desc="Лицевые счета", disable=accounts < 5000,
+                  file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            summary = demo.seed(db.session, accounts=accounts, seed=seed_value,
+                                due_day=current_app.config.get("PAYMENT_DUE_DAY", 10),
+                                progress=progress)
+        click.echo(demo.describe(summary, db.session))
+        if summary.loaded or summary.reason == "loaded":
+            logins = demo.issue_demo_logins(current_app.appbuilder, db.session)
+            click.echo(demo.format_logins(logins))
+    except demo.DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(plugins_cli)
     app.cli.add_command(roles_cli)
+    app.cli.add_command(demo_cli)

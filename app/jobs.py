@@ -1,21 +1,29 @@
 """Background jobs on Celery: in-process (eager) by default, a real worker when
-CELERY_BROKER_URL is set. Tasks run inside the Flask app context."""
+CELERY_BROKER_URL is set (``celery -A app.worker worker``, see app/worker.py).
+
+Tasks run inside a Flask app context: the caller's when there is one (eager mode, tests, the
+CLI), else that of the app the worker built."""
 from __future__ import annotations
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, has_app_context
 
-celery_app = Celery("lk_portal")
+_state: dict[str, Flask] = {}
+
+
+class FlaskTask(Task):
+    def __call__(self, *args, **kwargs):
+        if has_app_context():
+            return self.run(*args, **kwargs)
+        with _state["app"].app_context():
+            return self.run(*args, **kwargs)
+
+
+celery_app = Celery("lk_portal", task_cls=FlaskTask)
 
 
 def init_app(app: Flask) -> Celery:
     broker = app.config.get("CELERY_BROKER_URL")
-
-    class FlaskTask(Task):
-        def __call__(self, *args, **kwargs):
-            with app.app_context():
-                return self.run(*args, **kwargs)
-
     celery_app.conf.update(
         broker_url=broker or "memory://",
         result_backend=app.config.get("CELERY_RESULT_BACKEND") or (broker if broker else None),
@@ -27,8 +35,8 @@ def init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         timezone="Europe/Moscow",
     )
-    celery_app.Task = FlaskTask
     celery_app.set_default()
+    _state["app"] = app
     app.extensions["celery"] = celery_app
     from app import tasks  # noqa: F401  (registers the tasks)
 

@@ -111,3 +111,60 @@ def login(client):
                            follow_redirects=False)
 
     return _login
+
+
+# Browser tests: the portal on a real HTTP port and a headless Chromium page (tests/test_browser.py)
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+#: Chromium flags for this sandbox: no setuid sandbox as root, and no calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def live_server(app, database_url, tmp_path):
+    """The portal served by werkzeug in a thread on a free loopback port, with CSRF on as in
+    production, over the test's database (cleaned up by ``app``); yields the base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server_app = create_app({**_test_config(database_url, tmp_path / "live"),
+                             "SERVER_NAME": None, "WTF_CSRF_ENABLED": True})
+    server = make_server("127.0.0.1", 0, server_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (its own browser download is not used)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def browser_page(browser, live_server):
+    """A fresh browser context (no cookies) whose relative URLs go to ``live_server``."""
+    context = browser.new_context(base_url=live_server, locale="ru-RU",
+                                  viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()

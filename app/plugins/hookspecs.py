@@ -31,6 +31,18 @@ def register_commands(cli):
 
 
 @hookspec
+def register_otp_channels():
+    """Return a list of one-time-code channels: objects with ``name`` ("sms", "email") and
+    ``send(destination, code, purpose)``, raising ``DeliveryError`` when they cannot send."""
+
+
+@hookspec
+def register_notification_transports():
+    """Return a list of message transports: objects with ``name``, ``channel`` ("email" or
+    "sms") and ``send(notice)`` for an ``app.services.notify.Notice`` (to, subject, text)."""
+
+
+@hookspec
 def audit_event(event):
     """An audit event was journaled: ``event`` is a dict (id, at, action, actor_id,
     object_type, object_id, ip, details) with secrets already masked."""

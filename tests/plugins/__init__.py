@@ -1,0 +1,1 @@
+"""Test-only plugins: registered per test (try/finally pm.unregister), never installed."""
