@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 
-from flask import g, request
+from flask import flash, g, has_request_context, request, session
+from flask_appbuilder import expose
+from flask_appbuilder.security.views import AuthDBView
 from flask_appbuilder.security.sqla.manager import SecurityManager
 
 from app.models import PortalUser
 from app.services import audit
 from app.services.phones import normalize_phone
+from app.services.throttle import Throttled, signin_throttle
 
 ADMIN, STAFF, FINANCE, RESIDENT, BUSINESS = "Admin", "Staff", "Finance", "Resident", "Business"
 
@@ -21,7 +24,8 @@ ADMIN, STAFF, FINANCE, RESIDENT, BUSINESS = "Admin", "Staff", "Finance", "Reside
 BRANCH_SCOPED_ROLES = frozenset({STAFF})
 
 #: What each builtin role may do, by view class name. "crud": list, show, add, edit, delete;
-#: "read": list and show; "export": the .xlsx export of a list.
+#: "read": list and show; "export": the .xlsx export of a list; "pages": every permission on
+#: the audience's own screens (the cabinet), whose rows are filtered to the user anyway.
 ROLE_POLICY: dict[str, dict[str, list[str]]] = {
     STAFF: {
         "crud": [
@@ -71,8 +75,8 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
         ],
         "export": ["*"],
     },
-    RESIDENT: {"crud": [], "read": [], "export": []},
-    BUSINESS: {"crud": [], "read": [], "export": []},
+    RESIDENT: {"crud": [], "read": [], "export": [], "pages": ["CabinetView"]},
+    BUSINESS: {"crud": [], "read": [], "export": [], "pages": ["BusinessView"]},
 }
 
 CRUD_PERMISSIONS = r"^can_(list|show|add|edit|delete)$"
@@ -99,6 +103,8 @@ def build_fab_roles(view_menus: dict[str, tuple[str, str]]) -> dict[str, list[li
         exportable = readable if policy["export"] == ["*"] else policy["export"]
         if exportable:
             pairs.append([_alternation(exportable), f"^{EXPORT_PERMISSION}$"])
+        if policy.get("pages"):
+            pairs.append([_alternation(policy["pages"]), r"^can_\w+$"])
         menus = sorted({name for v in readable if v in view_menus for name in view_menus[v]})
         if menus:
             pairs.append([_alternation(menus), "^menu_access$"])
@@ -131,10 +137,26 @@ def sync_roles(appbuilder) -> list[str]:
     return names
 
 
+class StaffAuthDBView(AuthDBView):
+    """FAB's /login/ is the back-office entrance: staff only. Residents and organizations
+    have their own forms (/auth/, /business/login)."""
+
+    @expose("/login/", methods=["GET", "POST"])
+    def login(self):
+        g.signin_check = lambda user: user.kind == "staff"
+        response = super().login()
+        error = g.pop("signin_error", None)
+        if error:
+            session.pop("_flashes", None)
+            flash(error, "danger")
+        return response
+
+
 class PortalSecurityManager(SecurityManager):
     """FAB's manager with the portal's user model, phone logins and audit events."""
 
     user_model = PortalUser
+    authdbview = StaffAuthDBView
 
     def __init__(self, appbuilder):
         from app.views.users import SubscriberView
@@ -152,10 +174,44 @@ class PortalSecurityManager(SecurityManager):
         return user
 
     def _remote_ip(self) -> str | None:
-        return request.remote_addr if request else None
+        return request.remote_addr if has_request_context() else None
+
+    def auth_user_db(self, username, password):
+        """FAB's password check behind every entrance (/login/, the API, the portal's own
+        forms), throttled per account and per IP before any hashing, and limited to the users
+        the entrance admits (``g.signin_check``, a predicate on the user: kind, branch)."""
+        ip = self._remote_ip()
+        login = (username or "").strip()
+        throttle = signin_throttle()
+        try:
+            throttle.check(login, ip)
+        except Throttled as exc:
+            audit.record(self.session, "login.throttled", ip=ip)
+            g.signin_error = str(exc)
+            return None
+        user = super().auth_user_db(login, password)
+        if user is not None and not self._admitted(user):
+            user = None
+        if user is None:
+            throttle.failed(login, ip)
+            actor = g.pop("failed_user_id", None)
+            audit.record(self.session, "login.failure", actor_id=actor, ip=ip,
+                         object_type="user" if actor else None, object_id=actor)
+            return None
+        throttle.clear(login)
+        return user
+
+    @staticmethod
+    def _admitted(user) -> bool:
+        check = g.get("signin_check") if has_request_context() else None
+        return check is None or bool(check(user))
 
     def update_user_auth_stat(self, user, success=True):
+        if success and not self._admitted(user):
+            success = False
         super().update_user_auth_stat(user, success)
-        action = "login.success" if success else "login.failure"
-        audit.record(self.session, action, actor_id=user.id, object_type="user",
-                     object_id=user.id, ip=self._remote_ip())
+        if not success:
+            g.failed_user_id = user.id
+        else:
+            audit.record(self.session, "login.success", actor_id=user.id, object_type="user",
+                         object_id=user.id, ip=self._remote_ip())

@@ -10,6 +10,8 @@ from app import models as m
 def branch_condition(model: type, branch_id: int) -> ColumnElement[bool]:
     """A SQL condition selecting the rows of ``model`` that belong to ``branch_id``."""
     accounts = select(m.PersonalAccount.id).where(m.PersonalAccount.branch_id == branch_id)
+    if model is m.Branch:
+        return m.Branch.id == branch_id
     if model is m.PortalUser:
         bound_users = select(m.AccountBinding.user_id).where(
             m.AccountBinding.account_id.in_(accounts)
@@ -48,3 +50,12 @@ def in_branch(session, obj, branch_id: int) -> bool:
             select(m.PortalUser.id).where(m.PortalUser.id == obj.id, branch_condition(m.PortalUser, branch_id))
         ).first() is not None
     return False
+
+
+def has_branch_rule(model: type) -> bool:
+    """Whether rows of ``model`` belong to a branch (so a branch operator sees only some)."""
+    try:
+        branch_condition(model, 0)
+    except TypeError:
+        return False
+    return True

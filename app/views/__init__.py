@@ -1,7 +1,9 @@
-"""register_all(): the one place that builds the back-office menu."""
+"""register_all(): the one place that builds the back-office menu and its error pages."""
 from __future__ import annotations
 
+from flask import current_app, render_template, request
 from flask_appbuilder import AppBuilder
+from werkzeug.exceptions import HTTPException
 
 from app.views import admin
 
@@ -45,7 +47,16 @@ VIEW_MENUS: dict[str, tuple[str, str]] = {
 VIEW_MENUS["SubscriberView"] = ("List Users", "Security")
 
 
+#: Error pages: status -> (title, explanation).
+ERROR_PAGES = {
+    403: ("Доступ запрещён", "У вашей учётной записи нет прав на эту страницу."),
+    404: ("Страница не найдена", "Такой страницы нет, или запись относится к другому филиалу."),
+}
+
+
 def register_all(appbuilder: AppBuilder) -> None:
+    for code in ERROR_PAGES:
+        current_app.register_error_handler(code, _error_page)
     for view, label, icon, category in MENU:
         category_label, category_icon = CATEGORIES[category]
         appbuilder.add_view(
@@ -57,3 +68,14 @@ def register_all(appbuilder: AppBuilder) -> None:
             category_label=category_label,
             category_icon=category_icon,
         )
+
+
+def _error_page(error: HTTPException):
+    """A Russian page for the browser; the API keeps its own JSON answers."""
+    if request.path.startswith("/api/"):
+        return error
+    appbuilder = current_app.appbuilder
+    title, text = ERROR_PAGES[error.code]
+    page = render_template("portal/error.html", code=error.code, title=title, text=text,
+                           appbuilder=appbuilder, base_template=appbuilder.base_template)
+    return page, error.code

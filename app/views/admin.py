@@ -1,107 +1,632 @@
-"""Back-office views over the domain tables (staff, finance and administrators)."""
+"""Back-office views over the domain tables (staff, finance and administrators).
+
+Declarative on purpose: columns, Russian labels, searches and permission sets. Branch scope,
+value display, selects of status values and the .xlsx export come from app.views.base.
+Rows that carry history (accounts, meters, readings, the ledger) are never deleted: they are
+closed, deactivated or corrected by a new row.
+"""
 from __future__ import annotations
 
+from decimal import Decimal
+
+from flask import current_app
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from wtforms.validators import NumberRange, Regexp
 
 from app import models as m
-from app.views.base import PortalModelView
+from app.services import readings
+from app.views.base import (
+    CAN_ALL,
+    CAN_APPEND,
+    CAN_KEEP,
+    CAN_READ,
+    DirectoryModelView,
+    PortalModelView,
+    choice_field,
+    current_user_id,
+    now,
+)
+
+#: Labels of the columns many tables share.
+COMMON_LABELS = {
+    "branch": "Филиал",
+    "account": "Лицевой счёт",
+    "organization": "Организация",
+    "contract": "Договор",
+    "tariff_group": "Тарифная группа",
+    "meter": "Прибор учёта",
+    "user": "Учётная запись",
+    "period": "Период",
+    "status": "Статус",
+    "phone": "Телефон",
+    "email": "Электронная почта",
+    "address": "Адрес",
+    "zones": "Тарифность",
+    "zone": "Тарифная зона",
+    "range_no": "Диапазон потребления",
+    "effective_from": "Действует с",
+    "effective_to": "Действует по",
+    "created_at": "Создано",
+    "updated_at": "Изменено",
+}
+
+#: Display labels of values that have no Choices class in the models.
+ZONE_SCHEMES = {1: "Однотарифный", 2: "Двухзонный (день/ночь)",
+                3: "Трёхзонный (пик/полупик/ночь)"}
+ZONES = {"T1": "T1 — день (пик)", "T2": "T2 — ночь", "T3": "T3 — полупик"}
+RANGES = {1: "1-й диапазон", 2: "2-й диапазон", 3: "3-й диапазон"}
+BINDING_METHODS = {"meter_serial": "По номеру прибора учёта", "staff": "Сотрудником филиала"}
+AUDIT_ACTIONS = {
+    "login.success": "Вход в систему",
+    "login.failure": "Неудачная попытка входа",
+    "login.throttled": "Вход временно заблокирован",
+    "login.by_code": "Вход по одноразовому коду",
+    "otp.requested": "Запрошен одноразовый код",
+    "password.changed": "Смена пароля",
+    "password.reset": "Восстановление пароля",
+    "user.created": "Создан пользователь",
+    "user.registered": "Регистрация в личном кабинете",
+    "credentials.issued": "Выданы логин и пароль",
+    "account.bound": "Привязка лицевого счёта",
+    "account.unbound": "Отвязка лицевого счёта",
+    "account.bind_refused": "Отказ в привязке лицевого счёта",
+    "reading.submitted": "Переданы показания",
+    "reading.replaced": "Показания заменены",
+    "export.xlsx": "Выгрузка списка в Excel",
+    "demo.seed": "Загрузка демонстрационных данных",
+}
+AUDIT_OBJECTS = {"user": "Пользователь", "account": "Лицевой счёт", "meter": "Прибор учёта",
+                 "demo": "Демонстрационные данные"}
+
+INN = Regexp(r"^(\d{10}|\d{12})$", message="ИНН — 10 цифр (организация) или 12 цифр (ИП).")
+KPP = Regexp(r"^\d{9}$", message="КПП — 9 цифр.")
+OGRN = Regexp(r"^(\d{13}|\d{15})$", message="ОГРН — 13 цифр, ОГРНИП — 15 цифр.")
+POSTCODE = Regexp(r"^\d{6}$", message="Почтовый индекс — 6 цифр.")
+POSITIVE = NumberRange(min=Decimal("0.0001"), message="Значение должно быть больше нуля.")
+NOT_NEGATIVE = NumberRange(min=0, message="Значение не может быть отрицательным.")
 
 
-class BranchView(PortalModelView):
+def labels(**own: str) -> dict[str, str]:
+    return {**COMMON_LABELS, **own}
+
+
+def audit_object(code: str | None) -> str:
+    """An object type of the journal in Russian; for a list export, the list's title."""
+    if code in AUDIT_OBJECTS:
+        return AUDIT_OBJECTS[code]
+    views = {type(v).__name__: v for v in current_app.appbuilder.baseviews}
+    view = views.get(code or "")
+    return f"Список «{view.list_title}»" if view is not None else (code or "")
+
+
+class RowRefused(Exception):
+    """A change the back office refuses; the message is shown to the user."""
+
+
+# Directories ---------------------------------------------------------------------------------
+
+
+class BranchView(DirectoryModelView):
+    """The supplier's branches: every role sees the directory, administrators edit it."""
+
     datamodel = SQLAInterface(m.Branch)
-    list_columns = ["code", "name", "city", "phone"]
+    list_title, show_title = "Филиалы", "Филиал"
+    add_title, edit_title = "Новый филиал", "Изменение филиала"
+    label_columns = labels(code="Код филиала", name="Наименование", city="Город")
+    list_columns = ["name", "code", "city", "phone"]
+    show_columns = add_columns = edit_columns = ["name", "code", "city", "address", "phone"]
+    search_columns = ["name", "code", "city"]
+    order_columns = ["name", "code", "city"]
+    base_order = ("name", "asc")
+    description_columns = {"code": "Латиницей, без пробелов: используется в номерах документов"}
 
 
-class OrganizationView(PortalModelView):
-    datamodel = SQLAInterface(m.Organization)
-    list_columns = ["name", "inn", "kpp", "branch"]
+class TariffGroupView(DirectoryModelView):
+    """Tariff groups of consumers (городское, сельское население...)."""
+
+    datamodel = SQLAInterface(m.TariffGroup)
+    list_title, show_title = "Тарифные группы", "Тарифная группа"
+    add_title, edit_title = "Новая тарифная группа", "Изменение тарифной группы"
+    label_columns = labels(code="Код группы", name="Наименование")
+    list_columns = show_columns = add_columns = edit_columns = ["name", "code"]
+    search_columns = order_columns = ["name", "code"]
+    base_order = ("name", "asc")
+
+
+class TariffView(DirectoryModelView):
+    """Rates by group, zone scheme, zone and consumption range; finance maintains them."""
+
+    datamodel = SQLAInterface(m.Tariff)
+    list_title, show_title = "Тарифы", "Тариф"
+    add_title, edit_title = "Новый тариф", "Изменение тарифа"
+    label_columns = labels(zones="Тарифность прибора учёта", rate="Ставка, руб./кВт·ч")
+    list_columns = ["tariff_group", "zones", "zone", "range_no", "rate", "effective_from",
+                    "effective_to"]
+    show_columns = add_columns = edit_columns = list_columns
+    search_columns = ["tariff_group", "zones", "zone", "range_no", "effective_from",
+                      "effective_to"]
+    order_columns = ["zones", "zone", "range_no", "rate", "effective_from", "effective_to"]
+    base_order = ("effective_from", "desc")
+    choices_columns = {"zones": ZONE_SCHEMES, "zone": ZONES, "range_no": RANGES}
+    choices_coerce = {"zones": int, "range_no": int}
+    validators_columns = {"rate": [POSITIVE]}
+    description_columns = {
+        "rate": "Рублей за кВт·ч, с НДС",
+        "effective_to": "Пусто — тариф действует до отмены",
+    }
+
+
+class ConsumptionRangeView(DirectoryModelView):
+    """Monthly upper limits of the consumption ranges, by tariff group and season."""
+
+    datamodel = SQLAInterface(m.ConsumptionRange)
+    list_title, show_title = "Диапазоны потребления", "Диапазон потребления"
+    add_title, edit_title = "Новый диапазон потребления", "Изменение диапазона потребления"
+    label_columns = labels(season="Сезон", range_no="Диапазон",
+                           upper_kwh="Верхняя граница, кВт·ч в месяц")
+    list_columns = ["tariff_group", "season", "range_no", "upper_kwh", "effective_from",
+                    "effective_to"]
+    show_columns = add_columns = edit_columns = list_columns
+    search_columns = ["tariff_group", "season", "range_no", "effective_from"]
+    order_columns = ["season", "range_no", "upper_kwh", "effective_from", "effective_to"]
+    base_order = ("effective_from", "desc")
+    choices_columns = {"season": m.Season.labels, "range_no": RANGES}
+    choices_coerce = {"range_no": int}
+    validators_columns = {"upper_kwh": [NOT_NEGATIVE]}
+    description_columns = {
+        "upper_kwh": "Пусто — последний диапазон, без верхней границы",
+        "effective_to": "Пусто — действует до отмены",
+    }
+
+
+# Customers -----------------------------------------------------------------------------------
 
 
 class ContractView(PortalModelView):
+    """Supply contracts with organizations and with people."""
+
     datamodel = SQLAInterface(m.Contract)
+    base_permissions = CAN_KEEP
+    list_title, show_title = "Договоры", "Договор"
+    add_title, edit_title = "Новый договор", "Изменение договора"
+    label_columns = labels(number="Номер договора", person_name="Потребитель — физическое лицо",
+                           signed_on="Дата заключения", valid_from="Действует с",
+                           valid_to="Действует по")
     list_columns = ["number", "organization", "person_name", "branch", "valid_from", "status"]
+    show_columns = add_columns = edit_columns = [
+        "number", "organization", "person_name", "branch", "signed_on", "valid_from",
+        "valid_to", "status"]
+    search_columns = ["number", "organization", "person_name", "branch", "status", "signed_on",
+                      "valid_from"]
+    order_columns = ["number", "person_name", "signed_on", "valid_from", "status"]
+    base_order = ("number", "asc")
+    choices_columns = {"status": m.ContractStatus.labels}
+    description_columns = {
+        "person_name": "Заполняется, если договор заключён с физическим лицом",
+        "valid_to": "Пусто — бессрочный договор",
+    }
+
+
+class OrganizationView(PortalModelView):
+    """Business customers (юридические лица и ИП)."""
+
+    datamodel = SQLAInterface(m.Organization)
+    base_permissions = CAN_KEEP
+    related_views = [ContractView]
+    list_title, show_title = "Организации", "Организация"
+    add_title, edit_title = "Новая организация", "Изменение организации"
+    label_columns = labels(name="Наименование", inn="ИНН", kpp="КПП", ogrn="ОГРН / ОГРНИП",
+                           address="Юридический адрес", director="Руководитель")
+    list_columns = ["name", "inn", "kpp", "branch", "phone"]
+    show_columns = add_columns = edit_columns = [
+        "name", "inn", "kpp", "ogrn", "address", "director", "phone", "email", "branch"]
+    search_columns = ["name", "inn", "kpp", "ogrn", "branch", "director"]
+    order_columns = ["name", "inn", "kpp"]
+    base_order = ("name", "asc")
+    validators_columns = {"inn": [INN], "kpp": [KPP], "ogrn": [OGRN]}
+    description_columns = {"kpp": "У индивидуальных предпринимателей КПП нет"}
 
 
 class PremisesView(PortalModelView):
+    """Supplied addresses (помещения): flats, houses, shops."""
+
     datamodel = SQLAInterface(m.Premises)
-    list_columns = ["locality", "street", "house", "flat", "branch"]
-
-
-class PersonalAccountView(PortalModelView):
-    datamodel = SQLAInterface(m.PersonalAccount)
-    list_columns = ["number", "holder_name", "premises", "branch", "tariff_group", "status"]
-
-
-class AccountBindingView(PortalModelView):
-    datamodel = SQLAInterface(m.AccountBinding)
-    list_columns = ["user", "account", "bound_at", "method"]
-
-
-class MeterView(PortalModelView):
-    datamodel = SQLAInterface(m.Meter)
-    list_columns = ["serial", "account", "zones", "digit_capacity", "verification_due"]
+    base_permissions = CAN_KEEP
+    list_title, show_title = "Помещения и адреса", "Помещение"
+    add_title, edit_title = "Новое помещение", "Изменение помещения"
+    label_columns = labels(
+        locality="Населённый пункт", locality_type="Тип населённого пункта", street="Улица",
+        house="Дом", flat="Квартира / помещение", postcode="Почтовый индекс",
+        electric_stove="Электроплита", residents="Проживает, чел.", address="Адрес")
+    list_columns = ["locality", "street", "house", "flat", "locality_type", "residents",
+                    "branch"]
+    show_columns = ["address", "locality_type", "electric_stove", "residents", "branch"]
+    add_columns = edit_columns = ["postcode", "locality", "locality_type", "street", "house",
+                                  "flat", "electric_stove", "residents", "branch"]
+    search_columns = ["locality", "street", "house", "flat", "postcode", "locality_type",
+                      "electric_stove", "branch"]
+    order_columns = ["locality", "street", "house", "flat", "locality_type", "residents"]
+    base_order = ("locality", "asc")
+    choices_columns = {"locality_type": m.LocalityType.labels}
+    validators_columns = {"postcode": [POSTCODE], "residents": [NOT_NEGATIVE]}
+    description_columns = {
+        "electric_stove": "Дома с электроплитами оплачивают электроэнергию по своей "
+                          "тарифной группе",
+        "residents": "Используется при начислении по нормативу",
+    }
 
 
 class ReadingView(PortalModelView):
+    """Meter readings: entered by staff, reviewed when flagged."""
+
     datamodel = SQLAInterface(m.Reading)
+    base_permissions = CAN_KEEP
+    list_title, show_title = "Показания", "Показания прибора учёта"
+    add_title, edit_title = "Ввод показаний", "Проверка показаний"
+    label_columns = labels(
+        t1="T1 (день), кВт·ч", t2="T2 (ночь), кВт·ч", t3="T3 (полупик), кВт·ч",
+        source="Источник", submitted_by="Кем переданы", submitted_at="Дата передачи",
+        review_note="Комментарий проверки")
     list_columns = ["meter", "period", "t1", "t2", "t3", "source", "status", "submitted_at"]
+    show_columns = ["meter", "period", "t1", "t2", "t3", "source", "status", "submitted_by",
+                    "submitted_at", "review_note"]
+    add_columns = ["meter", "period", "t1", "t2", "t3", "source", "status", "review_note"]
+    edit_columns = ["t1", "t2", "t3", "status", "review_note"]
+    search_columns = ["meter", "period", "status", "source", "submitted_at"]
+    order_columns = ["period", "t1", "source", "status", "submitted_at"]
+    base_order = ("submitted_at", "desc")
+    choices_columns = {"source": m.ReadingSource.labels, "status": m.ReadingStatus.labels}
+    add_form_extra_fields = {"source": choice_field("Источник", m.ReadingSource.labels,
+                                                    default="staff")}
+    validators_columns = {"t1": [NOT_NEGATIVE], "t2": [NOT_NEGATIVE], "t3": [NOT_NEGATIVE]}
+    description_columns = {
+        "period": "Месяц, за который переданы показания (первое число месяца)",
+        "t2": "Только для двух- и трёхзонных приборов учёта",
+        "t3": "Только для трёхзонных приборов учёта",
+    }
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        item.submitted_by_id = current_user_id()
+
+    def clean_row(self, item):
+        """The cabinet's value rules (app.services.readings): whole kWh, one value for each
+        register of the meter and none for the others."""
+        labels = readings.ZONE_LABELS[item.meter.zones]
+        for zone in readings.ZONES:
+            value = getattr(item, zone)
+            if zone in labels:
+                raw = None if value is None else str(value)
+                setattr(item, zone, readings.parse_value(raw, labels[zone]))
+            elif value is not None:
+                scheme = ZONE_SCHEMES[item.meter.zones].lower()
+                raise RowRefused(f"Прибор учёта {scheme}: {zone.upper()} не заполняется.")
 
 
-class TariffGroupView(PortalModelView):
-    datamodel = SQLAInterface(m.TariffGroup)
-    list_columns = ["code", "name"]
+class MeterView(PortalModelView):
+    """Electricity meters; a replaced meter is deactivated, never deleted."""
 
-
-class TariffView(PortalModelView):
-    datamodel = SQLAInterface(m.Tariff)
-    list_columns = ["tariff_group", "zones", "zone", "range_no", "rate", "effective_from",
-                    "effective_to"]
-
-
-class ConsumptionRangeView(PortalModelView):
-    datamodel = SQLAInterface(m.ConsumptionRange)
-    list_columns = ["tariff_group", "season", "range_no", "upper_kwh", "effective_from"]
+    datamodel = SQLAInterface(m.Meter)
+    base_permissions = CAN_KEEP
+    related_views = [ReadingView]
+    list_title, show_title = "Приборы учёта", "Прибор учёта"
+    add_title, edit_title = "Новый прибор учёта", "Изменение прибора учёта"
+    label_columns = labels(
+        serial="Заводской номер", model="Модель", digit_capacity="Разрядность",
+        installed_on="Дата установки", verification_due="Срок поверки", active="Действует")
+    list_columns = ["serial", "account", "model", "zones", "verification_due", "active"]
+    show_columns = add_columns = edit_columns = [
+        "serial", "account", "model", "zones", "digit_capacity", "installed_on",
+        "verification_due", "active"]
+    search_columns = ["serial", "account", "model", "zones", "verification_due", "active"]
+    order_columns = ["serial", "model", "zones", "verification_due", "active"]
+    base_order = ("serial", "asc")
+    choices_columns = {"zones": ZONE_SCHEMES}
+    choices_coerce = {"zones": int}
+    validators_columns = {"digit_capacity": [
+        NumberRange(min=4, max=9, message="Разрядность — от 4 до 9 знаков.")]}
+    description_columns = {
+        "digit_capacity": "Сколько цифр до запятой на счётном механизме",
+        "verification_due": "Дата, до которой нужно провести очередную поверку",
+    }
 
 
 class ChargeView(PortalModelView):
+    """The ledger's debit side: corrections are added as new rows, never edited or deleted."""
+
     datamodel = SQLAInterface(m.Charge)
-    list_columns = ["account", "period", "zone", "range_no", "kwh", "rate", "amount", "kind"]
+    base_permissions = CAN_APPEND
+    list_title, show_title = "Начисления", "Начисление"
+    add_title, edit_title = "Корректировка начисления", "Начисление"
+    label_columns = labels(
+        kwh="Объём, кВт·ч", rate="Тариф, руб./кВт·ч", amount="Сумма, руб.",
+        kind="Вид начисления", note="Основание", created_at="Дата записи")
+    list_columns = ["account", "period", "kind", "zone", "range_no", "kwh", "rate", "amount"]
+    show_columns = ["account", "period", "kind", "meter", "zone", "range_no", "kwh", "rate",
+                    "amount", "note", "created_at"]
+    add_columns = ["account", "period", "kind", "meter", "zone", "range_no", "kwh", "rate",
+                   "amount", "note"]
+    search_columns = ["account", "period", "kind", "zone", "created_at"]
+    order_columns = ["period", "kind", "zone", "range_no", "kwh", "rate", "amount",
+                     "created_at"]
+    base_order = ("period", "desc")
+    choices_columns = {"kind": m.ChargeKind.labels, "zone": ZONES, "range_no": RANGES}
+    choices_coerce = {"range_no": int}
+    description_columns = {
+        "amount": "Положительная сумма увеличивает долг, отрицательная уменьшает",
+        "note": "Почему сделана корректировка: номер обращения, акта, служебной записки",
+    }
 
 
 class InvoiceView(PortalModelView):
+    """Monthly bills, derived from the ledger by the billing run: read-only here."""
+
     datamodel = SQLAInterface(m.Invoice)
+    base_permissions = CAN_READ
+    list_title, show_title = "Счета", "Счёт"
+    add_title, edit_title = "Новый счёт", "Счёт"
+    label_columns = labels(
+        number="Номер счёта", opening_balance="Входящее сальдо, руб.", charged="Начислено, руб.",
+        paid="Оплачено, руб.", amount_due="К оплате, руб.", due_date="Оплатить до",
+        issued_at="Дата выставления")
     list_columns = ["number", "account", "period", "opening_balance", "charged", "paid",
                     "amount_due", "due_date"]
+    show_columns = [*list_columns, "issued_at"]
+    search_columns = ["number", "account", "period", "due_date", "amount_due"]
+    order_columns = ["number", "period", "opening_balance", "charged", "paid", "amount_due",
+                     "due_date"]
+    base_order = ("period", "desc")
 
 
 class PaymentView(PortalModelView):
+    """Payments: gateway payments arrive by themselves; finance registers bank and cash ones."""
+
     datamodel = SQLAInterface(m.Payment)
-    list_columns = ["account", "amount", "method", "gateway", "status", "paid_at"]
+    base_permissions = CAN_APPEND
+    list_title, show_title = "Платежи", "Платёж"
+    add_title, edit_title = "Регистрация платежа", "Платёж"
+    label_columns = labels(
+        amount="Сумма, руб.", method="Способ оплаты", gateway="Платёжный шлюз",
+        external_id="Номер операции в платёжной системе", order_key="Ключ заказа",
+        user="Плательщик", created_at="Создан", paid_at="Дата оплаты", updated_at="Изменён")
+    list_columns = ["account", "amount", "method", "status", "paid_at", "created_at"]
+    show_fieldsets = [
+        ("Платёж", {"fields": ["account", "amount", "method", "status", "paid_at"]}),
+        ("Платёжная система", {"fields": ["gateway", "external_id", "order_key", "user"]}),
+        ("Служебные отметки", {"fields": ["created_at", "updated_at"], "expanded": False}),
+    ]
+    add_columns = ["account", "amount", "method", "status", "paid_at", "external_id"]
+    search_columns = ["account", "amount", "method", "status", "gateway", "external_id",
+                      "paid_at", "created_at"]
+    order_columns = ["amount", "method", "status", "paid_at", "created_at"]
+    base_order = ("created_at", "desc")
+    choices_columns = {"status": m.PaymentStatus.labels, "method": m.PaymentMethod.labels}
+    validators_columns = {"amount": [POSITIVE]}
+    description_columns = {
+        "external_id": "Номер платёжного поручения или операции банка, если есть",
+        "paid_at": "Когда деньги поступили (для банковских и кассовых платежей)",
+    }
+
+
+class PersonalAccountView(PortalModelView):
+    """Personal accounts (лицевые счета): closed by status, never deleted."""
+
+    datamodel = SQLAInterface(m.PersonalAccount)
+    base_permissions = CAN_KEEP
+    related_views = [MeterView, InvoiceView, PaymentView]
+    list_title, show_title = "Лицевые счета", "Лицевой счёт"
+    add_title, edit_title = "Новый лицевой счёт", "Изменение лицевого счёта"
+    label_columns = labels(
+        number="Номер лицевого счёта", holder_name="Владелец", premises="Адрес помещения",
+        large_family="Многодетная семья", opened_on="Дата открытия", closed_on="Дата закрытия")
+    list_columns = ["number", "holder_name", "premises", "branch", "tariff_group", "status"]
+    show_fieldsets = [
+        ("Лицевой счёт", {"fields": ["number", "holder_name", "status", "opened_on",
+                                     "closed_on"]}),
+        ("Помещение и расчёты", {"fields": ["premises", "branch", "tariff_group", "contract",
+                                            "large_family"]}),
+    ]
+    add_columns = edit_columns = ["number", "holder_name", "premises", "branch", "tariff_group",
+                                  "contract", "large_family", "status", "opened_on",
+                                  "closed_on"]
+    search_columns = ["number", "holder_name", "status", "branch", "tariff_group", "contract",
+                      "opened_on"]
+    order_columns = ["number", "holder_name", "status"]
+    base_order = ("number", "asc")
+    choices_columns = {"status": m.AccountStatus.labels}
+    validators_columns = {"number": [
+        Regexp(r"^\d{10,13}$", message="Номер лицевого счёта — от 10 до 13 цифр.")]}
+    description_columns = {
+        "number": "Номер, который печатается в квитанции",
+        "holder_name": "Фамилия, имя и отчество владельца (или наименование организации)",
+        "closed_on": "Заполняется при закрытии лицевого счёта",
+    }
+
+
+class AccountBindingView(PortalModelView):
+    """Which portal users may see which personal accounts; unbinding deletes the link."""
+
+    datamodel = SQLAInterface(m.AccountBinding)
+    base_permissions = ["can_list", "can_show", "can_add", "can_delete", "can_export_xlsx"]
+    list_title, show_title = "Привязки лицевых счетов", "Привязка лицевого счёта"
+    add_title, edit_title = "Новая привязка лицевого счёта", "Привязка лицевого счёта"
+    label_columns = labels(user="Пользователь", bound_at="Дата привязки",
+                           method="Способ привязки")
+    list_columns = show_columns = ["user", "account", "bound_at", "method"]
+    add_columns = ["user", "account"]
+    search_columns = ["user", "account", "bound_at"]
+    order_columns = ["bound_at", "method"]
+    base_order = ("bound_at", "desc")
+    formatters_columns = {"method": lambda v: BINDING_METHODS.get(v, v or "")}
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        item.method = "staff"
+
+
+# Requests ------------------------------------------------------------------------------------
 
 
 class ContractApplicationView(PortalModelView):
+    """Applications for a supply contract, reviewed by the branch."""
+
     datamodel = SQLAInterface(m.ContractApplication)
-    list_columns = ["applicant_name", "address", "branch", "status", "created_at"]
+    base_permissions = CAN_ALL
+    list_title, show_title = "Заявки на договор", "Заявка на договор"
+    add_title, edit_title = "Новая заявка на договор", "Рассмотрение заявки"
+    label_columns = labels(
+        applicant_name="Заявитель", address="Адрес объекта", comment="Комментарий заявителя",
+        staff_comment="Комментарий сотрудника", user="Учётная запись заявителя",
+        created_at="Дата подачи", updated_at="Изменена")
+    list_columns = ["created_at", "applicant_name", "address", "branch", "status"]
+    show_fieldsets = [
+        ("Заявка", {"fields": ["applicant_name", "phone", "email", "address", "comment",
+                               "user", "created_at"]}),
+        ("Рассмотрение", {"fields": ["branch", "status", "staff_comment", "updated_at"]}),
+    ]
+    add_columns = ["applicant_name", "phone", "email", "address", "comment", "branch"]
+    edit_columns = ["applicant_name", "phone", "email", "address", "comment", "branch",
+                    "status", "staff_comment"]
+    search_columns = ["applicant_name", "phone", "email", "address", "status", "branch",
+                      "created_at"]
+    order_columns = ["created_at", "applicant_name", "address", "status"]
+    base_order = ("created_at", "desc")
+    choices_columns = {"status": m.ApplicationStatus.labels}
 
 
 class FeedbackView(PortalModelView):
+    """Customers' messages and the branch's answers; kept as correspondence."""
+
     datamodel = SQLAInterface(m.Feedback)
-    list_columns = ["topic", "user", "branch", "status", "created_at"]
+    base_permissions = CAN_KEEP
+    list_title, show_title = "Обращения", "Обращение"
+    add_title, edit_title = "Новое обращение", "Ответ на обращение"
+    label_columns = labels(
+        topic="Тема", message="Текст обращения", user="Автор", reply="Ответ",
+        created_at="Дата обращения", answered_at="Дата ответа", answered_by="Ответил")
+    list_columns = ["created_at", "topic", "user", "account", "branch", "status"]
+    show_fieldsets = [
+        ("Обращение", {"fields": ["topic", "message", "user", "account", "branch",
+                                  "created_at"]}),
+        ("Ответ", {"fields": ["status", "reply", "answered_by", "answered_at"]}),
+    ]
+    add_columns = ["topic", "message", "account", "branch"]
+    edit_columns = ["status", "reply"]
+    search_columns = ["topic", "user", "account", "branch", "status", "created_at"]
+    order_columns = ["created_at", "topic", "status"]
+    base_order = ("created_at", "desc")
+    choices_columns = {"status": m.FeedbackStatus.labels}
+
+    def pre_update(self, item):
+        super().pre_update(item)
+        if item.reply and item.answered_at is None:
+            item.answered_at = now()
+            item.answered_by_id = current_user_id()
 
 
 class MailingView(PortalModelView):
+    """Mailings composed by staff; only a draft may be changed or deleted."""
+
     datamodel = SQLAInterface(m.Mailing)
-    list_columns = ["subject", "branch", "status", "total", "sent", "failed", "created_at"]
+    base_permissions = CAN_ALL
+    list_title, show_title = "Рассылки", "Рассылка"
+    add_title, edit_title = "Новая рассылка", "Изменение рассылки"
+    label_columns = labels(
+        subject="Тема", body="Текст", branch="Филиал", segment="Получатели",
+        total="Получателей", sent="Отправлено", failed="Ошибок", created_by="Автор",
+        created_at="Создана")
+    list_columns = ["created_at", "subject", "branch", "status", "total", "sent", "failed"]
+    show_fieldsets = [
+        ("Рассылка", {"fields": ["subject", "body", "branch", "segment"]}),
+        ("Отправка", {"fields": ["status", "total", "sent", "failed", "created_by",
+                                 "created_at"]}),
+    ]
+    add_columns = edit_columns = ["subject", "body", "branch", "segment"]
+    search_columns = ["subject", "branch", "status", "created_at"]
+    order_columns = ["created_at", "subject", "status", "total", "sent", "failed"]
+    base_order = ("created_at", "desc")
+    choices_columns = {"status": m.MailingStatus.labels}
+    description_columns = {
+        "branch": "Пусто — по всем филиалам (может только администратор)",
+        "segment": "Кому отправить: например, «должники более трёх месяцев»",
+    }
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        item.created_by_id = current_user_id()
+
+    def clean_row(self, item):
+        if item.id is not None:
+            self._only_draft(item, "изменить")
+
+    def pre_delete(self, item):
+        super().pre_delete(item)
+        self._only_draft(item, "удалить")
+
+    @staticmethod
+    def _only_draft(item, verb: str) -> None:
+        if item.status != "draft":
+            raise RowRefused(f"Рассылка уже запущена: {verb} можно только черновик.")
 
 
 class ReconciliationActView(PortalModelView):
+    """Reconciliation acts requested by organizations; finance prepares them."""
+
     datamodel = SQLAInterface(m.ReconciliationAct)
+    base_permissions = CAN_KEEP
+    list_title, show_title = "Акты сверки", "Акт сверки"
+    add_title, edit_title = "Запрос акта сверки", "Изменение акта сверки"
+    label_columns = labels(date_from="Период с", date_to="Период по", requested_by="Запросил",
+                           requested_at="Дата запроса", ready_at="Дата формирования")
     list_columns = ["organization", "contract", "date_from", "date_to", "status",
                     "requested_at"]
+    show_columns = ["organization", "contract", "date_from", "date_to", "status",
+                    "requested_by", "requested_at", "ready_at"]
+    add_columns = ["organization", "contract", "date_from", "date_to"]
+    edit_columns = ["date_from", "date_to", "status"]
+    search_columns = ["organization", "contract", "status", "date_from", "date_to",
+                      "requested_at"]
+    order_columns = ["date_from", "date_to", "status", "requested_at"]
+    base_order = ("requested_at", "desc")
+    choices_columns = {"status": m.ActStatus.labels}
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        item.requested_by_id = current_user_id()
+
+    def pre_update(self, item):
+        super().pre_update(item)
+        if item.status == "ready" and item.ready_at is None:
+            item.ready_at = now()
+
+    def clean_row(self, item):
+        if item.date_from and item.date_to and item.date_from > item.date_to:
+            raise RowRefused("Начало периода сверки позже его конца.")
+        if item.contract and item.organization and (
+                item.contract.organization_id != item.organization.id):
+            raise RowRefused("Договор заключён с другой организацией.")
 
 
-class AuditEventView(PortalModelView):
+# Journal -------------------------------------------------------------------------------------
+
+
+class AuditEventView(DirectoryModelView):
+    """The audit journal: append-only, so read-only for everyone."""
+
     datamodel = SQLAInterface(m.AuditEvent)
     base_permissions = ["can_list", "can_show"]
+    list_title, show_title = "Журнал аудита", "Событие журнала аудита"
+    add_title, edit_title = "Событие журнала аудита", "Событие журнала аудита"
+    label_columns = labels(at="Время", action="Событие", actor="Пользователь",
+                           object_type="Тип объекта", object_id="Код объекта", ip="IP-адрес",
+                           details="Подробности")
     list_columns = ["at", "action", "actor", "object_type", "object_id", "ip"]
+    show_columns = [*list_columns, "details"]
+    search_columns = ["action", "actor", "object_type", "object_id", "ip", "at"]
+    order_columns = ["at", "action", "object_type", "object_id", "ip"]
     base_order = ("at", "desc")
+    formatters_columns = {
+        "action": lambda code: AUDIT_ACTIONS.get(code, code),
+        "object_type": audit_object,
+    }
+    description_columns = {"action": "Код события, например login.failure"}

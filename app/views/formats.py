@@ -1,0 +1,56 @@
+"""How values read in the back office: Russian numbers, dates, months and yes/no."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+NBSP = "\u00a0"
+MONTHS = ("январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август",
+          "сентябрь", "октябрь", "ноябрь", "декабрь")
+
+
+def number(value: Decimal | float | int | None, places: int) -> str:
+    """1234567.5 -> '1 234 567,50' (a no-break space between thousands, a decimal comma)."""
+    if value is None:
+        return ""
+    text = f"{value:,.{places}f}"
+    return text.replace(",", NBSP).replace(".", ",")
+
+
+def money(value: Decimal | None) -> str:
+    return number(value, 2)
+
+
+def date(value: dt.date | None) -> str:
+    return value.strftime("%d.%m.%Y") if value else ""
+
+
+def month(value: dt.date | None) -> str:
+    """A billing period (the first day of a month) -> 'октябрь 2026'."""
+    return f"{MONTHS[value.month - 1]} {value.year}" if value else ""
+
+
+def local_time(value: dt.datetime) -> dt.datetime:
+    """An instant in the portal's time zone, without tzinfo (naive values are UTC)."""
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Europe/Moscow"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+def timestamp(value: dt.datetime | None) -> str:
+    return local_time(value).strftime("%d.%m.%Y %H:%M") if value else ""
+
+
+def yes_no(value: bool | None) -> str:
+    if value is None:
+        return ""
+    return "Да" if value else "Нет"
+
+
+def text(value) -> str:
+    """Anything else: empty for None rather than the word 'None'."""
+    return "" if value is None else value
