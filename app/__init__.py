@@ -16,9 +16,15 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
     from app import cli, jobs, plugins
+    from app.services import channels, throttle
     from app.extensions import csrf, db, mail, migrate
     from app.security import build_fab_roles
     from app.views import VIEW_MENUS, register_all
+    from app.views import auth as auth_views
+    from app.views import dev as dev_views
+    from app.views import formats
+    from app.views.business import BusinessView
+    from app.views.cabinet import CabinetView
 
     app = Flask(__name__, instance_path=Config().INSTANCE_DIR, instance_relative_config=True)
     app.config.from_object(Config())
@@ -38,9 +44,17 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     jobs.init_app(app)
     with app.app_context():
         plugins.init_app(app)
+        channels.init_app(app)
+        throttle.init_app(app)
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         register_all(appbuilder)
+        auth_views.register(appbuilder)
+        dev_views.register(appbuilder)
+        appbuilder.add_view_no_menu(CabinetView)
+        appbuilder.add_view_no_menu(BusinessView)
         app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
+    for name in ("money", "date", "month", "timestamp"):
+        app.add_template_filter(getattr(formats, name), name)
     cli.init_app(app)
     return app

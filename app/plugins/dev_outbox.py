@@ -1,0 +1,59 @@
+"""Built-in plugin: the development outbox. The code channels and notification transports
+``dev-sms`` and ``dev-email`` write each message as a JSON file into DEV_OUTBOX_DIR and log it
+to the console, so a developer can sign up without a real SMS provider or SMTP server. They are
+chosen only when no real channel is configured, and production settings refuse them."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+from app.plugins.hookspecs import hookimpl
+
+log = logging.getLogger("lk_portal.dev_outbox")
+
+_settings: dict[str, str] = {}
+
+
+class OutboxChannel:
+    def __init__(self, name: str, folder: str):
+        self.name = name
+        self.folder = Path(folder)
+
+    def send(self, destination: str, code: str, purpose: str) -> None:
+        self.write(destination, f"Код НЭСК: {code}", purpose=purpose)
+
+    def write(self, destination: str, text: str, **extra) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.timezone.utc)
+        record = {"at": now.isoformat(), "channel": self.name, "to": destination,
+                  "text": text, **extra}
+        path = self.folder / f"{now:%Y%m%dT%H%M%S%f}-{self.name}.json"
+        path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        log.warning("DEV OUTBOX (не для продакшена) %s -> %s: %s", self.name, destination, text)
+
+
+class OutboxTransport(OutboxChannel):
+    def __init__(self, name: str, channel: str, folder: str):
+        super().__init__(name, folder)
+        self.channel = channel
+
+    def send(self, notice) -> None:
+        self.write(notice.to, notice.text, subject=notice.subject)
+
+
+@hookimpl
+def configure(app):
+    _settings["dir"] = app.config["DEV_OUTBOX_DIR"]
+
+
+@hookimpl
+def register_otp_channels():
+    return [OutboxChannel("dev-sms", _settings["dir"]), OutboxChannel("dev-email", _settings["dir"])]
+
+
+@hookimpl
+def register_notification_transports():
+    return [OutboxTransport("dev-sms", "sms", _settings["dir"]),
+            OutboxTransport("dev-email", "email", _settings["dir"])]

@@ -1,0 +1,102 @@
+"""Binding personal accounts to a user's cabinet. Proof of ownership is the pair printed on
+the paper bill: the account number and the serial number of one of its meters. A wrong pair
+gets one generic answer, and failures are throttled per user and per IP, so nobody binds a
+stranger's account by guessing numbers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.models import AccountBinding, Meter, PersonalAccount
+from app.services import audit
+from app.services.throttle import guard
+
+NOT_FOUND = ("Не нашли лицевой счёт с таким прибором учёта. Проверьте номер счёта и заводской "
+             "номер счётчика по квитанции.")
+MAX_PAIRS = 10
+
+
+class BindingError(Exception):
+    """Bad input; the text is safe to show to the user."""
+
+
+@dataclass
+class BindResult:
+    bound: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def _clean_number(raw: str) -> str:
+    return "".join(ch for ch in (raw or "") if ch.isdigit())
+
+
+def _clean_serial(raw: str) -> str:
+    return "".join((raw or "").split()).upper()
+
+
+def bind_accounts(session: Session, user_id: int, pairs: list[tuple[str, str]],
+                  ip: str | None) -> BindResult:
+    """Bind every (account number, meter serial) pair that matches an open account; all in
+    one lookup query. Raises Throttled after too many wrong pairs."""
+    cleaned = [(_clean_number(n), _clean_serial(s)) for n, s in pairs if (n or "").strip()]
+    if not cleaned:
+        raise BindingError("Укажите номер лицевого счёта и заводской номер счётчика.")
+    if len(cleaned) > MAX_PAIRS:
+        raise BindingError(f"За один раз можно привязать не более {MAX_PAIRS} счетов.")
+    for number, serial in cleaned:
+        if not 7 <= len(number) <= 13:
+            raise BindingError(f"Номер лицевого счёта «{number or '—'}» должен содержать "
+                               "от 7 до 13 цифр.")
+        if not serial:
+            raise BindingError(f"Укажите заводской номер счётчика для счёта {number}.")
+    attempts = guard("bind")
+    attempts.check(str(user_id), ip)
+    matches = dict(session.execute(
+        select(PersonalAccount.number, PersonalAccount.id)
+        .join(Meter, Meter.account_id == PersonalAccount.id)
+        .where(tuple_(PersonalAccount.number, func.upper(Meter.serial)).in_(cleaned),
+               PersonalAccount.status == "active")
+    ).all())
+    existing = set(session.execute(
+        select(AccountBinding.account_id).where(AccountBinding.user_id == user_id,
+                                                AccountBinding.account_id.in_(matches.values()))
+    ).scalars()) if matches else set()
+    result = BindResult()
+    for number, _serial in dict.fromkeys(cleaned):
+        account_id = matches.get(number)
+        if account_id is None:
+            result.refused.append(number)
+            attempts.failed(str(user_id), ip)
+        elif account_id in existing:
+            result.already.append(number)
+        else:
+            existing.add(account_id)
+            session.add(AccountBinding(user_id=user_id, account_id=account_id,
+                                       method="meter_serial"))
+            result.bound.append(number)
+    session.commit()
+    for number in result.bound:
+        audit.record(session, "account.bound", actor_id=user_id, object_type="account",
+                     object_id=matches[number], ip=ip, commit=False)
+    if result.refused:
+        audit.record(session, "account.bind_refused", actor_id=user_id, ip=ip, commit=False,
+                     details={"count": len(result.refused)})
+    session.commit()
+    return result
+
+
+def unbind_account(session: Session, user_id: int, account_id: int, ip: str | None) -> bool:
+    """Remove the user's own binding; the account and its history stay. False if the user had
+    no such binding (another user's account looks the same as a missing one)."""
+    deleted = session.execute(
+        delete(AccountBinding).where(AccountBinding.user_id == user_id,
+                                     AccountBinding.account_id == account_id)
+    ).rowcount
+    if deleted:
+        audit.record(session, "account.unbound", actor_id=user_id, object_type="account",
+                     object_id=account_id, ip=ip, commit=False)
+    session.commit()
+    return bool(deleted)

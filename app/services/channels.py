@@ -1,0 +1,68 @@
+"""Choosing how messages leave the portal. Plugins offer one-time-code channels and
+notification transports by name; configuration says which name serves phones ("sms") and
+which e-mail ("email"): the real ones when configured, the development outbox otherwise. A
+configured name that no plugin offers, or a name offered twice, stops the app at start-up
+rather than at a user's first sign-up."""
+from __future__ import annotations
+
+from typing import Iterable, Protocol
+
+from flask import Flask, current_app
+
+
+class OtpChannel(Protocol):
+    name: str
+
+    def send(self, destination: str, code: str, purpose: str) -> object: ...
+
+
+class ChannelConfigError(RuntimeError):
+    pass
+
+
+def default_names(config, prefix: str) -> dict[str, str]:
+    """``{"sms": name, "email": name}`` from ``<prefix>_SMS_CHANNEL``/``_EMAIL_CHANNEL``."""
+    return {
+        "sms": config.get(f"{prefix}_SMS_CHANNEL")
+        or ("sms" if config.get("SMS_RU_API_ID") else "dev-sms"),
+        "email": config.get(f"{prefix}_EMAIL_CHANNEL")
+        or ("email" if config.get("MAIL_SERVER") else "dev-email"),
+    }
+
+
+def choose(offers: Iterable[list], names: dict[str, str], what: str) -> dict:
+    """Pick the offered object named for each kind; fail loudly on a missing or double name."""
+    offered: dict[str, object] = {}
+    for objects in offers:
+        for obj in objects:
+            if obj.name in offered:
+                raise ChannelConfigError(f"{what} {obj.name!r} is registered twice")
+            offered[obj.name] = obj
+    chosen = {}
+    for kind, name in names.items():
+        if name not in offered:
+            raise ChannelConfigError(
+                f"{what} {name!r} for {kind} is configured but no plugin offers it "
+                f"(offered: {', '.join(sorted(offered)) or 'none'})"
+            )
+        chosen[kind] = offered[name]
+    return chosen
+
+
+def init_app(app: Flask) -> None:
+    hook = app.extensions["plugins"].hook
+    app.extensions["otp_channels"] = choose(
+        hook.register_otp_channels(), default_names(app.config, "OTP"), "OTP channel")
+    app.extensions["notification_transports"] = choose(
+        hook.register_notification_transports(), default_names(app.config, "NOTIFY"),
+        "notification transport")
+
+
+def channel_for(kind: str) -> OtpChannel:
+    """The channel that delivers codes to a phone ("sms") or an e-mail address ("email")."""
+    return current_app.extensions["otp_channels"][kind]
+
+
+def transport_for(kind: str):
+    """The transport that delivers notices to a phone ("sms") or an e-mail address."""
+    return current_app.extensions["notification_transports"][kind]

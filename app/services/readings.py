@@ -1,0 +1,193 @@
+"""Meter readings: the rules of acceptance (Правила 354 and the supplier's settings), written
+once and used by the cabinet, the API and the staff views alike.
+
+- Readings are taken within the monthly window (default the 15th to the 25th) and count for
+  the current month's period.
+- Values are whole kWh, not negative, one per register of the meter (T1; T1/T2; T1/T2/T3).
+- A value lower than the last accepted one is refused, unless it is a rollover of the meter's
+  digit capacity, which the user must confirm.
+- A consumption implausibly high (above READING_SPIKE_FACTOR x the meter's average monthly
+  consumption, or above READING_ABSOLUTE_CAP) needs confirmation and goes to staff review.
+- Submitting again within a period replaces the earlier reading until the period is billed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Invoice, Meter, Reading
+from app.services import audit
+
+ZONES = ("t1", "t2", "t3")
+ZONE_LABELS = {
+    1: {"t1": "Показание"},
+    2: {"t1": "День (T1)", "t2": "Ночь (T2)"},
+    3: {"t1": "Пик (T1)", "t2": "Ночь (T2)", "t3": "Полупик (T3)"},
+}
+AVERAGE_MONTHS = 6
+
+
+class ReadingError(Exception):
+    """A reading that cannot be accepted as given; the text is safe to show to the user."""
+
+
+@dataclass(frozen=True)
+class Window:
+    first_day: int
+    last_day: int
+
+    def period_for(self, today: dt.date) -> dt.date:
+        if not self.first_day <= today.day <= self.last_day:
+            next_open = today.replace(day=self.first_day)
+            if today.day > self.last_day:
+                next_open = (today.replace(day=28) + dt.timedelta(days=4)).replace(
+                    day=self.first_day)
+            raise ReadingError(
+                f"Показания принимаются с {self.first_day} по {self.last_day} число месяца. "
+                f"Следующий приём начнётся {next_open:%d.%m.%Y}."
+            )
+        return today.replace(day=1)
+
+
+@dataclass
+class Assessment:
+    """What a submitted reading means, before it is saved: shown to the user to confirm."""
+
+    meter_id: int
+    period: dt.date
+    values: dict[str, Decimal]
+    previous: dict[str, Decimal | None]
+    previous_period: dt.date | None
+    consumption: dict[str, Decimal]
+    rollover_zones: list[str] = field(default_factory=list)
+    spike: bool = False
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.consumption.values(), Decimal(0))
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.rollover_zones) or self.spike
+
+
+def parse_value(raw: str | None, label: str) -> Decimal:
+    """A whole, non-negative number of kWh, as typed by a person."""
+    text = (raw or "").strip().replace(" ", "").replace("\u00a0", "")
+    if not text:
+        raise ReadingError(f"{label}: введите показание.")
+    try:
+        value = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        raise ReadingError(f"{label}: показание должно быть числом, например 12345.") from None
+    if value < 0:
+        raise ReadingError(f"{label}: показание не может быть отрицательным.")
+    if value != value.to_integral_value():
+        raise ReadingError(f"{label}: введите целое число киловатт-часов, без дробной части.")
+    return value
+
+
+def last_accepted(session: Session, meter_id: int, before: dt.date) -> Reading | None:
+    return session.execute(
+        select(Reading)
+        .where(Reading.meter_id == meter_id, Reading.period < before,
+               Reading.status == "accepted")
+        .order_by(Reading.period.desc(), Reading.submitted_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def average_monthly(session: Session, meter_id: int, before: dt.date) -> Decimal | None:
+    """Average monthly consumption over the last accepted readings (up to AVERAGE_MONTHS)."""
+    rows = session.execute(
+        select(Reading.period, Reading.t1, Reading.t2, Reading.t3)
+        .where(Reading.meter_id == meter_id, Reading.period < before,
+               Reading.status == "accepted")
+        .order_by(Reading.period.desc())
+        .limit(AVERAGE_MONTHS + 1)
+    ).all()
+    if len(rows) < 2:
+        return None
+    newest, oldest = rows[0], rows[-1]
+    months = (newest.period.year - oldest.period.year) * 12 + newest.period.month \
+        - oldest.period.month
+    used = sum((getattr(newest, z) or 0) - (getattr(oldest, z) or 0) for z in ZONES)
+    return Decimal(used) / months if months > 0 and used >= 0 else None
+
+
+def assess(session: Session, meter: Meter, raw_values: dict[str, str], today: dt.date,
+           window: Window, spike_factor: Decimal, absolute_cap: Decimal) -> Assessment:
+    """Check a submission against the rules and work out its consumption per register."""
+    period = window.period_for(today)
+    labels = ZONE_LABELS[meter.zones]
+    values = {zone: parse_value(raw_values.get(zone), label) for zone, label in labels.items()}
+    capacity = Decimal(10) ** meter.digit_capacity
+    for zone, value in values.items():
+        if value >= capacity:
+            raise ReadingError(f"{labels[zone]}: у счётчика {meter.digit_capacity} разрядов, "
+                               f"показание не может быть больше {capacity - 1}.")
+    previous_reading = last_accepted(session, meter.id, period)
+    previous = {z: getattr(previous_reading, z) if previous_reading else None for z in values}
+    consumption, rollovers = {}, []
+    for zone, value in values.items():
+        before = previous[zone]
+        if before is None:
+            consumption[zone] = Decimal(0)
+        elif value >= before:
+            consumption[zone] = value - before
+        else:
+            consumption[zone] = value + capacity - before
+            rollovers.append(zone)
+    result = Assessment(meter.id, period, values, previous,
+                        previous_reading.period if previous_reading else None, consumption,
+                        rollovers)
+    average = average_monthly(session, meter.id, period)
+    limit = min(absolute_cap, average * spike_factor) if average else absolute_cap
+    result.spike = result.total > limit
+    if rollovers and consumption and max(consumption[z] for z in rollovers) > capacity / 2:
+        zone = rollovers[0]
+        raise ReadingError(f"{labels[zone]}: показание меньше предыдущего "
+                           f"({previous[zone]:.0f}). Проверьте цифры.")
+    return result
+
+
+def billed(session: Session, account_id: int, period: dt.date) -> bool:
+    return session.execute(
+        select(Invoice.id).where(Invoice.account_id == account_id, Invoice.period == period)
+    ).first() is not None
+
+
+def submit(session: Session, meter: Meter, assessment: Assessment, *, confirmed: bool,
+           source: str, user_id: int | None, ip: str | None) -> Reading:
+    """Save an assessed reading; a rollover or a spike needs ``confirmed``. A spike is saved
+    for staff review ("flagged"). An earlier reading of the same period and source is
+    replaced until the period is billed."""
+    if assessment.needs_confirmation and not confirmed:
+        raise ReadingError("Подтвердите показание: оно требует проверки.")
+    if billed(session, meter.account_id, assessment.period):
+        raise ReadingError("Счёт за этот месяц уже выставлен: показание учтём в следующем "
+                           "месяце. Передайте его с 15 числа.")
+    reading = session.execute(
+        select(Reading).where(Reading.meter_id == meter.id,
+                              Reading.period == assessment.period, Reading.source == source)
+    ).scalar_one_or_none()
+    replaced = reading is not None
+    if reading is None:
+        reading = Reading(meter_id=meter.id, period=assessment.period, source=source)
+        session.add(reading)
+    for zone in ZONES:
+        setattr(reading, zone, assessment.values.get(zone))
+    reading.status = "flagged" if assessment.spike else "accepted"
+    reading.review_note = ("Потребление выше обычного: проверить" if assessment.spike else
+                           "Переход через ноль счётчика" if assessment.rollover_zones else None)
+    reading.submitted_by_id = user_id
+    reading.submitted_at = dt.datetime.now(dt.timezone.utc)
+    session.commit()
+    audit.record(session, "reading.replaced" if replaced else "reading.submitted",
+                 actor_id=user_id, object_type="meter", object_id=meter.id, ip=ip,
+                 details={"period": assessment.period.isoformat(), "status": reading.status})
+    return reading

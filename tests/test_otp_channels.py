@@ -1,0 +1,97 @@
+"""OTP channels: e-mail through a real SMTP server (aiosmtpd), the dev outbox, and the choice
+of channels by configuration."""
+from __future__ import annotations
+
+import json
+import socket
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from app import create_app
+from app.services.channels import ChannelConfigError, channel_for
+from tests.conftest import _test_config
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content,
+                                                                    policy=policy.default)))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def _app(database_url, tmp_path, **overrides):
+    return create_app({**_test_config(database_url, tmp_path), **overrides})
+
+
+def test_email_code_reaches_a_real_smtp_server(database_url, _roles_synced, tmp_path,
+                                               smtp_server):
+    controller, inbox = smtp_server
+    flask_app = _app(database_url, tmp_path, MAIL_SERVER="127.0.0.1",
+                     MAIL_PORT=controller.port, MAIL_DEFAULT_SENDER="noreply@nesk.example")
+    with flask_app.app_context():
+        channel = channel_for("email")
+        assert channel.name == "email"
+        channel.send("ivan@example.test", "482913", "register")
+    (recipients, message), = inbox.messages
+    assert recipients == ["ivan@example.test"]
+    assert message["Subject"] == "Код для регистрации в личном кабинете"
+    assert "Ваш код: 482913" in message.get_body().get_content()
+
+
+def test_email_channel_reports_a_dead_server(database_url, _roles_synced, tmp_path):
+    from app.plugins import DeliveryError
+
+    flask_app = _app(database_url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=_free_port())
+    with flask_app.app_context(), pytest.raises(DeliveryError, match="Не удалось отправить"):
+        channel_for("email").send("ivan@example.test", "482913", "register")
+
+
+def test_dev_outbox_by_default(app, tmp_path):
+    channel_for("sms").send("+79181234567", "111222", "recover")
+    channel_for("email").send("ivan@example.test", "333444", "register")
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "outbox").iterdir())]
+    assert [(r["channel"], r["to"], r["text"]) for r in records] == [
+        ("dev-sms", "+79181234567", "Код НЭСК: 111222"),
+        ("dev-email", "ivan@example.test", "Код НЭСК: 333444"),
+    ]
+
+
+def test_sms_ru_plugin_is_chosen_when_configured(database_url, _roles_synced, tmp_path):
+    flask_app = _app(database_url, tmp_path, SMS_RU_API_ID="key")
+    with flask_app.app_context():
+        assert type(channel_for("sms")).__name__ == "SmsRuChannel"
+
+
+def test_configured_channel_missing_stops_start_up(database_url, _roles_synced, tmp_path):
+    with pytest.raises(ChannelConfigError, match="'telegram'"):
+        _app(database_url, tmp_path, OTP_SMS_CHANNEL="telegram")
+
+
+def test_dev_outbox_page_only_in_debug_mode(database_url, _roles_synced, tmp_path):
+    quiet = _app(database_url, tmp_path)
+    assert quiet.test_client().get("/dev/outbox").status_code == 404
+    debug = _app(database_url, tmp_path, DEBUG=True)
+    with debug.app_context():
+        channel_for("sms").send("+79181234567", "246810", "register")
+    page = debug.test_client().get("/dev/outbox").get_data(as_text=True)
+    assert "+79181234567" in page and "Код НЭСК: 246810" in page
