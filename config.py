@@ -102,7 +102,14 @@ class Config:
     MAIL_PASSWORD = _env("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "НЭСК <noreply@nesk.example>")
     MAIL_SUPPRESS_SEND = False  # tests talk to a real SMTP server (aiosmtpd) instead
+    # Production refuses development stand-ins (the dev outbox) instead of silently using them.
+    PRODUCTION = _flag("PRODUCTION")
     DEV_OUTBOX_DIR = _env("DEV_OUTBOX_DIR", str(INSTANCE_ROOT / "outbox"))
+    # Channel names offered by plugins; unset: the real one when configured, else the outbox.
+    OTP_SMS_CHANNEL = _env("OTP_SMS_CHANNEL")
+    OTP_EMAIL_CHANNEL = _env("OTP_EMAIL_CHANNEL")
+    NOTIFY_SMS_CHANNEL = _env("NOTIFY_SMS_CHANNEL")
+    NOTIFY_EMAIL_CHANNEL = _env("NOTIFY_EMAIL_CHANNEL")
 
     # SMS through the installable SMS.ru plugin (plugins/sms_ru); without a key, no SMS channel
     SMS_RU_API_ID = _env("SMS_RU_API_ID")

@@ -215,6 +215,10 @@ class PortalUser(FabUser):
         foreign_keys=[organization_id], back_populates="users"
     )
 
+    def get_full_name(self) -> str:
+        """The name for menus and greetings; a resident who gave none is shown by login."""
+        return super().get_full_name().strip() or self.username
+
     @property
     def deliverable_email(self) -> str | None:
         """The e-mail to write to, or None for a phone-only user's placeholder."""

@@ -121,8 +121,48 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+class Inbox:
+    """What a real SMTP server (aiosmtpd) received: (recipients, parsed message) pairs."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content,
+                                                                    policy=policy.default)))
+        return "250 OK"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
-def live_server(app, database_url, tmp_path):
+def smtp_server():
+    """A real SMTP server on loopback; yields (controller, inbox)."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def live_overrides() -> dict:
+    """Configuration of the live server beyond the tests' own; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def live_server(app, database_url, tmp_path, live_overrides):
     """The portal served by werkzeug in a thread on a free loopback port, with CSRF on as in
     production, over the test's database (cleaned up by ``app``); yields the base URL."""
     import threading
@@ -130,7 +170,7 @@ def live_server(app, database_url, tmp_path):
     from werkzeug.serving import make_server
 
     server_app = create_app({**_test_config(database_url, tmp_path / "live"),
-                             "SERVER_NAME": None, "WTF_CSRF_ENABLED": True})
+                             "SERVER_NAME": None, "WTF_CSRF_ENABLED": True, **live_overrides})
     server = make_server("127.0.0.1", 0, server_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.models import AuditEvent, Organization, PortalUser
 from app.services.credentials import generate_password, issue_credentials
@@ -63,3 +63,62 @@ def test_cover_letter_is_a_pdf_with_the_credentials_in_cyrillic():
     embedded = [font.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
                 for font in fonts.values()]
     assert all("/FontFile2" in d.get_object() for d in embedded)
+
+
+def _issue_page(client, org_id, **data):
+    return client.post(f"/organizationview/credentials/{org_id}",
+                       data={"full_name": "Сидоров Пётр", "email": "", **data})
+
+
+def test_staff_issue_credentials_from_the_organization_card(app, client, session, login,
+                                                            make_user_fn, two_branches):
+    import base64
+    import re
+
+    krd, _nvr = two_branches
+    make_user_fn("operator", "Staff", branch_id=krd.branch_id)
+    login("operator")
+    card = client.get(f"/organizationview/show/{krd.ids['Organization']}")
+    assert "Выдать логин и пароль" in card.get_data(as_text=True)
+    page = _issue_page(client, krd.ids["Organization"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    login_name, password = re.findall(r'<code class="credential">([^<]+)</code>', html)
+    user = session.execute(select(PortalUser).filter_by(username=login_name)).scalar_one()
+    assert user.organization_id == krd.ids["Organization"] and user.must_change_password
+    assert password not in user.password
+    letter = base64.b64decode(re.search(r"data:application/pdf;base64,([^\"]+)", html)[1])
+    text = " ".join(PdfReader(io.BytesIO(letter)).pages[0].extract_text().split())
+    assert login_name in text and password in text and "Краснодарэнергосбыт" in text
+    client.get("/logout/")
+    signed_in = client.post("/business/login", data={"login": login_name, "password": password,
+                                                     "branch": krd.branch_id})
+    assert signed_in.location.endswith("/auth/password")
+
+
+def test_credentials_form_refuses_bad_input_and_other_branches(app, client, session, login,
+                                                               make_user_fn, two_branches):
+    krd, nvr = two_branches
+    make_user_fn("operator", "Staff", branch_id=krd.branch_id)
+    login("operator")
+    count = session.execute(select(func.count(PortalUser.id))).scalar_one()
+    bad = _issue_page(client, krd.ids["Organization"], full_name="", email="не-адрес")
+    assert "Укажите ФИО представителя." in bad.get_data(as_text=True)
+    assert "Неверный адрес электронной почты." in bad.get_data(as_text=True)
+    assert client.get(f"/organizationview/credentials/{nvr.ids['Organization']}").status_code \
+        == 404
+    assert _issue_page(client, nvr.ids["Organization"]).status_code == 404
+    assert session.execute(select(func.count(PortalUser.id))).scalar_one() == count
+
+
+def test_finance_cannot_issue_credentials(app, client, session, login, make_user_fn,
+                                          two_branches):
+    krd, _nvr = two_branches
+    make_user_fn("finance", "Finance")
+    login("finance")
+    card = client.get(f"/organizationview/show/{krd.ids['Organization']}")
+    assert card.status_code == 200 and "Выдать логин и пароль" not in card.get_data(as_text=True)
+    refused = _issue_page(client, krd.ids["Organization"])
+    assert refused.status_code in (302, 403)
+    assert session.execute(select(func.count(PortalUser.id)).where(
+        PortalUser.organization_id == krd.ids["Organization"])).scalar_one() == 0

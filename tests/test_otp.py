@@ -103,6 +103,18 @@ def test_resend_cooldown_is_sixty_seconds(session):
     assert len(outbox.sent) == 2
 
 
+def test_cooldown_is_per_flow_but_the_hourly_cap_is_per_destination(session):
+    outbox = Outbox()
+    issue(session, outbox)
+    issue(session, outbox, purpose="recover", now=T0 + dt.timedelta(seconds=5))
+    assert len(outbox.sent) == 2
+    for minutes in (2, 4, 6):
+        issue(session, outbox, purpose="recover" if minutes % 4 else "register",
+              now=T0 + dt.timedelta(minutes=minutes))
+    with pytest.raises(otp.RetryLater, match="Слишком много кодов за час"):
+        issue(session, outbox, purpose="recover", now=T0 + dt.timedelta(minutes=8))
+
+
 def test_newest_code_wins_after_resend(session):
     outbox = Outbox()
     issue(session, outbox)

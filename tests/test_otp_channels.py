@@ -3,40 +3,12 @@ of channels by configuration."""
 from __future__ import annotations
 
 import json
-import socket
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from app import create_app
 from app.services.channels import ChannelConfigError, channel_for
-from tests.conftest import _test_config
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content,
-                                                                    policy=policy.default)))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+from tests.conftest import _test_config, free_port
 
 
 def _app(database_url, tmp_path, **overrides):
@@ -61,7 +33,7 @@ def test_email_code_reaches_a_real_smtp_server(database_url, _roles_synced, tmp_
 def test_email_channel_reports_a_dead_server(database_url, _roles_synced, tmp_path):
     from app.plugins import DeliveryError
 
-    flask_app = _app(database_url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=_free_port())
+    flask_app = _app(database_url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())
     with flask_app.app_context(), pytest.raises(DeliveryError, match="Не удалось отправить"):
         channel_for("email").send("ivan@example.test", "482913", "register")
 
@@ -95,3 +67,12 @@ def test_dev_outbox_page_only_in_debug_mode(database_url, _roles_synced, tmp_pat
         channel_for("sms").send("+79181234567", "246810", "register")
     page = debug.test_client().get("/dev/outbox").get_data(as_text=True)
     assert "+79181234567" in page and "Код НЭСК: 246810" in page
+
+
+def test_production_refuses_the_development_outbox(database_url, _roles_synced, tmp_path):
+    with pytest.raises(ChannelConfigError, match="dev-email, dev-sms|dev-sms"):
+        _app(database_url, tmp_path, PRODUCTION=True)
+    real = _app(database_url, tmp_path, PRODUCTION=True, SMS_RU_API_ID="key",
+                MAIL_SERVER="127.0.0.1")
+    with real.app_context():
+        assert {channel_for("sms").name, channel_for("email").name} == {"sms", "email"}

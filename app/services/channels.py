@@ -49,13 +49,30 @@ def choose(offers: Iterable[list], names: dict[str, str], what: str) -> dict:
     return chosen
 
 
+DEVELOPMENT_PREFIX = "dev-"
+
+
+def refuse_outbox_in_production(config, chosen: dict, what: str) -> None:
+    """In production a code must reach the person, not a file: no dev-* channel then."""
+    if not config.get("PRODUCTION"):
+        return
+    outboxes = sorted(obj.name for obj in chosen.values()
+                      if obj.name.startswith(DEVELOPMENT_PREFIX))
+    if outboxes:
+        raise ChannelConfigError(
+            f"PRODUCTION is on but the {what} would be the development outbox "
+            f"({', '.join(outboxes)}): configure MAIL_SERVER and an SMS gateway")
+
+
 def init_app(app: Flask) -> None:
     hook = app.extensions["plugins"].hook
-    app.extensions["otp_channels"] = choose(
-        hook.register_otp_channels(), default_names(app.config, "OTP"), "OTP channel")
-    app.extensions["notification_transports"] = choose(
-        hook.register_notification_transports(), default_names(app.config, "NOTIFY"),
-        "notification transport")
+    for key, hook_call, prefix, what in (
+            ("otp_channels", hook.register_otp_channels, "OTP", "OTP channel"),
+            ("notification_transports", hook.register_notification_transports, "NOTIFY",
+             "notification transport")):
+        chosen = choose(hook_call(), default_names(app.config, prefix), what)
+        refuse_outbox_in_production(app.config, chosen, what)
+        app.extensions[key] = chosen
 
 
 def channel_for(kind: str) -> OtpChannel:

@@ -82,13 +82,15 @@ def check_request_allowed(session: Session, *, key: str, purpose: str, destinati
     """Raise RetryLater when a new code for this destination or IP would break a limit."""
     now = now or utcnow()
     dest = destination_hash(key, destination)
-    recent = session.execute(
-        select(OtpChallenge.created_at)
+    rows = session.execute(
+        select(OtpChallenge.created_at, OtpChallenge.purpose)
         .where(OtpChallenge.destination_hash == dest, OtpChallenge.created_at > now - HOUR)
         .order_by(OtpChallenge.created_at.desc())
-    ).scalars().all()
-    if recent:
-        last = _aware(recent[0])
+    ).all()
+    recent = [created_at for created_at, _purpose in rows]
+    same_flow = [created_at for created_at, row_purpose in rows if row_purpose == purpose]
+    if same_flow:
+        last = _aware(same_flow[0])
         if now - last < RESEND_COOLDOWN:
             wait = RESEND_COOLDOWN - (now - last)
             raise RetryLater(f"Новый код можно запросить через {_wait_text(wait)}.", wait)

@@ -7,14 +7,20 @@ closed, deactivated or corrected by a new row.
 """
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 
-from flask import current_app
+from flask import abort, current_app, flash, make_response, request, url_for
+from flask_appbuilder import expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from wtforms.validators import NumberRange, Regexp
+from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
 from app import models as m
-from app.services import readings
+from app.extensions import db
+from app.services import credentials, letters, readings, supplier
 from app.views.base import (
     CAN_ALL,
     CAN_APPEND,
@@ -225,6 +231,51 @@ class OrganizationView(PortalModelView):
     base_order = ("name", "asc")
     validators_columns = {"inn": [INN], "kpp": [KPP], "ogrn": [OGRN]}
     description_columns = {"kpp": "У индивидуальных предпринимателей КПП нет"}
+    show_template = "portal/organization_show.html"
+
+    @expose("/credentials/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("add")
+    def issue_credentials(self, pk: int):
+        """Create the organization's sign-in: the password is shown on this page once and
+        printed in the cover letter, then exists only as a hash."""
+        organization = self.datamodel.get(pk, self._base_filters)
+        if organization is None:
+            abort(404)
+        form = CredentialsForm()
+        if form.validate_on_submit():
+            try:
+                issued = credentials.issue_credentials(
+                    db.session, self.appbuilder.sm, organization, form.full_name.data,
+                    form.email.data or None, issued_by=current_user_id(),
+                    ip=request.remote_addr)
+            except ValueError as error:
+                flash(str(error), "danger")
+            else:
+                letter = letters.credentials_letter(
+                    supplier=supplier.requisites(current_app.config),
+                    organization={"name": organization.name, "inn": organization.inn,
+                                  "address": organization.address},
+                    branch_name=organization.branch.name, login=issued.login,
+                    password=issued.password,
+                    portal_url=url_for("BusinessAuthView.signin", _external=True))
+                page = self.render_template(
+                    "portal/credentials_issued.html", organization=organization,
+                    issued=issued, letter=base64.b64encode(letter).decode())
+                response = make_response(page)
+                response.headers["Cache-Control"] = "no-store"
+                return response
+        return self.render_template("portal/credentials_form.html", form=form,
+                                    organization=organization)
+
+
+class CredentialsForm(FlaskForm):
+    full_name = StringField("Представитель организации (ФИО)",
+                            validators=[DataRequired("Укажите ФИО представителя."),
+                                        Length(max=128)])
+    email = StringField("Электронная почта для уведомлений",
+                        validators=[Optional(), Email("Неверный адрес электронной почты.")],
+                        description="Необязательно. Пароль на почту не отправляется.")
 
 
 class PremisesView(PortalModelView):
