@@ -56,5 +56,6 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
     for name in ("money", "date", "month", "timestamp"):
         app.add_template_filter(getattr(formats, name), name)
+    app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     cli.init_app(app)
     return app

@@ -75,7 +75,10 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
         ],
         "export": ["*"],
     },
-    RESIDENT: {"crud": [], "read": [], "export": [], "pages": ["CabinetView"]},
+    RESIDENT: {"crud": [], "read": [], "export": [], "pages": [
+        "CabinetView", "ResidentChargeView", "ResidentInvoiceView", "ResidentPaymentView",
+        "ResidentReadingView", "ResidentMeterView", "ConsumptionView", "ProfileView",
+        "ApplicationView"]},
     BUSINESS: {"crud": [], "read": [], "export": [], "pages": ["BusinessView"]},
 }
 
