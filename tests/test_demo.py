@@ -15,7 +15,7 @@ from sqlalchemy import String, Text, func, inspect, select
 from app import models as m
 from app.extensions import db
 from app.services import demo
-from app.services.demo import ChargeLine, price_consumption, split_by_ranges
+from app.services.tariffs import ChargeLine, price_consumption, split_by_ranges
 
 D = Decimal
 TODAY = dt.date(2026, 11, 25)

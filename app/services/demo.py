@@ -8,8 +8,7 @@ of uniform tuples and written set-based (``BulkWriter``: PostgreSQL ``COPY``, SQ
 ``INSERT``) by a background thread while the next chunk is generated; secondary indexes and
 PostgreSQL's foreign keys are rebuilt once at the end. No ORM objects, no query per row.
 
-The tariff arithmetic (``split_by_ranges``, ``price_consumption``) is plain and reusable: it
-takes a month's kWh per register, the range limits and the rates, and returns charge lines.
+The tariff arithmetic lives in ``app.services.tariffs``.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -33,6 +32,13 @@ from app import models as m
 from app.services import audit
 from app.services.auth import CONSENT_VERSION
 from app.services.phones import normalize_phone
+from app.services.tariffs import (
+    HEATING_MONTHS,
+    TariffBook,
+    load_tariff_book,
+    price_consumption,
+    season_of,
+)
 
 KWH = Decimal("0.001")
 KOPECK = Decimal("0.01")
@@ -122,12 +128,6 @@ RANGE_LIMITS = {
     ("rural", "heating"): (Decimal("1100"), Decimal("6000")),
     ("rural", "summer"): (Decimal("900"), Decimal("6000")),
 }
-HEATING_MONTHS = frozenset({10, 11, 12, 1, 2, 3, 4})
-
-
-def season_of(period: dt.date) -> str:
-    """The season of a month for consumption ranges: heating October-April, else summer."""
-    return "heating" if period.month in HEATING_MONTHS else "summer"
 
 
 def tariff_rows() -> list[dict]:
@@ -140,113 +140,6 @@ def tariff_rows() -> list[dict]:
                     rows.append(dict(group=group, zones=zones, zone=zone, range_no=range_no,
                                      rate=(rate * factor).quantize(KOPECK, ROUND_HALF_UP)))
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# Tariff arithmetic
-
-
-@dataclass(frozen=True)
-class ChargeLine:
-    """kWh of one register within one consumption range, at the range's rate."""
-
-    zone: str
-    range_no: int
-    kwh: Decimal
-    rate: Decimal
-    amount: Decimal
-
-
-def split_by_ranges(kwh: Decimal, limits: Sequence[Decimal | None]) -> list[Decimal]:
-    """Split a month's consumption over consecutive ranges: up to the first upper limit in
-    range 1, the excess up to the second limit in range 2, and so on. ``limits`` are the
-    cumulative upper limits in range order; None (or running out of limits) means no limit."""
-    if kwh < 0:
-        raise ValueError("consumption cannot be negative")
-    parts, lower = [], ZERO
-    for upper in limits:
-        if upper is None or kwh <= upper:
-            parts.append(kwh - lower)
-            return parts
-        parts.append(upper - lower)
-        lower = upper
-    parts.append(kwh - lower)
-    return parts
-
-
-def price_consumption(
-    kwh_by_zone: Mapping[str, Decimal],
-    limits: Sequence[Decimal | None],
-    rates: Mapping[tuple[str, int], Decimal],
-) -> list[ChargeLine]:
-    """Charge lines of one month: ranges apply to the total of all registers, and each range's
-    kWh is shared between the registers in proportion to their consumption.
-
-    kWh are rounded to 0.001 so that the lines of a register add up to its consumption and the
-    lines of a range to the range's part; each line's amount is kWh x rate rounded half-up to
-    kopecks, once."""
-    zones = sorted(kwh_by_zone)
-    total = sum((kwh_by_zone[z] for z in zones), ZERO)
-    if total <= 0:
-        return []
-    parts = split_by_ranges(total, limits)
-    if len(parts) == 1:  # all within range 1: nothing to share out
-        return [ChargeLine(z, 1, kwh_by_zone[z], rates[(z, 1)],
-                           (kwh_by_zone[z] * rates[(z, 1)]).quantize(KOPECK, ROUND_HALF_UP))
-                for z in zones if kwh_by_zone[z]]
-    cum_zone = list(accumulate(kwh_by_zone[z] for z in zones))
-    cum_part = list(accumulate(parts))
-
-    def corner(i: int, j: int) -> Decimal:
-        """kWh of the first i registers within the first j ranges."""
-        if i == 0 or j == 0:
-            return ZERO
-        if i == len(zones):
-            return cum_part[j - 1]
-        if j == len(parts):
-            return cum_zone[i - 1]
-        return (cum_zone[i - 1] * cum_part[j - 1] / total).quantize(KWH, ROUND_HALF_UP)
-
-    lines = []
-    for j in range(1, len(parts) + 1):
-        for i, zone in enumerate(zones, start=1):
-            kwh = corner(i, j) - corner(i - 1, j) - corner(i, j - 1) + corner(i - 1, j - 1)
-            if kwh:
-                rate = rates[(zone, j)]
-                amount = (kwh * rate).quantize(KOPECK, ROUND_HALF_UP)
-                lines.append(ChargeLine(zone, j, kwh, rate, amount))
-    return lines
-
-
-@dataclass
-class TariffBook:
-    """Rates and range limits in force on one date, read from the Tariff and ConsumptionRange
-    tables: ``rates[(group_id, zones)][(zone, range_no)]``, ``limits[(group_id, season)]``."""
-
-    on: dt.date
-    rates: dict[tuple[int, int], dict[tuple[str, int], Decimal]] = field(default_factory=dict)
-    limits: dict[tuple[int, str], tuple[Decimal | None, ...]] = field(default_factory=dict)
-
-    def range_limits(self, group_id: int, period: dt.date, large_family: bool = False):
-        """Large families pay range 1 for all their consumption."""
-        return (None,) if large_family else self.limits[(group_id, season_of(period))]
-
-
-def load_tariff_book(session: Session, on: dt.date) -> TariffBook:
-    book = TariffBook(on)
-
-    def in_force(model):
-        return (model.effective_from <= on) & (
-            (model.effective_to.is_(None)) | (model.effective_to > on))
-
-    for t in session.scalars(select(m.Tariff).where(in_force(m.Tariff))):
-        book.rates.setdefault((t.tariff_group_id, t.zones), {})[(t.zone, t.range_no)] = t.rate
-    ranges: dict[tuple[int, str], list] = {}
-    for r in session.scalars(select(m.ConsumptionRange).where(in_force(m.ConsumptionRange))
-                             .order_by(m.ConsumptionRange.range_no)):
-        ranges.setdefault((r.tariff_group_id, r.season), []).append(r.upper_kwh)
-    book.limits = {key: tuple(values) for key, values in ranges.items()}
-    return book
 
 
 # ---------------------------------------------------------------------------------------------
