@@ -143,6 +143,9 @@ class Config:
     PAYMENT_DUE_DAY = int(_env("PAYMENT_DUE_DAY", "10"))
     READING_SPIKE_FACTOR = Decimal(_env("READING_SPIKE_FACTOR", "5"))
     READING_ABSOLUTE_CAP = Decimal(_env("READING_ABSOLUTE_CAP", "10000"))
+    APPLICATION_MAX_FILE_MB = int(_env("APPLICATION_MAX_FILE_MB", "5"))  # per attached scan
+    APPLICATION_UPLOAD_DIR = _env("APPLICATION_UPLOAD_DIR", str(INSTANCE_ROOT / "uploads"))
+    MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH_MB", "30")) * 1024 * 1024  # a whole request
 
     def __init__(self) -> None:
         self.SECRET_KEY = instance_secret("SECRET_KEY")

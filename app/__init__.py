@@ -24,7 +24,12 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     from app.views import dev as dev_views
     from app.views import formats
     from app.views.business import BusinessView
+    from app.views.applications import ApplicationView
     from app.views.cabinet import CabinetView
+    from app.views.profile import ProfileView
+    from app.views.readings import GuestReadingView
+    from app.views.resident import RESIDENT_VIEWS
+    from app.views.consumption import ConsumptionView
 
     app = Flask(__name__, instance_path=Config().INSTANCE_DIR, instance_relative_config=True)
     app.config.from_object(Config())
@@ -52,6 +57,12 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         auth_views.register(appbuilder)
         dev_views.register(appbuilder)
         appbuilder.add_view_no_menu(CabinetView)
+        appbuilder.add_view_no_menu(ApplicationView)
+        appbuilder.add_view_no_menu(ProfileView)
+        appbuilder.add_view_no_menu(GuestReadingView)
+        for view in RESIDENT_VIEWS:
+            appbuilder.add_view_no_menu(view)
+        appbuilder.add_view_no_menu(ConsumptionView)
         appbuilder.add_view_no_menu(BusinessView)
         app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
     for name in ("money", "date", "month", "timestamp"):

@@ -68,6 +68,13 @@ class UserKind(Choices):
     labels = {"resident": "Физическое лицо", "business": "Организация", "staff": "Сотрудник"}
 
 
+class NoticeTopic(Choices):
+    """What a resident may get notices about, each by e-mail and by SMS."""
+
+    labels = {"bills": "Новые счета", "readings": "Напоминания о передаче показаний",
+              "payments": "Поступление платежей"}
+
+
 class LocalityType(Choices):
     labels = {"urban": "Город", "rural": "Село"}
 
@@ -127,6 +134,15 @@ class ApplicationStatus(Choices):
         "in_review": "На рассмотрении",
         "approved": "Одобрена",
         "rejected": "Отклонена",
+    }
+
+
+class ApplicationKind(Choices):
+    labels = {
+        "new_connection": "Новый объект (после технологического присоединения)",
+        "new_owner": "Смена собственника",
+        "reissue": "Переоформление договора",
+        "temporary": "Временное электроснабжение",
     }
 
 
@@ -209,6 +225,27 @@ class PortalUser(FabUser):
     mailing_opt_out: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # Notices by topic and channel (NoticeTopic); notify_email/notify_sms say whether any
+    # topic goes to that channel and are kept in step by app.services.profile.
+    notify_bills_email: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    notify_bills_sms: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    notify_readings_email: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    notify_readings_sms: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    notify_payments_email: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    notify_payments_sms: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true")
+    )
+    pd_consent_withdrawn_at: Mapped[Optional[dt.datetime]] = Timestamp(nullable=True)
 
     branch: Mapped[Optional[Branch]] = relationship(foreign_keys=[branch_id])
     organization: Mapped[Optional["Organization"]] = relationship(
@@ -223,6 +260,14 @@ class PortalUser(FabUser):
     def deliverable_email(self) -> str | None:
         """The e-mail to write to, or None for a phone-only user's placeholder."""
         return None if self.email_is_placeholder else self.email
+
+    def wants_notice(self, topic: str, channel: str) -> bool:
+        """Whether notices on ``topic`` (NoticeTopic) may go by ``channel`` ("email"/"sms"):
+        the user chose it and has a real contact there."""
+        if topic not in NoticeTopic.labels or channel not in ("email", "sms"):
+            raise ValueError(f"unknown notice {topic!r} by {channel!r}")
+        contact = self.deliverable_email if channel == "email" else self.phone
+        return bool(contact) and bool(getattr(self, f"notify_{topic}_{channel}"))
 
 
 class Organization(Model):
@@ -573,6 +618,7 @@ class ContractApplication(Model):
     __tablename__ = "contract_application"
     __table_args__ = (
         CheckConstraint(ApplicationStatus.check("status"), name="ck_application_status"),
+        CheckConstraint(ApplicationKind.check("kind"), name="ck_application_kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -588,8 +634,41 @@ class ContractApplication(Model):
     created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
     updated_at: Mapped[dt.datetime] = Timestamp(default=utcnow, onupdate=utcnow)
 
+    kind: Mapped[str] = mapped_column(
+        String(16), default="new_connection", server_default="new_connection"
+    )
+    cadastral_number: Mapped[Optional[str]] = mapped_column(String(40))
+    # The personal account opened on acceptance (and bound to the applicant).
+    account_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("personal_account.id"), index=True
+    )
+
     user: Mapped[Optional[PortalUser]] = relationship()
     branch: Mapped[Branch] = relationship()
+    account: Mapped[Optional[PersonalAccount]] = relationship()
+    attachments: Mapped[list["ApplicationAttachment"]] = relationship(
+        back_populates="application", order_by="ApplicationAttachment.id"
+    )
+
+
+class ApplicationAttachment(Model):
+    """A scan attached to an application. The file lives on disk under a random name (never
+    the client's); the row keeps what the portal detected: type, size and SHA-256."""
+
+    __tablename__ = "application_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("contract_application.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+    application: Mapped[ContractApplication] = relationship(back_populates="attachments")
 
 
 class Feedback(Model):

@@ -50,6 +50,7 @@ def _test_config(database_url: str, instance_dir) -> dict:
         "RATELIMIT_ENABLED": False,
         "MAIL_SERVER": None,
         "DEV_OUTBOX_DIR": str(instance_dir / "outbox"),
+        "APPLICATION_UPLOAD_DIR": str(instance_dir / "uploads"),
         "SERVER_NAME": "localhost",
     }
 

@@ -29,11 +29,11 @@ class BindResult:
     refused: list[str] = field(default_factory=list)
 
 
-def _clean_number(raw: str) -> str:
+def clean_number(raw: str) -> str:
     return "".join(ch for ch in (raw or "") if ch.isdigit())
 
 
-def _clean_serial(raw: str) -> str:
+def clean_serial(raw: str) -> str:
     return "".join((raw or "").split()).upper()
 
 
@@ -41,7 +41,7 @@ def bind_accounts(session: Session, user_id: int, pairs: list[tuple[str, str]],
                   ip: str | None) -> BindResult:
     """Bind every (account number, meter serial) pair that matches an open account; all in
     one lookup query. Raises Throttled after too many wrong pairs."""
-    cleaned = [(_clean_number(n), _clean_serial(s)) for n, s in pairs if (n or "").strip()]
+    cleaned = [(clean_number(n), clean_serial(s)) for n, s in pairs if (n or "").strip()]
     if not cleaned:
         raise BindingError("Укажите номер лицевого счёта и заводской номер счётчика.")
     if len(cleaned) > MAX_PAIRS:

@@ -16,11 +16,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Invoice, Meter, Reading
+from app.models import Invoice, Meter, PersonalAccount, Reading
 from app.services import audit
+from app.services.binding import clean_number, clean_serial
+from app.services.throttle import guard
 
 ZONES = ("t1", "t2", "t3")
 ZONE_LABELS = {
@@ -191,3 +193,93 @@ def submit(session: Session, meter: Meter, assessment: Assessment, *, confirmed:
                  actor_id=user_id, object_type="meter", object_id=meter.id, ip=ip,
                  details={"period": assessment.period.isoformat(), "status": reading.status})
     return reading
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configurable parts of the rules (see config.py READING_*)."""
+
+    window: Window
+    spike_factor: Decimal
+    absolute_cap: Decimal
+
+    @classmethod
+    def from_config(cls, config) -> Rules:
+        return cls(Window(config["READING_WINDOW_FIRST_DAY"], config["READING_WINDOW_LAST_DAY"]),
+                   Decimal(config["READING_SPIKE_FACTOR"]),
+                   Decimal(config["READING_ABSOLUTE_CAP"]))
+
+
+@dataclass
+class MeterEntry:
+    """One meter on the readings form: its registers and its last accepted reading."""
+
+    meter: Meter
+    labels: dict[str, str]
+    last: Reading | None
+
+
+def form_entries(session: Session, meters: list[Meter], today: dt.date) -> list[MeterEntry]:
+    """Every active meter with its last accepted reading before this month: one query."""
+    period = today.replace(day=1)
+    ids = [m.id for m in meters]
+    latest = (select(Reading.meter_id, func.max(Reading.period).label("period"))
+              .where(Reading.meter_id.in_(ids), Reading.period < period,
+                     Reading.status == "accepted")
+              .group_by(Reading.meter_id).subquery())
+    last = {r.meter_id: r for r in session.execute(
+        select(Reading).join(latest, (Reading.meter_id == latest.c.meter_id)
+                             & (Reading.period == latest.c.period))
+        .where(Reading.status == "accepted")).scalars()} if ids else {}
+    return [MeterEntry(m, ZONE_LABELS[m.zones], last.get(m.id)) for m in meters]
+
+
+def assess_meters(session: Session, meters: list[Meter], raw: dict[int, dict[str, str]],
+                  today: dt.date, rules: Rules) -> list[Assessment]:
+    """Assess a submission for several meters; a refusal names the meter it concerns."""
+    results = []
+    for meter in meters:
+        try:
+            results.append(assess(session, meter, raw.get(meter.id, {}), today, rules.window,
+                                  rules.spike_factor, rules.absolute_cap))
+        except ReadingError as error:
+            if len(meters) == 1 or str(error).startswith("Показания принимаются"):
+                raise
+            raise ReadingError(f"Счётчик № {meter.serial}. {error}") from None
+    return results
+
+
+GUEST_NOT_FOUND = ("Не нашли счётчик с таким номером на этом лицевом счёте. Проверьте номер "
+                   "счёта и заводской номер счётчика по квитанции.")
+
+
+def meter_for_guest(session: Session, number: str, serial: str, ip: str | None) -> Meter:
+    """Readings without signing in: the bill's account number and meter serial prove the
+    visitor holds the bill. Wrong pairs are throttled per account number and per IP, and get
+    one generic answer."""
+    number, serial = clean_number(number), clean_serial(serial)
+    if not number or not serial:
+        raise ReadingError("Укажите номер лицевого счёта и заводской номер счётчика.")
+    attempts = guard("guest_reading")
+    attempts.check(number, ip)
+    meter = session.execute(
+        select(Meter).join(PersonalAccount, Meter.account_id == PersonalAccount.id)
+        .where(PersonalAccount.number == number, func.upper(Meter.serial) == serial,
+               PersonalAccount.status == "active", Meter.active.is_(True))
+    ).scalar_one_or_none()
+    if meter is None:
+        attempts.failed(number, ip)
+        audit.record(session, "reading.guest_refused", ip=ip)
+        raise ReadingError(GUEST_NOT_FOUND)
+    return meter
+
+
+def submit_all(session: Session, meters: list[Meter], assessments: list[Assessment], *,
+               confirmed: bool, source: str, user_id: int | None,
+               ip: str | None) -> list[Reading]:
+    """Save the assessed readings of a form; all need confirming before any is saved."""
+    if any(a.needs_confirmation for a in assessments) and not confirmed:
+        raise ReadingError("Подтвердите показания: они требуют проверки.")
+    by_id = {m.id: m for m in meters}
+    return [submit(session, by_id[a.meter_id], a, confirmed=confirmed, source=source,
+                   user_id=user_id, ip=ip) for a in assessments]

@@ -20,12 +20,15 @@ from limits.strategies import MovingWindowRateLimiter
 RULES = {
     "signin": ("10 per 15 minutes", "30 per 15 minutes"),
     "bind": ("10 per hour", "30 per hour"),
+    "guest_reading": ("5 per hour", "20 per hour"),
 }
 
 MESSAGES = {
     "signin": "Слишком много неудачных попыток входа. Попробуйте снова через {minutes} мин.",
     "bind": "Слишком много неудачных попыток привязать счёт. Попробуйте снова через "
             "{minutes} мин.",
+    "guest_reading": "Слишком много неудачных попыток найти счётчик. Попробуйте снова через "
+                     "{minutes} мин.",
 }
 
 

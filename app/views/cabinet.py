@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 
 from app.extensions import db
 from app.services import accounts, binding
+from app.services.readings import Rules
 from app.services.throttle import Throttled
+from app.views import readings as readings_views
+from app.views.formats import local_today
 
 
 def entrance(endpoint: str):
@@ -42,9 +45,17 @@ class CabinetView(BaseView):
     @entrance("ResidentAuthView.signin")
     @has_access
     def home(self):
-        summaries = accounts.bound_account_summaries(db.session, current_user.id)
-        return self.render_template("cabinet/home.html", accounts=summaries,
+        rules = Rules.from_config(current_app.config)
+        summaries = accounts.cabinet_overview(db.session, current_user.id, local_today(),
+                                              rules.window)
+        return self.render_template("cabinet/home.html", accounts=summaries, rules=rules,
                                     title="Мои лицевые счета")
+
+    @expose("/readings/<int:account_id>", methods=["GET", "POST"])
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def readings(self, account_id: int):
+        return readings_views.cabinet_readings(account_id)
 
     @expose("/bind", methods=["GET", "POST"])
     @entrance("ResidentAuthView.signin")

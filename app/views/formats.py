@@ -54,3 +54,8 @@ def yes_no(value: bool | None) -> str:
 def text(value) -> str:
     """Anything else: empty for None rather than the word 'None'."""
     return "" if value is None else value
+
+
+def local_today() -> dt.date:
+    """Today in the portal's time zone (the reading window counts local days)."""
+    return local_time(dt.datetime.now(dt.timezone.utc)).date()
