@@ -113,3 +113,29 @@ def test_two_zone_meter_needs_both_registers(session, meter):
     session.commit()
     with pytest.raises(ReadingError, match="Ночь \\(T2\\): введите показание"):
         assess(session, meter, {"t1": "1620"})
+
+
+def test_staff_accept_or_reject_flagged_readings_of_their_branch(client, session, login,
+                                                                 make_user_fn, two_branches):
+
+    krd, nvr = two_branches
+    session.execute(Reading.__table__.update().values(status="flagged"))
+    session.commit()
+    make_user_fn("operator", "Staff", branch_id=krd.branch_id)
+    login("operator")
+    r = client.post("/readingview/action_post", data={
+        "action": "accept_flagged", "rowid": [krd.ids["Reading"], nvr.ids["Reading"]]})
+    assert r.status_code == 302
+    statuses = dict(session.execute(select(Reading.id, Reading.status)).all())
+    assert statuses == {krd.ids["Reading"]: "accepted", nvr.ids["Reading"]: "flagged"}
+    client.post("/readingview/action_post", data={"action": "reject_flagged",
+                                                  "rowid": [krd.ids["Reading"]]})
+    session.expire_all()
+    assert session.get(Reading, krd.ids["Reading"]).status == "accepted", "only flagged ones"
+    client.get("/logout/")
+    make_user_fn("finance", "Finance")
+    login("finance")
+    client.post("/readingview/action_post", data={"action": "reject_flagged",
+                                                  "rowid": [nvr.ids["Reading"]]})
+    session.expire_all()
+    assert session.get(Reading, nvr.ids["Reading"]).status == "flagged", "finance only reads"

@@ -16,12 +16,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Invoice, Meter, PersonalAccount, Reading
 from app.services import audit
 from app.services.binding import clean_number, clean_serial
+from app.services.scoping import branch_condition
 from app.services.throttle import guard
 
 ZONES = ("t1", "t2", "t3")
@@ -283,3 +284,23 @@ def submit_all(session: Session, meters: list[Meter], assessments: list[Assessme
     by_id = {m.id: m for m in meters}
     return [submit(session, by_id[a.meter_id], a, confirmed=confirmed, source=source,
                    user_id=user_id, ip=ip) for a in assessments]
+
+
+def review(session: Session, reading_ids: list[int], status: str, reviewer_id: int | None,
+           branch_id: int | None, ip: str | None = None) -> int:
+    """Staff accept or reject flagged readings, in one statement; rows outside the reviewer's
+    branch (when limited to one) and rows not flagged are left alone. Returns how many."""
+    if status not in ("accepted", "rejected"):
+        raise ValueError(status)
+    chosen = select(Reading.id).where(Reading.id.in_(reading_ids), Reading.status == "flagged")
+    if branch_id is not None:
+        chosen = chosen.where(branch_condition(Reading, branch_id))
+    ids = list(session.execute(chosen).scalars())
+    if ids:
+        note = "Принято после проверки" if status == "accepted" else "Отклонено после проверки"
+        session.execute(update(Reading).where(Reading.id.in_(ids))
+                        .values(status=status, review_note=note))
+        audit.record(session, f"reading.{status}", actor_id=reviewer_id, object_type="reading",
+                     ip=ip, details={"ids": ids}, commit=False)
+    session.commit()
+    return len(ids)

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_appbuilder import expose
+from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_wtf import FlaskForm
@@ -338,6 +339,29 @@ class ReadingView(PortalModelView):
         "t2": "Только для двух- и трёхзонных приборов учёта",
         "t3": "Только для трёхзонных приборов учёта",
     }
+
+    #: Accepting or rejecting a flagged reading is an edit.
+    method_permission_name = {"accept_flagged": "edit", "reject_flagged": "edit"}
+
+    @action("accept_flagged", "Принять показания",
+            "Принять выбранные показания, ожидающие проверки?", "fa-check")
+    def accept_flagged(self, items):
+        return self._review(items, "accepted")
+
+    @action("reject_flagged", "Отклонить показания",
+            "Отклонить выбранные показания, ожидающие проверки?", "fa-times")
+    def reject_flagged(self, items):
+        return self._review(items, "rejected")
+
+    def _review(self, items, status: str):
+        rows = items if isinstance(items, list) else [items]
+        done = readings.review(db.session, [r.id for r in rows if r is not None], status,
+                               current_user_id(), current_branch_scope(), request.remote_addr)
+        verb = "Приняты" if status == "accepted" else "Отклонены"
+        flash(f"{verb} показания: {done}. Остальные выбранные не ожидали проверки или "
+              "относятся к другому филиалу." if done < len(rows) else
+              f"{verb} показания: {done}.", "success" if done else "warning")
+        return redirect(url_for(".list"))
 
     def pre_add(self, item):
         super().pre_add(item)
