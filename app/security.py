@@ -78,7 +78,7 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
     RESIDENT: {"crud": [], "read": [], "export": [], "pages": [
         "CabinetView", "ResidentChargeView", "ResidentInvoiceView", "ResidentPaymentView",
         "ResidentReadingView", "ResidentMeterView", "ConsumptionView", "ProfileView",
-        "ApplicationView"]},
+        "ApplicationView", "BillView", "PayView"]},
     BUSINESS: {"crud": [], "read": [], "export": [], "pages": ["BusinessView"]},
 }
 
