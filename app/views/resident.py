@@ -3,11 +3,12 @@ query (list, show, search drop-downs) is limited by a base filter to the account
 signed-in user, so an id from another user's cabinet is simply not found."""
 from __future__ import annotations
 
-from flask import g
+from flask import g, url_for
 from flask_appbuilder import ModelView
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.widgets import ListWidget
+from markupsafe import Markup
 from sqlalchemy import select
 
 from app import models as m
@@ -88,10 +89,13 @@ class ResidentInvoiceView(ResidentModelView):
     label_columns = {**LABELS, "number": "Номер", "opening_balance": "Долг на начало, руб.",
                      "charged": "Начислено, руб.", "paid": "Оплачено, руб.",
                      "amount_due": "К оплате, руб.", "due_date": "Оплатить до",
-                     "issued_at": "Выставлен"}
+                     "issued_at": "Выставлен", "id": "Счёт (PDF)"}
     list_columns = ["period", "number", "account", "opening_balance", "charged", "paid",
-                    "amount_due", "due_date"]
+                    "amount_due", "due_date", "id"]
     show_columns = [*list_columns, "issued_at"]
+    formatters_columns = {"id": lambda invoice_id: Markup(
+        '<a href="{}"><i class="fa fa-file-pdf-o"></i> Скачать</a>').format(
+        url_for("BillView.invoice", invoice_id=invoice_id))}
     search_columns = ["account", "period"]
     order_columns = ["period", "amount_due", "due_date"]
     base_order = ("period", "desc")

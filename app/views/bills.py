@@ -1,0 +1,132 @@
+"""The resident's bills page (/cabinet/bills/<account id>): the account's invoices with their
+PDF bills, the «квитанция на нужную сумму» and the payment report (.xlsx or PDF) for a chosen
+period. An account or invoice not bound to the signed-in user is a 404 on every route, the same
+as a missing one; bad input shows the page again with the reason, never a file."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from flask import abort, current_app, request, send_file
+from flask_appbuilder import BaseView, expose, has_access
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Invoice, PersonalAccount
+from app.services import accounts, audit, bills
+from app.views import formats
+from app.views.base import XLSX_MIMETYPE, content_disposition
+from app.views.cabinet import entrance
+
+PDF_MIMETYPE = "application/pdf"
+#: Invoices listed on the page, newest first.
+INVOICES_SHOWN = 36
+REPORT_FORMATS = ("xlsx", "pdf")
+
+
+def _default_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The report's default: from the first day of the month a year ago to today."""
+    return today.replace(year=today.year - 1, day=1), today
+
+
+class BillView(BaseView):
+    route_base = "/cabinet/bills"
+    default_view = "account"
+
+    def _account(self, account_id: int) -> PersonalAccount:
+        account = accounts.bound_account(db.session, current_user.id, account_id)
+        if account is None:
+            abort(404)
+        return account
+
+    def _page(self, account: PersonalAccount, status: int = 200, **form):
+        invoices = list(db.session.execute(
+            select(Invoice).where(Invoice.account_id == account.id)
+            .order_by(Invoice.period.desc()).limit(INVOICES_SHOWN)).scalars())
+        start, end = _default_period(formats.local_today())
+        values = {"amount": "", "amount_error": None, "date_from": start.isoformat(),
+                  "date_to": end.isoformat(), "format": "xlsx", "report_error": None, **form}
+        return self.render_template(
+            "cabinet/bills.html", account=account, invoices=invoices, form=values,
+            max_amount=bills.money(bills.MAX_AMOUNT),
+            title=f"Счета и квитанции по лицевому счёту {account.number}",
+        ), status
+
+    def _download(self, account: PersonalAccount, body: bytes, name: str, russian_name: str,
+                  mimetype: str, what: str, **details):
+        kind = name.rsplit(".", 1)[-1]
+        audit.record(db.session, f"export.{kind}", actor_id=current_user.id,
+                     object_type="account", object_id=account.id, ip=request.remote_addr,
+                     details={"page": "bills", "document": what, **details})
+        response = send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True,
+                             download_name=name)
+        response.headers["Content-Disposition"] = content_disposition(russian_name,
+                                                                      fallback=name)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @expose("/<int:account_id>")
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def account(self, account_id: int):
+        return self._page(self._account(account_id))
+
+    @expose("/invoice/<int:invoice_id>.pdf")
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def invoice(self, invoice_id: int):
+        invoice = db.session.get(Invoice, invoice_id)
+        if invoice is None:
+            abort(404)
+        account = self._account(invoice.account_id)
+        body = bills.bill_pdf(db.session, invoice, current_app.config)
+        name = f"bill_{account.number}_{invoice.period:%Y-%m}.pdf"
+        return self._download(account, body, name,
+                              f"Счёт_{account.number}_{invoice.period:%Y-%m}.pdf",
+                              PDF_MIMETYPE, "bill", invoice=invoice.number)
+
+    @expose("/<int:account_id>/receipt", methods=["POST"])
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def receipt(self, account_id: int):
+        account = self._account(account_id)
+        text = request.form.get("amount", "")
+        try:
+            amount = bills.parse_amount(text)
+        except bills.AmountError as exc:
+            return self._page(account, 400, amount=text[:40], amount_error=str(exc))
+        body = bills.receipt_pdf(db.session, account, amount, current_app.config,
+                                 today=formats.local_today())
+        name = f"receipt_{account.number}_{amount:.2f}.pdf"
+        return self._download(account, body, name,
+                              f"Квитанция_{account.number}_{amount:.2f}.pdf",
+                              PDF_MIMETYPE, "receipt", amount=f"{amount:.2f}")
+
+    @expose("/<int:account_id>/report")
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def report(self, account_id: int):
+        account = self._account(account_id)
+        raw_from, raw_to = request.args.get("from", ""), request.args.get("to", "")
+        kind = request.args.get("format", "xlsx")
+        form = {"date_from": raw_from[:20], "date_to": raw_to[:20],
+                "format": kind if kind in REPORT_FORMATS else "xlsx"}
+        try:
+            if kind not in REPORT_FORMATS:
+                raise bills.PeriodError("Выберите формат отчёта: Excel (.xlsx) или PDF.")
+            start, end = bills.parse_period(raw_from, raw_to)
+        except bills.PeriodError as exc:
+            return self._page(account, 400, report_error=str(exc), **form)
+        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", bills.DEFAULT_TZ)
+        data = bills.payment_report(db.session, account, start, end, tz)
+        stem = f"{account.number}_{start.isoformat()}_{end.isoformat()}"
+        if kind == "pdf":
+            body = bills.payment_report_pdf(data, current_app.config,
+                                            today=formats.local_today())
+            mimetype = PDF_MIMETYPE
+        else:
+            body, mimetype = bills.payment_report_xlsx(data), XLSX_MIMETYPE
+        return self._download(account, body, f"payments_{stem}.{kind}",
+                              f"Платежи_{stem}.{kind}", mimetype, "payment_report",
+                              rows=data.count)
