@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     "app.plugins.audit_log",
     "app.plugins.dev_outbox",
     "app.plugins.mail_smtp",
+    "app.plugins.sandbox_gateway",
 )
 
 

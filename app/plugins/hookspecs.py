@@ -46,3 +46,16 @@ def register_notification_transports():
 def audit_event(event):
     """An audit event was journaled: ``event`` is a dict (id, at, action, actor_id,
     object_type, object_id, ip, details) with secrets already masked."""
+
+
+@hookspec
+def register_payment_gateways():
+    """Return a list of payment gateways: objects with ``name`` and the methods of
+    ``app.services.payments.PaymentGateway`` (``create_payment``, ``parse_notification``,
+    ``fetch_status``, ``refund``); the portal picks one by PAYMENT_GATEWAY at start-up."""
+
+
+@hookspec
+def payment_status_changed(event):
+    """A card payment's status changed (after commit): ``event`` is a dict (order_key,
+    gateway, external_id, status, amount, user_id, parts: [{payment_id, account_id, amount}])."""

@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from app import models as m
 from app.extensions import db
 from app.security import current_branch_scope
-from app.services import applications, credentials, letters, readings, supplier
+from app.services import applications, credentials, letters, payments, readings, supplier
 from app.views.applications import attachment_response
 from app.views.base import (
     CAN_ALL,
@@ -484,6 +484,23 @@ class PaymentView(PortalModelView):
         "external_id": "Номер платёжного поручения или операции банка, если есть",
         "paid_at": "Когда деньги поступили (для банковских и кассовых платежей)",
     }
+
+    #: A refund appends to the ledger like registering a payment: finance may, staff may not.
+    method_permission_name = {"refund": "add"}
+
+    @action("refund", "Вернуть оплату картой",
+            "Вернуть деньги на карту за выбранные платежи? Сумма снова станет задолженностью "
+            "по лицевому счёту.", "fa-undo")
+    def refund(self, items):
+        rows = items if isinstance(items, list) else [items]
+        result = payments.refund(db.session, [r.id for r in rows if r is not None],
+                                 current_user_id(), request.remote_addr)
+        if result.done:
+            flash(f"Возвращено платежей: {len(result.done)}.", "success")
+        if result.refused:
+            flash(f"Не возвращено платежей: {len(result.refused)}. Вернуть можно только "
+                  "оплаченный картой платёж, один раз.", "warning")
+        return redirect(url_for(".list"))
 
 
 class PersonalAccountView(PortalModelView):

@@ -1,0 +1,378 @@
+"""Built-in plugin: the sandbox payment gateway, the embedded default outside production.
+
+It behaves like a real gateway (YooKassa's API v3 flow) without leaving the portal: creating
+a payment returns a confirmation URL of a hosted card page under /sandbox-pay/; the page
+checks the card (Luhn, expiry, CVC), asks for a 3-D Secure code when the card wants it, sends
+a notification server to server to the portal's notification URL, signed with HMAC-SHA256 of
+the body under SANDBOX_PAY_SECRET, and sends the user back to the return URL. Its payments
+live as JSON files in SANDBOX_PAY_DIR (the gateway's own records, not the portal's).
+
+Test cards: 4111 1111 1111 1111 succeeds, 4000 0000 0000 0002 is declined, 4000 0000 0000
+3220 asks for the 3-D Secure code 12345 first. Off when SANDBOX_PAY_ENABLED is off (by
+default in production, which also refuses to start with it on).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import secrets
+import tempfile
+import threading
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+from flask import abort, current_app, redirect, request, url_for
+from flask_appbuilder import BaseView, expose
+
+from app.plugins.hookspecs import hookimpl
+from app.services.payments import (
+    CURRENCY,
+    ForgedNotification,
+    GatewayError,
+    GatewayPayment,
+    GatewayRefund,
+    Notification,
+    PaymentRequest,
+    Receipt,
+    sandbox_enabled,
+)
+
+log = logging.getLogger("lk_portal.sandbox_gateway")
+
+NAME = "sandbox"
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+#: The sandbox notifies from the portal's own host: nothing else may.
+NOTIFY_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128"))
+CARD_SUCCEEDS, CARD_DECLINED, CARD_3DS = "4111111111111111", "4000000000000002", "4000000000003220"
+THREE_DS_CODE = "12345"
+THREE_DS_ATTEMPTS = 3
+ID_SHAPE = re.compile(r"^sb_[A-Za-z0-9_-]{16,40}$")
+
+_settings: dict = {}
+
+
+def luhn_ok(number: str) -> bool:
+    digits = [int(d) for d in number]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return total % 10 == 0
+
+
+def check_card(number: str, expiry: str, cvc: str, today: dt.date) -> tuple[str, dict]:
+    """The card's digits and the errors of the form, by field (in Russian)."""
+    errors: dict[str, str] = {}
+    digits = re.sub(r"[\s-]", "", number or "")
+    if not re.fullmatch(r"\d{13,19}", digits) or not luhn_ok(digits):
+        errors["number"] = "Неверный номер карты."
+    found = re.fullmatch(r"\s*(\d{2})\s*/\s*(\d{2})\s*", expiry or "")
+    if not found or not 1 <= int(found.group(1)) <= 12:
+        errors["expiry"] = "Срок действия — месяц и год, например 12/28."
+    elif (2000 + int(found.group(2)), int(found.group(1))) < (today.year, today.month):
+        errors["expiry"] = "Срок действия карты истёк."
+    if not re.fullmatch(r"\d{3}", (cvc or "").strip()):
+        errors["cvc"] = "CVC — три цифры на обороте карты."
+    return digits, errors
+
+
+def sign(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class SandboxStore:
+    """The sandbox's own records: one JSON file per payment, written atomically."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.lock = threading.Lock()
+
+    def _path(self, kind: str, name: str) -> Path:
+        return self.folder / kind / f"{name}.json"
+
+    def get(self, payment_id: str) -> dict | None:
+        if not ID_SHAPE.match(payment_id or ""):
+            return None
+        path = self._path("payments", payment_id)
+        return json.loads(path.read_text("utf-8")) if path.exists() else None
+
+    def put(self, record: dict) -> None:
+        self._write(self._path("payments", record["id"]), record)
+
+    def key(self, idempotence_key: str) -> dict | None:
+        path = self._path("keys", hashlib.sha256(idempotence_key.encode()).hexdigest())
+        return json.loads(path.read_text("utf-8")) if path.exists() else None
+
+    def put_key(self, idempotence_key: str, value: dict) -> None:
+        self._write(self._path("keys", hashlib.sha256(idempotence_key.encode()).hexdigest()),
+                    value)
+
+    @staticmethod
+    def _write(path: Path, value: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, ensure_ascii=False)
+        os.replace(tmp, path)
+
+
+def post_notification(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """Deliver a notification like a real gateway: an HTTP POST, server to server."""
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", **headers})
+    with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310 - our own URL
+        return response.status
+
+
+class SandboxGateway:
+    """The gateway object the portal talks to, with the same calls a real one answers."""
+
+    name = NAME
+    development = True
+
+    def __init__(self, folder: str | Path, secret: str):
+        self.store = SandboxStore(folder)
+        self.secret = secret
+        #: How notifications leave: replaced in tests to deliver them when and as they like.
+        self.deliver = post_notification
+
+    # The API the portal calls
+
+    def create_payment(self, req: PaymentRequest) -> GatewayPayment:
+        body = {"amount": str(req.amount), "currency": req.currency,
+                "description": req.description, "return_url": req.return_url,
+                "receipt": _receipt_json(req.receipt), "metadata": req.metadata}
+        fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self.store.lock:
+            known = self.store.key(req.idempotence_key)
+            if known is not None:
+                if known["fingerprint"] != fingerprint:
+                    raise GatewayError("invalid_request: Idempotence-Key reused with another "
+                                       "body")
+                return self._payment(self.store.get(known["id"]))
+            if len(req.description) > 128:
+                raise GatewayError("invalid_request: description longer than 128")
+            record = {"id": "sb_" + secrets.token_urlsafe(18), "status": "pending",
+                      "paid": False, "created_at": _now().isoformat(), "test": True,
+                      "account": req.account, "three_ds_attempts": 0, "refunds": [], **body}
+            self.store.put(record)
+            self.store.put_key(req.idempotence_key, {"id": record["id"],
+                                                     "fingerprint": fingerprint})
+        return self._payment(record)
+
+    def fetch_status(self, external_id: str) -> GatewayPayment:
+        record = self.store.get(external_id)
+        if record is None:
+            raise GatewayError("not_found")
+        return self._payment(record)
+
+    def parse_notification(self, req) -> Notification:
+        try:
+            source = ipaddress.ip_address(req.remote_addr or "")
+        except ValueError as exc:
+            raise ForgedNotification("wrong source address") from exc
+        if not any(source in net for net in NOTIFY_NETWORKS):
+            raise ForgedNotification(f"wrong source address {source}")
+        body = req.get_data()
+        given = req.headers.get(SIGNATURE_HEADER, "")
+        if not hmac.compare_digest(given, sign(self.secret, body)):
+            raise ForgedNotification("bad signature")
+        try:
+            data = json.loads(body)
+            obj = data["object"]
+            amount = obj.get("amount", {}).get("value")
+            return Notification(event=data["event"], external_id=obj["id"],
+                                status=obj.get("status"),
+                                amount=Decimal(amount) if amount is not None else None)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ForgedNotification("malformed body") from exc
+
+    def refund(self, external_id: str, amount: Decimal, idempotence_key: str,
+               receipt: Receipt) -> GatewayRefund:
+        with self.store.lock:
+            record = self.store.get(external_id)
+            if record is None or record["status"] != "succeeded":
+                raise GatewayError("invalid_request: the payment is not succeeded")
+            for known in record["refunds"]:
+                if known["key"] == idempotence_key:
+                    return GatewayRefund(known["id"], "succeeded", Decimal(known["amount"]))
+            refunded = sum((Decimal(r["amount"]) for r in record["refunds"]), Decimal("0"))
+            if refunded + amount > Decimal(record["amount"]):
+                raise GatewayError("invalid_request: refund exceeds the payment")
+            refund = {"id": "sbr_" + secrets.token_urlsafe(12), "amount": str(amount),
+                      "key": idempotence_key, "receipt": _receipt_json(receipt),
+                      "created_at": _now().isoformat()}
+            record["refunds"].append(refund)
+            self.store.put(record)
+        return GatewayRefund(refund["id"], "succeeded", amount)
+
+    # The hosted pages' side
+
+    def finish(self, record: dict, status: str, reason: str | None = None) -> None:
+        """Make the payment final, then notify the portal (a failed delivery is logged: the
+        portal also asks on the user's return)."""
+        with self.store.lock:
+            record["status"] = status
+            record["paid"] = status == "succeeded"
+            if status == "succeeded":
+                record["captured_at"] = _now().isoformat()
+            if reason:
+                record["cancellation_details"] = {"party": "payment_network", "reason": reason}
+            self.store.put(record)
+        body = json.dumps({"type": "notification", "event": f"payment.{status}",
+                           "object": _object(record)}, ensure_ascii=False).encode()
+        url = url_for("PayView.notify", gateway=self.name, _external=True)
+        try:
+            self.deliver(url, body, {SIGNATURE_HEADER: sign(self.secret, body)})
+        except Exception as exc:  # the gateway would retry; the return page asks anyway
+            log.warning("sandbox notification for %s not delivered: %s", record["id"], exc)
+
+    @staticmethod
+    def _payment(record: dict) -> GatewayPayment:
+        captured = record.get("captured_at")
+        return GatewayPayment(
+            external_id=record["id"], status=record["status"],
+            amount=Decimal(record["amount"]), currency=record.get("currency", CURRENCY),
+            confirmation_url=_confirmation_url(record["id"]),
+            paid_at=dt.datetime.fromisoformat(captured) if captured else None,
+            cancellation_reason=(record.get("cancellation_details") or {}).get("reason"))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _confirmation_url(payment_id: str) -> str:
+    return url_for("SandboxPayView.page", payment_id=payment_id, _external=True)
+
+
+def _object(record: dict) -> dict:
+    """The payment object as a YooKassa-style notification carries it."""
+    return {"id": record["id"], "status": record["status"], "paid": record["paid"],
+            "amount": {"value": record["amount"], "currency": record["currency"]},
+            "description": record["description"], "metadata": record["metadata"],
+            "created_at": record["created_at"], "test": True,
+            **({"cancellation_details": record["cancellation_details"]}
+               if record.get("cancellation_details") else {})}
+
+
+def _receipt_json(receipt: Receipt) -> dict:
+    customer = {k: v for k, v in (("email", receipt.email), ("phone", receipt.phone)) if v}
+    return {"customer": customer, "items": [
+        {"description": i.description, "quantity": str(i.quantity),
+         "amount": {"value": str(i.amount), "currency": CURRENCY}, "vat_code": i.vat_code,
+         "payment_mode": i.payment_mode, "payment_subject": i.payment_subject}
+        for i in receipt.items]}
+
+
+def gateway() -> SandboxGateway:
+    found = current_app.extensions.get("payment_gateways", {}).get(NAME)
+    if found is None:
+        abort(404)
+    return found
+
+
+class SandboxPayView(BaseView):
+    """The hosted payment page of the sandbox: public, each payment behind its random id."""
+
+    route_base = "/sandbox-pay"
+    default_view = "page"
+
+    def _record(self, payment_id: str) -> dict:
+        record = gateway().store.get(payment_id)
+        if record is None:
+            abort(404)
+        return record
+
+    def _page(self, template: str, record: dict, **context):
+        return self.render_template(template, record=record, supplier=current_app.config.get(
+            "SUPPLIER_NAME", ""), cards=(("4111 1111 1111 1111", "успешная оплата"),
+                                         ("4000 0000 0000 0002", "отказ банка"),
+                                         ("4000 0000 0000 3220", "с кодом 3-D Secure")),
+            **context)
+
+    @expose("/<payment_id>", methods=["GET", "POST"])
+    def page(self, payment_id: str):
+        record = self._record(payment_id)
+        errors: dict[str, str] = {}
+        values = {"number": "", "expiry": "", "holder": ""}
+        if record["status"] == "pending" and request.method == "POST":
+            if request.form.get("cancel"):
+                gateway().finish(record, "canceled", "canceled_by_merchant")
+                return redirect(record["return_url"])
+            values = {k: request.form.get(k, "") for k in values}
+            digits, errors = check_card(values["number"], values["expiry"],
+                                        request.form.get("cvc", ""), dt.date.today())
+            if not errors:
+                record["card_last4"] = digits[-4:]
+                if digits == CARD_SUCCEEDS:
+                    gateway().finish(record, "succeeded")
+                    return redirect(record["return_url"])
+                if digits == CARD_DECLINED:
+                    gateway().finish(record, "canceled", "card_declined")
+                    return redirect(record["return_url"])
+                if digits == CARD_3DS:
+                    record["three_ds"] = True
+                    gateway().store.put(record)
+                    return redirect(url_for(".three_ds", payment_id=payment_id))
+                errors["number"] = ("В тестовом режиме принимаются только тестовые карты "
+                                    "(список ниже).")
+        return self._page("payments/sandbox_page.html", record, errors=errors, values=values,
+                          title="Оплата картой")
+
+    @expose("/<payment_id>/3ds", methods=["GET", "POST"])
+    def three_ds(self, payment_id: str):
+        record = self._record(payment_id)
+        if record["status"] != "pending" or not record.get("three_ds"):
+            return redirect(url_for(".page", payment_id=payment_id))
+        error = None
+        if request.method == "POST":
+            if request.form.get("cancel"):
+                gateway().finish(record, "canceled", "3d_secure_failed")
+                return redirect(record["return_url"])
+            if request.form.get("code", "").strip() == THREE_DS_CODE:
+                gateway().finish(record, "succeeded")
+                return redirect(record["return_url"])
+            record["three_ds_attempts"] += 1
+            if record["three_ds_attempts"] >= THREE_DS_ATTEMPTS:
+                gateway().finish(record, "canceled", "3d_secure_failed")
+                return redirect(record["return_url"])
+            gateway().store.put(record)
+            error = "Неверный код. Осталось попыток: " \
+                    f"{THREE_DS_ATTEMPTS - record['three_ds_attempts']}."
+        return self._page("payments/sandbox_3ds.html", record, error=error,
+                          title="Подтверждение платежа")
+
+
+@hookimpl
+def configure(app):
+    enabled = sandbox_enabled(app.config)
+    if enabled and app.config.get("PRODUCTION"):
+        raise RuntimeError("PRODUCTION is on but SANDBOX_PAY_ENABLED turns the sandbox "
+                           "payment gateway on: switch it off")
+    _settings["enabled"] = enabled
+    _settings["dir"] = app.config.get("SANDBOX_PAY_DIR") or os.path.join(app.instance_path,
+                                                                         "sandbox_pay")
+    _settings["secret"] = app.config.get("SANDBOX_PAY_SECRET") or app.config["SECRET_KEY"]
+
+
+@hookimpl
+def register_payment_gateways():
+    if not _settings.get("enabled"):
+        return []
+    return [SandboxGateway(_settings["dir"], _settings["secret"])]
+
+
+@hookimpl
+def register_views(appbuilder):
+    if _settings.get("enabled"):
+        appbuilder.add_view_no_menu(SandboxPayView)
