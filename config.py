@@ -140,6 +140,8 @@ class Config:
     READING_WINDOW_FIRST_DAY = int(_env("READING_WINDOW_FIRST_DAY", "15"))
     READING_WINDOW_LAST_DAY = int(_env("READING_WINDOW_LAST_DAY", "25"))
     ESTIMATE_BY_AVERAGE_MONTHS = int(_env("ESTIMATE_BY_AVERAGE_MONTHS", "3"))
+    # Monthly consumption norm (kWh) charged when no reading comes after the average months.
+    BILLING_NORM_KWH = int(_env("BILLING_NORM_KWH", "100"))
     PAYMENT_DUE_DAY = int(_env("PAYMENT_DUE_DAY", "10"))
     READING_SPIKE_FACTOR = Decimal(_env("READING_SPIKE_FACTOR", "5"))
     READING_ABSOLUTE_CAP = Decimal(_env("READING_ABSOLUTE_CAP", "10000"))
@@ -147,9 +149,17 @@ class Config:
     APPLICATION_UPLOAD_DIR = _env("APPLICATION_UPLOAD_DIR", str(INSTANCE_ROOT / "uploads"))
     MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH_MB", "30")) * 1024 * 1024  # a whole request
 
+    # Card payments through a gateway plugin. Unset: the built-in sandbox unless PRODUCTION
+    # is on (app.services.payments resolves both at start-up; production refuses the sandbox)
+    PAYMENT_GATEWAY = _env("PAYMENT_GATEWAY")
+    SANDBOX_PAY_ENABLED = _env("SANDBOX_PAY_ENABLED")
+    SANDBOX_PAY_DIR = _env("SANDBOX_PAY_DIR", str(INSTANCE_ROOT / "sandbox_pay"))
+    PAYMENT_VAT_CODE = int(_env("PAYMENT_VAT_CODE", "11"))  # 54-FZ: 11 = VAT 22% (from 2026)
+
     def __init__(self) -> None:
         self.SECRET_KEY = instance_secret("SECRET_KEY")
         self.OTP_HASH_KEY = instance_secret("OTP_HASH_KEY")
+        self.SANDBOX_PAY_SECRET = instance_secret("SANDBOX_PAY_SECRET")
 
 
 class TestConfig(Config):

@@ -25,7 +25,9 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     from app.views import formats
     from app.views.business import BusinessView
     from app.views.applications import ApplicationView
+    from app.views.bills import BillView
     from app.views.cabinet import CabinetView
+    from app.views.payments import PayView
     from app.views.profile import ProfileView
     from app.views.readings import GuestReadingView
     from app.views.resident import RESIDENT_VIEWS
@@ -57,6 +59,8 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         auth_views.register(appbuilder)
         dev_views.register(appbuilder)
         appbuilder.add_view_no_menu(CabinetView)
+        appbuilder.add_view_no_menu(PayView)
+        appbuilder.add_view_no_menu(BillView)
         appbuilder.add_view_no_menu(ApplicationView)
         appbuilder.add_view_no_menu(ProfileView)
         appbuilder.add_view_no_menu(GuestReadingView)

@@ -1,4 +1,4 @@
-"""`flask` commands of the portal: demo data and plugins."""
+"""`flask` commands of the portal: roles, demo data, billing and plugins."""
 from __future__ import annotations
 
 import sys
@@ -66,7 +66,36 @@ def demo_seed(accounts: int, seed_value: int) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+billing_cli = AppGroup("billing", help="Расчёт начислений и выставление счетов.")
+
+
+@billing_cli.command("run")
+@click.option("--period", required=True, help="Расчётный месяц, например 2026-10.")
+def billing_run(period: str) -> None:
+    """Compute the period's charges and issue its invoices (accounts already billed are
+    skipped: running a period twice changes nothing)."""
+    from tqdm import tqdm
+
+    from app.extensions import db
+    from app.services import billing
+
+    try:
+        month = billing.parse_period(period)
+        with tqdm(total=1, unit=" шаг", desc=f"Расчёт {month:%m.%Y}", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = billing.run_period(db.session, month, **billing.settings(current_app.config),
+                                        progress=progress)
+    except billing.BillingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Период {month:%m.%Y}: лицевых счетов {result.accounts}, строк начислений "
+               f"{result.charges}, счетов {result.invoices}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(plugins_cli)
     app.cli.add_command(roles_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(billing_cli)

@@ -608,6 +608,32 @@ class Payment(Model):
     user: Mapped[Optional[PortalUser]] = relationship()
 
 
+class PaymentOrder(Model):
+    """One payment at a gateway, split into one Payment row per account sharing ``order_key``
+    (also the Idempotence-Key of its creation). Keeps what the gateway itself said — its id,
+    status and confirmed amount — for the daily reconciliation against what was credited."""
+
+    __tablename__ = "payment_order"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="ck_payment_order_amount_positive"),
+        Index("ix_payment_order_paid", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_key: Mapped[str] = mapped_column(String(64), unique=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    confirmation_url: Mapped[Optional[str]] = mapped_column(Text)
+    gateway_status: Mapped[Optional[str]] = mapped_column(String(32))
+    gateway_amount: Mapped[Optional[Decimal]] = mapped_column(Money)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    paid_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    updated_at: Mapped[dt.datetime] = Timestamp(default=utcnow, onupdate=utcnow)
+
+
 # ---------------------------------------------------------------------------------------------
 # Customer requests
 
@@ -762,6 +788,40 @@ class OtpChallenge(Model):
     created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
     expires_at: Mapped[dt.datetime] = Timestamp()
     consumed_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+
+class JobStatus(Choices):
+    labels = {"queued": "В очереди", "running": "Выполняется", "done": "Готово",
+              "failed": "Ошибка"}
+
+
+class BackgroundJob(Model):
+    """Long work started from the back office (a billing run, a mailing): its progress as
+    ``done`` of ``total`` steps, for the admin view's progress figure."""
+
+    __tablename__ = "background_job"
+    __table_args__ = (CheckConstraint(JobStatus.check("status"), name="ck_job_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(160))
+    params: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[Optional[str]] = mapped_column(String(500))
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    started_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    finished_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+    created_by: Mapped[Optional[PortalUser]] = relationship()
+
+    @property
+    def percent(self) -> int:
+        if self.status == "done":
+            return 100
+        return int(self.done * 100 / self.total) if self.total else 0
 
 
 class AuditEvent(Model):

@@ -13,3 +13,11 @@ def ping_database() -> int:
     from app.models import Branch
 
     return db.session.execute(select(func.count(Branch.id))).scalar_one()
+
+
+@celery_app.task(name="lk_portal.run_background_job")
+def run_background_job(job_id: int) -> str:
+    """Run a back-office job (app.services.background) to its end; returns its status."""
+    from app.services import background
+
+    return background.execute(db.session, job_id).status

@@ -22,6 +22,8 @@ from app.views.resident import RESIDENT_VIEWS
 from tests.factories import PASSWORD
 
 ALL_VIEWS = [view.__name__ for view, *_ in MENU] + ["SubscriberView"]
+#: Menu views that are pages rather than model lists (no columns to label).
+PAGE_VIEWS = {"PaymentReconciliationView", "BillingRunView"}
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
 
 #: Views whose rows belong to a branch, with the model of their rows.
@@ -483,7 +485,7 @@ def test_unticked_flag_is_saved(client, session, two_branches, sign_in):
 def test_every_column_and_title_is_russian(app):
     views = [v for v in app.appbuilder.baseviews if isinstance(v, PortalViewMixin)]
     resident = {view.__name__ for view in RESIDENT_VIEWS}
-    assert {type(v).__name__ for v in views} == set(ALL_VIEWS) | resident
+    assert {type(v).__name__ for v in views} == (set(ALL_VIEWS) - PAGE_VIEWS) | resident
     for view in views:
         name = type(view).__name__
         for title in (view.list_title, view.show_title, view.add_title, view.edit_title):

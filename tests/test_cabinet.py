@@ -223,3 +223,21 @@ def test_staff_cannot_use_resident_pages(client, login, make_user_fn, two_branch
     make_user_fn("operator", "Staff", branch_id=two_branches[0].branch_id)
     login("operator")
     assert client.get("/cabinet/charges/list/").status_code in (302, 403)
+
+
+def test_forecast_from_the_months_reading_or_the_average(client, session, owner, today):
+    _user, krd, _nvr = owner
+    meter = krd.ids["Meter"]
+    assert "Прогноз" not in page_text(client.get("/cabinet/")), "one reading: no history yet"
+    for month, value in ((7, "934"), (8, "1034"), (9, "1134")):
+        session.add(Reading(meter_id=meter, period=dt.date(2026, month, 1), t1=Decimal(value),
+                            source="web"))
+    session.commit()
+    home = page_text(client.get("/cabinet/"))
+    assert "Прогноз за ноябрь 2026: <b>≈ 735,00 руб.</b>" in home
+    assert "(100 кВт·ч, по среднему расходу)" in home
+    assert "До 2-го диапазона\n          потребления осталось 1000 кВт·ч" in home
+    client.post(f"/cabinet/readings/{krd.ids['PersonalAccount']}",
+                data={f"m{meter}_t1": "1534", "action": "confirm"})
+    home = page_text(client.get("/cabinet/"))
+    assert "Прогноз за ноябрь 2026: <b>≈ 2 205,00 руб.</b>" in home and "(300 кВт·ч)" in home

@@ -20,6 +20,7 @@ from app.models import (
     PersonalAccount,
     Reading,
 )
+from app.services.forecast import Forecast, for_accounts
 from app.services.readings import Window
 
 #: Reading status of a meter this month -> Russian label.
@@ -52,6 +53,7 @@ class AccountSummary:
     paid: Decimal
     last_invoice: Invoice | None = None
     meters: list[MeterStatus] = field(default_factory=list)
+    forecast: Forecast | None = None
 
     @property
     def balance(self) -> Decimal:
@@ -123,7 +125,8 @@ def meter_status(submitted: bool, today: dt.date, window: Window) -> str:
 def cabinet_overview(session: Session, user_id: int, today: dt.date,
                      window: Window) -> list[AccountSummary]:
     """The main page: every bound account with its balance, its last bill and the reading
-    status of each active meter this month. Six queries whatever the number of accounts."""
+    status of each active meter this month, and the month's forecast. Nine queries whatever
+    the number of accounts."""
     accounts = _bound_accounts(session, user_id)
     ids = [a.id for a in accounts]
     charged, paid = _ledger_totals(session, ids)
@@ -140,6 +143,7 @@ def cabinet_overview(session: Session, user_id: int, today: dt.date,
         select(Reading.meter_id).where(Reading.meter_id.in_([m.id for m in meters]),
                                        Reading.period == period,
                                        Reading.status != "rejected")).scalars()) if meters else set()
+    forecasts = for_accounts(session, accounts, meters, today)
     by_account: dict[int, list[MeterStatus]] = {}
     for meter in meters:
         by_account.setdefault(meter.account_id, []).append(MeterStatus(
@@ -147,7 +151,8 @@ def cabinet_overview(session: Session, user_id: int, today: dt.date,
             meter_status(meter.id in submitted, today, window)))
     return [
         AccountSummary(a.id, a.number, a.premises.address, charged.get(a.id) or ZERO,
-                       paid.get(a.id) or ZERO, invoices.get(a.id), by_account.get(a.id, []))
+                       paid.get(a.id) or ZERO, invoices.get(a.id), by_account.get(a.id, []),
+                       forecasts.get(a.id))
         for a in accounts
     ]
 

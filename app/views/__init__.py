@@ -5,7 +5,7 @@ from flask import current_app, render_template, request
 from flask_appbuilder import AppBuilder
 from werkzeug.exceptions import HTTPException
 
-from app.views import admin
+from app.views import admin, jobs, reconciliation
 
 #: Menu categories: name -> (Russian label, icon).
 CATEGORIES = {
@@ -29,6 +29,8 @@ MENU = [
     (admin.ChargeView, "Начисления", "fa-calculator", "Billing"),
     (admin.InvoiceView, "Счета", "fa-file-o", "Billing"),
     (admin.PaymentView, "Платежи", "fa-credit-card", "Billing"),
+    (jobs.BillingRunView, "Расчёт периода", "fa-play-circle", "Billing"),
+    (reconciliation.PaymentReconciliationView, "Сверка платежей", "fa-check-square-o", "Billing"),
     (admin.ReconciliationActView, "Акты сверки", "fa-balance-scale", "Billing"),
     (admin.ContractApplicationView, "Заявки на договор", "fa-file-signature", "Requests"),
     (admin.FeedbackView, "Обращения", "fa-comments", "Requests"),
@@ -38,6 +40,7 @@ MENU = [
     (admin.TariffView, "Тарифы", "fa-rub", "Directories"),
     (admin.ConsumptionRangeView, "Диапазоны потребления", "fa-sliders", "Directories"),
     (admin.AuditEventView, "Журнал аудита", "fa-history", "Journal"),
+    (jobs.JobView, "Фоновые задачи", "fa-tasks", "Journal"),
 ]
 
 #: View class name -> (menu item name, category name), for the role policy's menu access.

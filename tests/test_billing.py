@@ -1,0 +1,221 @@
+"""The monthly billing run: metered, estimated and norm charges, ranges and zones priced as
+app.services.tariffs prices them, rollovers, recalculation, invoices that reconcile, and
+idempotence."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import func, select
+
+from app import models as m
+from app.services import billing
+from app.services.tariffs import price_consumption
+
+NOV = dt.date(2026, 11, 1)
+TODAY = dt.date(2026, 11, 29)
+
+
+def run(session, period=NOV, **overrides):
+    options = {"norm_kwh": 100, "estimate_months": 3, "due_day": 10, "today": TODAY}
+    return billing.run_period(session, period, **{**options, **overrides})
+
+
+def charges(session, account_id, period=NOV):
+    return session.execute(
+        select(m.Charge.zone, m.Charge.range_no, m.Charge.kwh, m.Charge.rate, m.Charge.amount,
+               m.Charge.kind)
+        .where(m.Charge.account_id == account_id, m.Charge.period == period)
+        .order_by(m.Charge.range_no, m.Charge.zone)).all()
+
+
+def invoice(session, account_id, period=NOV):
+    return session.execute(select(m.Invoice).where(m.Invoice.account_id == account_id,
+                                                   m.Invoice.period == period)).scalar_one()
+
+
+def add_reading(session, meter_id, period, t1, t2=None, t3=None):
+    session.add(m.Reading(meter_id=meter_id, period=period, t1=D(t1),
+                          t2=D(t2) if t2 else None, t3=D(t3) if t3 else None, source="web"))
+    session.commit()
+
+
+@pytest.fixture
+def world(session, two_branches):
+    krd, nvr = two_branches
+    session.execute(m.Payment.__table__.update().values(
+        paid_at=dt.datetime(2026, 10, 15, 9, tzinfo=dt.timezone.utc)))
+    session.commit()
+    return krd, nvr
+
+
+def test_metered_and_norm_charges_and_invoices_that_reconcile(session, world):
+    krd, nvr = world
+    add_reading(session, krd.ids["Meter"], NOV, "1334")
+    result = run(session)
+    assert (result.accounts, result.invoices) == (2, 2)
+    assert charges(session, krd.ids["PersonalAccount"]) == [
+        ("T1", 1, D("100.000"), D("7.3500"), D("735.00"), "metered")]
+    assert charges(session, nvr.ids["PersonalAccount"]) == [
+        ("T1", 1, D("100.000"), D("7.3500"), D("735.00"), "norm")]
+    bill = invoice(session, krd.ids["PersonalAccount"])
+    assert (bill.opening_balance, bill.charged, bill.paid, bill.amount_due) == (
+        D("235.00"), D("735.00"), D("0.00"), D("970.00"))
+    assert bill.due_date == dt.date(2026, 12, 10) and bill.number.startswith("202611-")
+    for inv in session.execute(select(m.Invoice).where(m.Invoice.period == NOV)).scalars():
+        assert inv.opening_balance + inv.charged - inv.paid == inv.amount_due
+
+
+def test_a_second_run_changes_nothing(session, world):
+    run(session)
+    counts = [session.execute(select(func.count()).select_from(t)).scalar_one()
+              for t in (m.Charge, m.Invoice)]
+    again = run(session)
+    assert (again.accounts, again.charges, again.invoices) == (0, 0, 0)
+    assert [session.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (m.Charge, m.Invoice)] == counts
+
+
+def test_future_periods_and_missing_tariffs_are_refused(session, world):
+    krd, _nvr = world
+    with pytest.raises(billing.BillingError, match="будущий период"):
+        run(session, dt.date(2026, 12, 1))
+    add_reading(session, krd.ids["Meter"], NOV, "3234")  # 2,000 kWh: range 2 has no tariff
+    with pytest.raises(billing.BillingError, match="Нет тарифа"):
+        run(session)
+    assert session.execute(select(func.count()).select_from(m.Invoice)
+                           .where(m.Invoice.period == NOV)).scalar_one() == 0
+
+
+@pytest.fixture
+def two_zone(session, world):
+    """Krasnodar's meter made day/night, with zone rates for ranges 1-3 and limits 1100/6000."""
+    krd, _nvr = world
+    meter = session.get(m.Meter, krd.ids["Meter"])
+    meter.zones = 2
+    session.get(m.Reading, krd.ids["Reading"]).t2 = D("500")
+    group = session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).tariff_group_id
+    rates = {("T1", 1): D("7.35"), ("T2", 1): D("4.41"), ("T1", 2): D("10.00"),
+             ("T2", 2): D("6.00"), ("T1", 3): D("14.64"), ("T2", 3): D("8.78")}
+    for (zone, range_no), rate in rates.items():
+        session.add(m.Tariff(tariff_group_id=group, zones=2, zone=zone, range_no=range_no,
+                             rate=rate, effective_from=dt.date(2025, 7, 1)))
+    session.add(m.ConsumptionRange(tariff_group_id=group, season="heating", range_no=2,
+                                   upper_kwh=D("6000"), effective_from=dt.date(2025, 7, 1)))
+    session.commit()
+    return krd, rates
+
+
+@pytest.mark.parametrize("day, night", [("1333", "577"), ("5234", "2501"), ("8234", "833")])
+def test_zones_and_ranges_are_priced_like_price_consumption(session, two_zone, day, night):
+    krd, rates = two_zone
+    add_reading(session, krd.ids["Meter"], NOV, day, night)
+    run(session)
+    used = {"T1": D(day) - D("1234"), "T2": D(night) - D("500")}
+    expected = price_consumption(used, (D("1100"), D("6000"), None), rates)
+    got = charges(session, krd.ids["PersonalAccount"])
+    assert [(z, r, k, a) for z, r, k, _rate, a, _kind in got] == [
+        (line.zone, line.range_no, line.kwh, line.amount)
+        for line in sorted(expected, key=lambda x: (x.range_no, x.zone))]
+    assert sum(k for _z, _r, k, *_ in got) == sum(used.values())
+
+
+def test_large_families_pay_range_one_for_everything(session, two_zone):
+    krd, rates = two_zone
+    session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).large_family = True
+    session.commit()
+    add_reading(session, krd.ids["Meter"], NOV, "5234", "2500")
+    run(session)
+    assert {(z, r) for z, r, *_ in charges(session, krd.ids["PersonalAccount"])} == {
+        ("T1", 1), ("T2", 1)}
+
+
+def test_a_rollover_counts_the_digits_the_counter_passed(session, world):
+    krd, _nvr = world
+    session.get(m.Meter, krd.ids["Meter"]).digit_capacity = 4
+    session.get(m.Reading, krd.ids["Reading"]).t1 = D("9990")
+    session.commit()
+    add_reading(session, krd.ids["Meter"], NOV, "30")
+    run(session)
+    assert charges(session, krd.ids["PersonalAccount"])[0][2] == D("40.000")
+
+
+def test_no_reading_average_then_norm_then_recalculation(session, world):
+    krd, _nvr = world
+    meter, account = krd.ids["Meter"], krd.ids["PersonalAccount"]
+    session.execute(m.Invoice.__table__.delete())
+    session.execute(m.Charge.__table__.delete())
+    session.execute(m.Reading.__table__.delete())
+    for month, value in ((4, "1000"), (5, "1090"), (6, "1180"), (7, "1270")):
+        add_reading(session, meter, dt.date(2026, month, 1), value)
+    kinds = []
+    for month in (8, 9, 10, 11):
+        run(session, dt.date(2026, month, 1))
+        kinds.append(charges(session, account, dt.date(2026, month, 1)))
+    assert [rows[0][5] for rows in kinds] == ["average", "average", "average", "norm"]
+    assert [rows[0][2] for rows in kinds] == [D("90.000")] * 3 + [D("100.000")]
+    add_reading(session, meter, dt.date(2026, 12, 1), "1700")
+    run(session, dt.date(2026, 12, 1), today=dt.date(2026, 12, 20))
+    # 430 kWh since July, 370 of them already charged as estimates.
+    assert charges(session, account, dt.date(2026, 12, 1))[0][2] == D("60.000")
+    bills = session.execute(select(m.Invoice).where(m.Invoice.account_id == account)
+                            .order_by(m.Invoice.period)).scalars().all()
+    for earlier, later in zip(bills, bills[1:]):
+        assert later.opening_balance == earlier.amount_due - later.paid + later.paid
+    assert sum(b.charged for b in bills) == session.execute(
+        select(func.sum(m.Charge.amount)).where(m.Charge.account_id == account)).scalar_one()
+
+
+def test_cli_runs_a_period(app, runner, session, world):
+    out = runner.invoke(args=["billing", "run", "--period", "2026-11"])
+    assert out.exit_code == 0, out.output
+    assert "Период 11.2026: лицевых счетов 2, строк начислений 2, счетов 2." in out.output
+    bad = runner.invoke(args=["billing", "run", "--period", "ноябрь"])
+    assert bad.exit_code != 0 and "не распознан" in bad.output
+
+
+def test_finance_runs_a_period_from_the_back_office(client, session, login, make_user_fn,
+                                                    world):
+    make_user_fn("finance", "Finance")
+    login("finance")
+    page = client.get("/billingrunview/list/").get_data(as_text=True)
+    assert "Расчёт периода" in page and "Расчётов ещё не было." in page
+    refused = client.post("/billingrunview/add/", data={"period": "2027-05"},
+                          follow_redirects=True).get_data(as_text=True)
+    assert "Нельзя выставить счета за будущий период 05.2027." in refused
+    assert session.execute(select(func.count()).select_from(m.BackgroundJob)).scalar_one() == 0
+    done = client.post("/billingrunview/add/", data={"period": "2026-11"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Расчёт за 11.2026: готово." in done and "width:100%" in done
+    job = session.execute(select(m.BackgroundJob)).scalar_one()
+    assert (job.status, job.title) == ("done", "Расчёт начислений за 11.2026")
+    assert "счетов 2" in job.message
+    assert session.execute(select(func.count()).select_from(m.Invoice)
+                           .where(m.Invoice.period == NOV)).scalar_one() == 2
+    journal = client.get("/jobview/list/").get_data(as_text=True)
+    assert "Расчёт начислений за 11.2026" in journal and "Готово" in journal
+
+
+def test_a_failed_run_is_reported_on_its_job_and_changes_nothing(client, session, login,
+                                                                 make_user_fn, world):
+    krd, _nvr = world
+    add_reading(session, krd.ids["Meter"], NOV, "3234")
+    make_user_fn("finance", "Finance")
+    login("finance")
+    page = client.post("/billingrunview/add/", data={"period": "2026-11"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "ошибка" in page and "Нет тарифа" in page
+    job = session.execute(select(m.BackgroundJob)).scalar_one()
+    assert job.status == "failed" and job.finished_at is not None
+    assert session.execute(select(func.count()).select_from(m.Invoice)
+                           .where(m.Invoice.period == NOV)).scalar_one() == 0
+
+
+def test_staff_see_jobs_but_do_not_run_billing(client, login, make_user_fn, world):
+    make_user_fn("operator", "Staff", branch_id=world[0].branch_id)
+    login("operator")
+    assert client.get("/jobview/list/").status_code == 200
+    assert client.get("/billingrunview/list/").status_code in (302, 403)
+    assert client.post("/billingrunview/add/", data={"period": "2026-11"}).status_code in (
+        302, 403)
