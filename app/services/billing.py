@@ -122,7 +122,6 @@ def _statements(dialect: str) -> list[str]:
     """The run's SQL, in order. Parameters: :period, :prev_start (6 months back), :start and
     :end (the period's first instant and the next month's), :norm (kWh), :estimate_months,
     :season, :due."""
-    month = lambda column: _month_index(dialect, column)  # noqa: E731
     zone_value = ("CASE z.zone_no WHEN 1 THEN r.{t}_t1 WHEN 2 THEN r.{t}_t2 "
                   "ELSE r.{t}_t3 END")
     return [
@@ -133,38 +132,7 @@ def _statements(dialect: str) -> list[str]:
         WHERE a.status = 'active' AND a.opened_on < :end_date
           AND NOT EXISTS (SELECT 1 FROM invoice i
                           WHERE i.account_id = a.id AND i.period = :period)""",
-        # One pass over the readings: for each meter the period's reading (the latest
-        # accepted), the last accepted one before it, and the oldest of the six months before
-        # it (for the average).
-        f"""CREATE TEMP TABLE bill_readings AS
-        SELECT meter_id,
-          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN 1 END) AS has_cur,
-          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN t1 END) AS cur_t1,
-          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN t2 END) AS cur_t2,
-          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN t3 END) AS cur_t3,
-          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN 1 END) AS has_prev,
-          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN period END) AS prev_period,
-          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN {month('period')} END) AS prev_month,
-          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN t1 END) AS prev_t1,
-          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN t2 END) AS prev_t2,
-          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN t3 END) AS prev_t3,
-          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN 1 END) AS has_old,
-          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN {month('period')} END) AS old_month,
-          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN t1 END) AS old_t1,
-          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN t2 END) AS old_t2,
-          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN t3 END) AS old_t3
-        FROM (
-          SELECT meter_id, period, t1, t2, t3, is_cur, recent,
-            ROW_NUMBER() OVER (PARTITION BY meter_id, is_cur
-                               ORDER BY period DESC, id DESC) AS newest,
-            ROW_NUMBER() OVER (PARTITION BY meter_id, recent ORDER BY period, id) AS oldest
-          FROM (SELECT meter_id, period, id, t1, t2, t3,
-                  CASE WHEN period = :period THEN 1 ELSE 0 END AS is_cur,
-                  CASE WHEN period >= :prev_start AND period < :period THEN 1 ELSE 0 END
-                    AS recent
-                FROM reading WHERE period <= :period AND status = 'accepted') r
-        ) ranked
-        GROUP BY meter_id""",
+        _readings_statement(dialect),
         # kWh already charged as estimates since the last reading, per meter and register.
         """CREATE TEMP TABLE bill_estimated AS
         SELECT c.meter_id, c.zone, SUM(c.kwh) AS kwh, COUNT(DISTINCT c.period) AS months
@@ -302,6 +270,64 @@ def _statements(dialect: str) -> list[str]:
                    FROM payment WHERE status = 'succeeded' AND paid_at < :end
                    GROUP BY account_id) pay ON pay.account_id = b.account_id""",
     ]
+
+
+def _readings_statement(dialect: str) -> str:
+    """For each meter: the period's reading (the latest accepted), the last accepted one before
+    it, and the oldest of the six months before that (for the average).
+
+    PostgreSQL: one pass with window functions. SQLite: its "bare columns" of MIN()/MAX()
+    aggregates (documented: the other columns come from the row holding the extreme), three
+    grouped passes that need no sort, joined on the meter."""
+    month = lambda column: _month_index(dialect, column)  # noqa: E731
+    if dialect == "sqlite":
+        return f"""CREATE TEMP TABLE bill_readings AS
+        SELECT ids.meter_id,
+          c.has_cur, c.t1 AS cur_t1, c.t2 AS cur_t2, c.t3 AS cur_t3,
+          p.has_prev, p.period AS prev_period, {month('p.period')} AS prev_month,
+          p.t1 AS prev_t1, p.t2 AS prev_t2, p.t3 AS prev_t3,
+          o.has_old, {month('o.period')} AS old_month,
+          o.t1 AS old_t1, o.t2 AS old_t2, o.t3 AS old_t3
+        FROM (SELECT id AS meter_id FROM meter) ids
+        LEFT JOIN (SELECT meter_id, 1 AS has_cur, MAX(id), t1, t2, t3 FROM reading
+                   WHERE period = :period AND status = 'accepted' GROUP BY meter_id) c
+          ON c.meter_id = ids.meter_id
+        LEFT JOIN (SELECT meter_id, 1 AS has_prev, MAX(period) AS period, t1, t2, t3
+                   FROM reading WHERE period < :period AND status = 'accepted'
+                   GROUP BY meter_id) p ON p.meter_id = ids.meter_id
+        LEFT JOIN (SELECT meter_id, 1 AS has_old, MIN(period) AS period, t1, t2, t3
+                   FROM reading WHERE period >= :prev_start AND period < :period
+                     AND status = 'accepted' GROUP BY meter_id) o
+          ON o.meter_id = ids.meter_id"""
+    return f"""CREATE TEMP TABLE bill_readings AS
+        SELECT meter_id,
+          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN 1 END) AS has_cur,
+          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN t1 END) AS cur_t1,
+          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN t2 END) AS cur_t2,
+          MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN t3 END) AS cur_t3,
+          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN 1 END) AS has_prev,
+          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN period END) AS prev_period,
+          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN {month('period')} END) AS prev_month,
+          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN t1 END) AS prev_t1,
+          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN t2 END) AS prev_t2,
+          MAX(CASE WHEN is_cur = 0 AND newest = 1 THEN t3 END) AS prev_t3,
+          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN 1 END) AS has_old,
+          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN {month('period')} END) AS old_month,
+          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN t1 END) AS old_t1,
+          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN t2 END) AS old_t2,
+          MAX(CASE WHEN recent = 1 AND oldest = 1 THEN t3 END) AS old_t3
+        FROM (
+          SELECT meter_id, period, t1, t2, t3, is_cur, recent,
+            ROW_NUMBER() OVER (PARTITION BY meter_id, is_cur
+                               ORDER BY period DESC, id DESC) AS newest,
+            ROW_NUMBER() OVER (PARTITION BY meter_id, recent ORDER BY period, id) AS oldest
+          FROM (SELECT meter_id, period, id, t1, t2, t3,
+                  CASE WHEN period = :period THEN 1 ELSE 0 END AS is_cur,
+                  CASE WHEN period >= :prev_start AND period < :period THEN 1 ELSE 0 END
+                    AS recent
+                FROM reading WHERE period <= :period AND status = 'accepted') r
+        ) ranked
+        GROUP BY meter_id"""
 
 
 def _capacity_milli(column: str) -> str:
