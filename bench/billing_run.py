@@ -78,7 +78,8 @@ def seed(engine, n: int) -> None:
             f"INSERT INTO meter (id, serial, account_id, zones, digit_capacity, active) "
             f"SELECT i, 'SN' || CAST(i AS VARCHAR(12)), i, 1, 6, {yes} FROM {rows}"))
         # Consumption 50 .. 7,049 kWh: every range gets its share of accounts.
-        for period, extra in ((PREVIOUS, "0"), (PERIOD, "50 + (i * 7919) % 7000")):
+        spread = "50 + (CAST(i AS BIGINT) * 7919) % 7000"
+        for period, extra in ((PREVIOUS, "0"), (PERIOD, spread)):
             conn.execute(text(
                 f"INSERT INTO reading (meter_id, period, t1, source, status, submitted_at) "
                 f"SELECT i, '{period.isoformat()}', 10000 + {extra}, 'web', 'accepted', "

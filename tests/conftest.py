@@ -104,6 +104,21 @@ def make_user_fn(app, session):
 
 
 @pytest.fixture
+def owner(client, session, make_user_fn, two_branches):
+    """A resident with Krasnodar's account bound, signed in; Novorossiysk's account belongs to
+    a neighbour."""
+    from app.services.binding import bind_accounts
+
+    krd, nvr = two_branches
+    user = make_user_fn("owner", "Resident", kind="resident")
+    neighbour = make_user_fn("neighbour", "Resident", kind="resident")
+    bind_accounts(session, user.id, [("230000000001", "SN-KRD-1")], None)
+    bind_accounts(session, neighbour.id, [("230000000002", "SN-NVR-2")], None)
+    client.post("/auth/", data={"login": "owner", "password": PASSWORD})
+    return user, krd, nvr
+
+
+@pytest.fixture
 def login(client):
     """Sign the test client in through FAB's /login/ form; returns the response."""
 

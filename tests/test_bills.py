@@ -16,9 +16,7 @@ from sqlalchemy import func, select
 
 from app.models import AuditEvent, Invoice, Payment, PersonalAccount, Reading
 from app.services import bills, payment_qr
-from app.services.binding import bind_accounts
 from app.services.supplier import REQUISITES, requisites
-from tests.factories import PASSWORD
 
 SHOTS = Path("/tmp/bill_shots")
 
@@ -59,19 +57,6 @@ def pdf_text(body: bytes) -> str:
     finally:
         doc.close()
     return " ".join(text.replace("\u00a0", " ").split())  # wrapped lines joined
-
-
-@pytest.fixture
-def owner(client, session, make_user_fn, two_branches):
-    """A resident with Krasnodar's account bound, signed in; Novorossiysk's account belongs to
-    a neighbour."""
-    krd, nvr = two_branches
-    user = make_user_fn("owner", "Resident", kind="resident")
-    neighbour = make_user_fn("neighbour", "Resident", kind="resident")
-    bind_accounts(session, user.id, [("230000000001", "SN-KRD-1")], None)
-    bind_accounts(session, neighbour.id, [("230000000002", "SN-NVR-2")], None)
-    client.post("/auth/", data={"login": "owner", "password": PASSWORD})
-    return user, krd, nvr
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from sqlalchemy import func, select
 
 from app.models import Charge, Invoice, Meter, Payment, PersonalAccount, Reading
 from app.services import tariffs
-from app.services.binding import bind_accounts
-from tests.factories import PASSWORD
 
 IN_WINDOW = dt.date(2026, 11, 20)
 
@@ -28,19 +26,6 @@ def today(monkeypatch):
         monkeypatch.setattr("app.views.readings.local_today", lambda: day)
     _set(IN_WINDOW)
     return _set
-
-
-@pytest.fixture
-def owner(client, session, make_user_fn, two_branches):
-    """A resident with Krasnodar's account bound, signed in; Novorossiysk's account belongs to
-    a neighbour."""
-    krd, nvr = two_branches
-    user = make_user_fn("owner", "Resident", kind="resident")
-    neighbour = make_user_fn("neighbour", "Resident", kind="resident")
-    bind_accounts(session, user.id, [("230000000001", "SN-KRD-1")], None)
-    bind_accounts(session, neighbour.id, [("230000000002", "SN-NVR-2")], None)
-    client.post("/auth/", data={"login": "owner", "password": PASSWORD})
-    return user, krd, nvr
 
 
 def readings_of(session, meter_id):

@@ -142,7 +142,8 @@ def cabinet_overview(session: Session, user_id: int, today: dt.date,
     submitted = set(session.execute(
         select(Reading.meter_id).where(Reading.meter_id.in_([m.id for m in meters]),
                                        Reading.period == period,
-                                       Reading.status != "rejected")).scalars()) if meters else set()
+                                       Reading.status != "rejected")
+    ).scalars()) if meters else set()
     forecasts = for_accounts(session, accounts, meters, today)
     by_account: dict[int, list[MeterStatus]] = {}
     for meter in meters:

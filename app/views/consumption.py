@@ -44,7 +44,8 @@ class ConsumptionView(BaseView):
         name = f"consumption_{data.account.number}_{formats.local_today().isoformat()}.{kind}"
         response = send_file(body, mimetype=mimetype, as_attachment=True, download_name=name)
         response.headers["Content-Disposition"] = content_disposition(
-            f"Потребление_{data.account.number}_{formats.local_today().isoformat()}.{kind}", fallback=name)
+            f"Потребление_{data.account.number}_{formats.local_today().isoformat()}.{kind}",
+            fallback=name)
         return response
 
     @expose("/<int:account_id>")
