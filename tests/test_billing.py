@@ -219,3 +219,16 @@ def test_staff_see_jobs_but_do_not_run_billing(client, login, make_user_fn, worl
     assert client.get("/billingrunview/list/").status_code in (302, 403)
     assert client.post("/billingrunview/add/", data={"period": "2026-11"}).status_code in (
         302, 403)
+
+
+def test_overlapping_tariffs_are_refused_not_charged_twice(session, world):
+    krd, _nvr = world
+    group = session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).tariff_group_id
+    session.add(m.Tariff(tariff_group_id=group, zones=1, zone="T1", range_no=1,
+                         rate=D("7.5000"), effective_from=dt.date(2026, 1, 1)))
+    session.commit()
+    add_reading(session, krd.ids["Meter"], NOV, "1334")
+    with pytest.raises(billing.BillingError, match="пересекаются"):
+        run(session)
+    assert session.execute(select(func.count()).select_from(m.Charge)
+                           .where(m.Charge.period == NOV)).scalar_one() == 0

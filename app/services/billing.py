@@ -144,11 +144,11 @@ def _statements(dialect: str) -> list[str]:
         # with the running and total consumption of the account.
         f"""CREATE TEMP TABLE bill_u AS
         SELECT account_id, meter_id, zones, zone, kind, kwh, scheme,
-          CAST(SUM(kwh) OVER (PARTITION BY account_id ORDER BY meter_id, zone
-                              ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cum,
-          CAST(SUM(kwh) OVER (PARTITION BY account_id) AS BIGINT) AS total,
-          ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY meter_id, zone) AS i,
-          COUNT(*) OVER (PARTITION BY account_id) AS n
+          CAST(SUM(kwh) OVER (w ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cum,
+          CAST(SUM(kwh) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+               AS BIGINT) AS total,
+          ROW_NUMBER() OVER w AS i,
+          COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
         FROM (
         SELECT m.account_id, m.id AS meter_id, m.zones, z.zone_no,
           CASE WHEN b.large_family = :yes THEN 0 ELSE b.tariff_group_id END AS scheme,
@@ -183,7 +183,8 @@ def _statements(dialect: str) -> list[str]:
         LEFT JOIN bill_readings r ON r.meter_id = m.id
         LEFT JOIN bill_estimated e
           ON e.meter_id = m.id AND e.zone = 'T' || CAST(z.zone_no AS VARCHAR(1))
-        WHERE m.active = :yes) usage""",
+        WHERE m.active = :yes) usage
+        WINDOW w AS (PARTITION BY account_id ORDER BY meter_id, zone)""",
         # The season's range bounds of every tariff group, and scheme 0 (large families, and
         # groups without limits): one range without an upper bound.
         f"""CREATE TEMP TABLE bill_caps AS
@@ -344,13 +345,8 @@ def _padded(dialect: str, column: str) -> str:
             f"ELSE SUBSTR('00000000' || CAST({column} AS TEXT), -8, 8) END)")
 
 
-#: Charge lines whose tariff is missing: refuse the run rather than drop them silently.
-UNPRICED = """SELECT COUNT(*) FROM bill_lines l
-JOIN bill_accounts b ON b.account_id = l.account_id
-WHERE l.kwh <> 0 AND NOT EXISTS (
-  SELECT 1 FROM tariff t WHERE t.tariff_group_id = b.tariff_group_id AND t.zones = l.zones
-    AND t.zone = l.zone AND t.range_no = l.range_no AND t.effective_from <= :period
-    AND (t.effective_to IS NULL OR t.effective_to > :period))"""
+#: Charge lines to price; the INSERT must have priced every one of them.
+LINES_TO_PRICE = "SELECT COUNT(*) FROM bill_lines WHERE kwh <> 0"
 
 
 def _milli_rate(expr: str) -> str:
@@ -399,10 +395,10 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
             names = set(re.findall(r":(\w+)", sql))
             statement = text(sql).bindparams(*[b for b in types if b.key in names])
             used = {k: v for k, v in params.items() if k in names}
-            if sql.lstrip().startswith("INSERT INTO charge"):
-                _refuse_unpriced(connection, period)
             result = connection.execute(statement, used)
             counts[done] = result.rowcount
+            if sql.lstrip().startswith("INSERT INTO charge"):
+                _refuse_unpriced(connection, period, result.rowcount)
             if progress:
                 progress(done, len(statements))
         accounts = connection.execute(text("SELECT COUNT(*) FROM bill_accounts")).scalar_one()
@@ -420,12 +416,17 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     return result
 
 
-def _refuse_unpriced(connection, period: dt.date) -> None:
-    missing = connection.execute(text(UNPRICED).bindparams(bindparam("period", type_=Date())),
-                                 {"period": period}).scalar_one()
-    if missing:
+def _refuse_unpriced(connection, period: dt.date, priced: int) -> None:
+    """A line whose tariff is missing would silently drop out of the INSERT's join: refuse
+    the whole run instead (the caller rolls it back)."""
+    missing = connection.execute(text(LINES_TO_PRICE)).scalar_one() - priced
+    if missing > 0:
         raise BillingError(f"Нет тарифа для {missing} строк начислений за {period:%m.%Y}: "
                            "заполните тарифы и диапазоны потребления, затем повторите расчёт.")
+    if missing < 0:
+        raise BillingError(f"Тарифы за {period:%m.%Y} пересекаются по датам действия: одной "
+                           "строке начислений подходит больше одного тарифа. Исправьте "
+                           "справочник тарифов, затем повторите расчёт.")
 
 
 def _drop_scratch(connection) -> None:
