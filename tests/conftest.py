@@ -214,6 +214,21 @@ def browser():
 
 
 @pytest.fixture
+def shots(tmp_path):
+    """shots(page, name): a full-page screenshot into $SCREENSHOT_DIR (else the test's tmp
+    dir), for a person to look at."""
+    from pathlib import Path
+
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def _shot(page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return _shot
+
+
+@pytest.fixture
 def browser_page(browser, live_server):
     """A fresh browser context (no cookies) whose relative URLs go to ``live_server``."""
     context = browser.new_context(base_url=live_server, locale="ru-RU",

@@ -473,20 +473,6 @@ def live_overrides(tmp_path):
     return {"APPLICATION_UPLOAD_DIR": str(tmp_path / "live-uploads")}
 
 
-@pytest.fixture
-def shots(tmp_path):
-    import os
-    from pathlib import Path
-
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def _shot(page, name: str) -> None:
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return _shot
-
-
 @pytest.mark.browser
 def test_browser_resident_applies_and_staff_reviews(browser, browser_page, live_server, session,
                                                     resident, make_user_fn, two_branches,

@@ -6,7 +6,6 @@ Screenshots of every page go to $SCREENSHOT_DIR (or the test's tmp dir) for a hu
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -27,17 +26,6 @@ def live_overrides(smtp_server):
     controller, _inbox = smtp_server
     return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": controller.port,
             "MAIL_DEFAULT_SENDER": "noreply@nesk.example"}
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def _shot(page, name: str) -> None:
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return _shot
 
 
 def last_code(inbox, to: str) -> str:

@@ -4,10 +4,8 @@ consumption chart, and apply for a contract with a scan attached."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -24,13 +22,6 @@ PDF_SCAN = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0
 def live_overrides():
     """Readings are taken every day of the month here, whatever day the test runs."""
     return {"READING_WINDOW_FIRST_DAY": 1, "READING_WINDOW_LAST_DAY": 31}
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return lambda page, name: page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

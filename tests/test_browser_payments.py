@@ -3,9 +3,7 @@ notifies the live portal over HTTP (signed), sends the payer back, and the cabin
 new balance; two accounts in one payment; the PDF confirmation."""
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,13 +17,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_overrides(tmp_path):
     return {"SANDBOX_PAY_DIR": str(tmp_path / "sandbox")}
-
-
-@pytest.fixture
-def shots(tmp_path):
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return lambda page, name: page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -438,20 +438,6 @@ def test_every_profile_form_needs_a_csrf_token(database_url, _roles_synced, tmp_
 
 # --- in a browser -----------------------------------------------------------------------------
 
-@pytest.fixture
-def shots(tmp_path):
-    import os
-    from pathlib import Path
-
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def _shot(page, name: str) -> None:
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return _shot
-
-
 @pytest.mark.browser
 def test_profile_in_a_browser(browser_page, resident, session, shots):
     resident.first_name, resident.last_name = "Ирина", "Соколова"

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Date, DateTime
 
 from app.services import audit, background
+from app.services.periods import add_months
 from app.services.tariffs import season_of
 
 #: Temporary tables of one run, dropped at its end.
@@ -53,10 +54,6 @@ class RunResult:
 
 def first_of_month(day: dt.date) -> dt.date:
     return day.replace(day=1)
-
-
-def next_month(period: dt.date) -> dt.date:
-    return (period.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def parse_period(text_value: str) -> dt.date:
@@ -373,7 +370,7 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     connection = session.connection()
     dialect = connection.dialect.name
     start = dt.datetime.combine(period, dt.time(), dt.timezone.utc)
-    end_date = next_month(period)
+    end_date = add_months(period, 1)
     end = dt.datetime.combine(end_date, dt.time(), dt.timezone.utc)
     prev_start = (period.replace(day=1) - dt.timedelta(days=183)).replace(day=1)
     params = {

@@ -37,6 +37,7 @@ from app.models import (
 )
 from app.services import payment_qr
 from app.services.letters import FONTS
+from app.services.periods import add_months
 from app.services.supplier import requisites
 
 #: The largest sum of a «квитанция на нужную сумму».
@@ -167,10 +168,6 @@ def long_date(day: dt.date) -> str:
     return f"{day.day} {MONTHS_GENITIVE[day.month - 1]} {day.year} г."
 
 
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 def _utc_bounds(start: dt.date, end_exclusive: dt.date, tz: str) -> tuple[dt.datetime, ...]:
     zone = ZoneInfo(tz)
     return tuple(dt.datetime.combine(d, dt.time(), zone).astimezone(dt.timezone.utc)
@@ -277,7 +274,7 @@ def bill_data(session: Session, invoice: Invoice, tz: str = DEFAULT_TZ) -> BillD
     charges = list(session.execute(
         select(Charge).where(Charge.account_id == account.id, Charge.period == period)
         .order_by(Charge.meter_id, Charge.zone, Charge.range_no, Charge.id)).scalars())
-    start, end = _utc_bounds(period, _next_month(period), tz)
+    start, end = _utc_bounds(period, add_months(period, 1), tz)
     paid_at = func.coalesce(Payment.paid_at, Payment.created_at)
     payments = session.execute(
         select(Payment.amount, Payment.method, paid_at.label("at"))

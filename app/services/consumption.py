@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Charge, Meter, PersonalAccount
 from app.services import export
+from app.services.periods import add_months
 
 MONTHS = 24
 KWH_PLACES = Decimal("0.001")
@@ -76,11 +77,6 @@ class Consumption:
     @property
     def total_amount(self) -> Decimal:
         return sum((r.amount for r in self.rows), NO_MONEY)
-
-
-def add_months(period: dt.date, months: int) -> dt.date:
-    index = period.year * 12 + period.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def window(today: dt.date, months: int = MONTHS) -> tuple[dt.date, dt.date]:

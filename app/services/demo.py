@@ -32,6 +32,7 @@ from app import models as m
 from app.services import audit
 from app.services.auth import CONSENT_VERSION
 from app.services.phones import normalize_phone
+from app.services.periods import add_months
 from app.services.tariffs import (
     HEATING_MONTHS,
     TariffBook,
@@ -285,12 +286,6 @@ MONTHS = 12  # months of bills, ending with the last complete month
 #: Months without a reading in a row at most: within ESTIMATE_BY_AVERAGE_MONTHS (3 or more),
 #: so that every missing month is charged by average, never by the norm.
 MAX_MISSING_IN_A_ROW = 3
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The first day of the month ``months`` after the month of ``day``."""
-    total = day.year * 12 + day.month - 1 + months
-    return dt.date(total // 12, total % 12 + 1, 1)
 
 
 def last_complete_month(today: dt.date) -> dt.date:
