@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 from flask import g
+from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -80,9 +81,9 @@ def audits(session, action: str) -> list[m.AuditEvent]:
                                 .order_by(m.AuditEvent.id)).scalars())
 
 
-def start(client, account_id: int, amounts: dict[int, str]) -> str:
+def start(client, account_id: int, amounts: dict[int, str], method: str = "card") -> str:
     """Submit the pay form; returns the sandbox page path the portal redirects to."""
-    data = {"account": [str(a) for a in amounts],
+    data = {"account": [str(a) for a in amounts], "method": method,
             **{f"amount_{a}": v for a, v in amounts.items()}}
     response = client.post(f"/cabinet/pay/{account_id}", data=data)
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -247,7 +248,7 @@ def test_several_accounts_in_one_payment_split_per_account(client, session, resi
     pdf = client.get(f"/cabinet/pay/receipt/{rows[0].order_key}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
-    for expected in ("Подтверждение оплаты", "230000000001", "235,00", "230000000002",
+    for expected in ("Подтверждение онлайн-оплаты", "Банковская карта", "230000000001", "235,00", "230000000002",
                      "100,50", "335,50", record["id"]):
         assert expected in text, expected
 
@@ -261,6 +262,41 @@ def test_pdf_only_for_own_succeeded_payments(client, session, resident, krd_acco
 
 
 # The sandbox's hosted page ---------------------------------------------------------------
+
+
+def test_the_payer_chooses_card_or_sbp(client, resident, krd_account, sandbox):
+    form = client.get(f"/cabinet/pay/{krd_account}").get_data(as_text=True)
+    assert "Способ оплаты" in form
+    assert 'name="method" value="card" checked' in form and 'name="method" value="sbp"' in form
+    assert "Банковская карта" in form and "СБП" in form
+
+
+def test_paying_by_sbp_shows_the_qr_code_and_credits_once(client, session, resident,
+                                                           krd_account, sandbox):
+    before = balance(session, krd_account)
+    page = start(client, krd_account, {krd_account: "235"}, method="sbp")
+    shown = client.get(page).get_data(as_text=True)
+    assert "Оплата через Систему быстрых платежей" in shown and "<svg" in shown
+    assert "Номер карты" not in shown
+    back = client.post(page, data={"paid_in_bank_app": "1"}).headers["Location"]
+    assert deliver(client, sandbox.sent[0]).status_code == 200
+    assert "Платёж прошёл" in client.get(back).get_data(as_text=True)
+    [row] = order_rows(session)
+    assert (row.status, row.method) == ("succeeded", "sbp")
+    assert balance(session, krd_account) == before - Decimal("235.00")
+    pdf = client.get(f"/cabinet/pay/receipt/{row.order_key}.pdf").data
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Способ оплаты" in text and "СБП" in text
+
+
+def test_a_method_the_gateway_does_not_offer_is_refused(client, session, resident,
+                                                        krd_account, sandbox):
+    response = client.post(f"/cabinet/pay/{krd_account}", data={
+        "account": [str(krd_account)], f"amount_{krd_account}": "10", "method": "cash"})
+    assert response.status_code == 200
+    assert "Этот способ оплаты сейчас недоступен" in response.get_data(as_text=True)
+    assert order_rows(session) == [] and sandbox.sent == []
+
 
 
 def test_declined_card_cancels_and_credits_nothing(client, session, resident, krd_account,
@@ -496,7 +532,7 @@ def test_finance_refunds_one_accounts_part_once(client, session, paid, make_user
     assert len(sandbox.store.get(paid[0].external_id)["refunds"]) == 1
     assert balance(session, krd_account) == krd_before + Decimal("235.00")
     list_page = client.get("/paymentview/list/").get_data(as_text=True)
-    assert "Вернуть оплату картой" in list_page
+    assert "Вернуть онлайн-оплату" in list_page
 
 
 def test_staff_cannot_refund(client, session, paid, make_user_fn, login, two_branches):
@@ -532,9 +568,20 @@ def test_reconciliation_per_day(client, session, paid, make_user_fn, login, two_
     page = client.get("/paymentreconciliationview/list/?date_from=2020-01-01")
     body = page.get_data(as_text=True)
     assert page.status_code == 200 and "Сверка платежей по дням" in body and "335,00" in body
+    assert "Выгрузить в Excel" in body
+
+    span = f"date_from={today - dt.timedelta(days=2)}&date_to={today + dt.timedelta(days=1)}"
+    sheet = client.get(f"/paymentreconciliationview/export.xlsx?{span}")
+    assert sheet.status_code == 200 and "attachment" in sheet.headers["Content-Disposition"]
+    rows = list(load_workbook(io.BytesIO(sheet.data)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("День", "Подтверждено шлюзом, шт.", "Подтверждено шлюзом, руб.")
+    assert len(rows) == 1 + 4 + 1  # header, four days, the total
+    assert rows[-1] == ("Итого", 1, 335, 2, 335, 0, 0)  # one gateway order, two accounts
+    assert sum(r[2] for r in rows[1:-1]) == rows[-1][2] == 335
     sign_in_staff(client, make_user_fn, login, STAFF, branch_id=two_branches[0].branch_id)
     refused = client.get("/paymentreconciliationview/list/")
     assert refused.status_code in (302, 403)
+    assert client.get("/paymentreconciliationview/export.xlsx").status_code in (302, 403)
 
 
 # Start-up and the hooks ----------------------------------------------------------------------
@@ -594,7 +641,7 @@ def test_off_sandbox_means_no_card_payments(database_url, tmp_path, session, two
         flask_session["_user_id"] = str(user.id)
         flask_session["_fresh"] = True
     body = client.get(f"/cabinet/pay/{account}").get_data(as_text=True)
-    assert "Оплата картой сейчас недоступна" in body
+    assert "Оплата онлайн сейчас недоступна" in body
     assert client.get("/sandbox-pay/sb_aaaaaaaaaaaaaaaaaaaa").status_code == 404
 
 

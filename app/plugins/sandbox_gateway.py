@@ -8,7 +8,8 @@ the body under SANDBOX_PAY_SECRET, and sends the user back to the return URL. It
 live as JSON files in SANDBOX_PAY_DIR (the gateway's own records, not the portal's).
 
 Test cards: 4111 1111 1111 1111 succeeds, 4000 0000 0000 0002 is declined, 4000 0000 0000
-3220 asks for the 3-D Secure code 12345 first. Off when SANDBOX_PAY_ENABLED is off (by
+3220 asks for the 3-D Secure code 12345 first. A payment by СБП shows the QR code a bank app
+would scan, and two buttons that stand for the payer's answer in their bank app. Off when SANDBOX_PAY_ENABLED is off (by
 default in production, which also refuses to start with it on).
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
+import segno
 from flask import abort, current_app, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 
@@ -138,6 +140,7 @@ class SandboxGateway:
 
     name = NAME
     development = True
+    methods = ("card", "sbp")
 
     def __init__(self, folder: str | Path, secret: str):
         self.store = SandboxStore(folder)
@@ -149,6 +152,7 @@ class SandboxGateway:
 
     def create_payment(self, req: PaymentRequest) -> GatewayPayment:
         body = {"amount": str(req.amount), "currency": req.currency,
+                "payment_method": req.payment_method,
                 "description": req.description, "return_url": req.return_url,
                 "receipt": _receipt_json(req.receipt), "metadata": req.metadata}
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -274,6 +278,13 @@ def _receipt_json(receipt: Receipt) -> dict:
         for i in receipt.items]}
 
 
+def sbp_qr_svg(record: dict) -> str:
+    """The QR code a bank app would scan: a link in the shape of the СБП's (qr.nspk.ru)."""
+    link = f"https://qr.nspk.ru/SANDBOX{record['id'][3:19].upper()}?type=02&sum=" \
+           f"{int(Decimal(record['amount']) * 100)}&cur=RUB"
+    return segno.make(link, error="m").svg_inline(scale=4, dark="#1b2430")
+
+
 def gateway() -> SandboxGateway:
     found = current_app.extensions.get("payment_gateways", {}).get(NAME)
     if found is None:
@@ -303,12 +314,25 @@ class SandboxPayView(BaseView):
     @expose("/<payment_id>", methods=["GET", "POST"])
     def page(self, payment_id: str):
         record = self._record(payment_id)
+        posted = record["status"] == "pending" and request.method == "POST"
+        if posted and request.form.get("cancel"):
+            gateway().finish(record, "canceled", "canceled_by_merchant")
+            return redirect(record["return_url"])
+        if record.get("payment_method") == "sbp":
+            return self._sbp_page(record, posted)
+        return self._card_page(record, posted)
+
+    def _sbp_page(self, record: dict, posted: bool):
+        if posted and request.form.get("paid_in_bank_app"):
+            gateway().finish(record, "succeeded")
+            return redirect(record["return_url"])
+        return self._page("payments/sandbox_sbp.html", record, qr=sbp_qr_svg(record),
+                          title="Оплата через СБП")
+
+    def _card_page(self, record: dict, posted: bool):
         errors: dict[str, str] = {}
         values = {"number": "", "expiry": "", "holder": ""}
-        if record["status"] == "pending" and request.method == "POST":
-            if request.form.get("cancel"):
-                gateway().finish(record, "canceled", "canceled_by_merchant")
-                return redirect(record["return_url"])
+        if posted:
             values = {k: request.form.get(k, "") for k in values}
             digits, errors = check_card(values["number"], values["expiry"],
                                         request.form.get("cvc", ""), dt.date.today())
@@ -323,7 +347,7 @@ class SandboxPayView(BaseView):
                 if digits == CARD_3DS:
                     record["three_ds"] = True
                     gateway().store.put(record)
-                    return redirect(url_for(".three_ds", payment_id=payment_id))
+                    return redirect(url_for(".three_ds", payment_id=record["id"]))
                 errors["number"] = ("В тестовом режиме принимаются только тестовые карты "
                                     "(список ниже).")
         return self._page("payments/sandbox_page.html", record, errors=errors, values=values,

@@ -27,8 +27,15 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import Payment, PaymentOrder, PersonalAccount, PortalUser
-from app.services import accounts, audit
+from app.models import (
+    Payment,
+    PaymentMethod,
+    PaymentOrder,
+    PersonalAccount,
+    PortalUser,
+    Premises,
+)
+from app.services import accounts, audit, export
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +106,8 @@ class PaymentRequest:
     idempotence_key: str
     receipt: Receipt
     metadata: dict[str, str] = field(default_factory=dict)
+    #: How the payer chose to pay: "card" or "sbp" (one of the gateway's ``methods``).
+    payment_method: str = "card"
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,8 @@ class PaymentGateway(Protocol):
     name: str
     #: A development stand-in (the sandbox): refused when PRODUCTION is on.
     development: bool
+    #: The ways to pay it offers (PaymentMethod values), the payer's choice on the pay form.
+    methods: tuple[str, ...]
 
     def create_payment(self, request: PaymentRequest) -> GatewayPayment: ...
 
@@ -243,6 +254,7 @@ class Part:
     address: str
     amount: Decimal
     status: str
+    method: str = "card"
 
 
 @dataclass(frozen=True)
@@ -262,6 +274,10 @@ class OrderState:
     @property
     def amount(self) -> Decimal:
         return sum((p.amount for p in self.parts), Decimal("0.00"))
+
+    @property
+    def method(self) -> str:
+        return self.parts[0].method if self.parts else "card"
 
 
 def _customer(user: PortalUser) -> dict[str, str]:
@@ -287,15 +303,25 @@ def describe(numbers: Sequence[str]) -> str:
     return text if len(text) <= 128 else text[:125] + "..."
 
 
+def offered_methods() -> tuple[str, ...]:
+    """The ways to pay online now: the current gateway's, card first; none without one."""
+    gateway = current_gateway()
+    return tuple(getattr(gateway, "methods", ("card",))) if gateway is not None else ()
+
+
 def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int, Decimal]],
-                  return_url: Callable[[str], str], ip: str | None = None) -> OrderState:
+                  return_url: Callable[[str], str], ip: str | None = None,
+                  method: str = "card") -> OrderState:
     """Create the payment at the gateway for ``parts`` ((account id, amount) pairs, every
     account bound to the user) and return it with its ``confirmation_url`` to send the user
-    to. ``return_url(order_key)`` builds the page the gateway sends the user back to."""
+    to. ``return_url(order_key)`` builds the page the gateway sends the user back to;
+    ``method`` is one of ``offered_methods()``."""
     gateway = current_gateway()
     if gateway is None:
-        raise PaymentError("Оплата картой сейчас недоступна. Оплатить можно по квитанции в "
+        raise PaymentError("Оплата онлайн сейчас недоступна. Оплатить можно по квитанции в "
                            "банке или в кассе.")
+    if method not in offered_methods():
+        raise PaymentError("Этот способ оплаты сейчас недоступен: выберите другой.")
     if not parts:
         raise PaymentError("Выберите хотя бы один лицевой счёт.")
     ids = [account_id for account_id, _ in parts]
@@ -320,7 +346,7 @@ def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int,
     order = PaymentOrder(order_key=key, gateway=gateway.name, amount=total, currency=CURRENCY,
                          user_id=user.id)
     session.add(order)
-    rows = [Payment(account_id=a.id, amount=amount, method="card", gateway=gateway.name,
+    rows = [Payment(account_id=a.id, amount=amount, method=method, gateway=gateway.name,
                     order_key=key, status="created", user_id=user.id)
             for a, amount in zip(found, amounts)]
     session.add_all(rows)
@@ -331,7 +357,7 @@ def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int,
         amount=total, currency=CURRENCY, description=describe(numbers),
         account=",".join(numbers), return_url=return_url(key), idempotence_key=key,
         receipt=receipt_for(current_app.config, customer, zip(numbers, amounts)),
-        metadata={"order_key": key, "accounts": ",".join(numbers)})
+        metadata={"order_key": key, "accounts": ",".join(numbers)}, payment_method=method)
     try:
         created = _create_with_retry(gateway, request)
     except GatewayError as exc:
@@ -442,12 +468,13 @@ def _announce(session: Session, order: PaymentOrder) -> None:
 def order_state(session: Session, order: PaymentOrder) -> OrderState:
     session.expire_all()
     rows = session.execute(
-        select(Payment, PersonalAccount).join(PersonalAccount, Payment.account_id
-                                              == PersonalAccount.id)
+        select(Payment, PersonalAccount, Premises)
+        .join(PersonalAccount, Payment.account_id == PersonalAccount.id)
+        .join(Premises, PersonalAccount.premises_id == Premises.id)
         .where(Payment.order_key == order.order_key).order_by(Payment.id)).all()
     return OrderState(session.get(PaymentOrder, order.id), [
-        Part(p.id, a.id, a.number, a.premises.address if a.premises else "", p.amount,
-             p.status) for p, a in rows])
+        Part(p.id, a.id, a.number, premises.address, p.amount, p.status, p.method)
+        for p, a, premises in rows])
 
 
 # Notifications and the user's return ---------------------------------------------------------
@@ -591,7 +618,9 @@ def refund(session: Session, payment_ids: Iterable[int], actor_id: int | None,
 
 @dataclass
 class ReconciliationDay:
-    day: dt.date
+    """One day of the reconciliation, or (``day`` None) the period's total."""
+
+    day: dt.date | None
     gateway_count: int = 0
     gateway_total: Decimal = Decimal("0.00")
     credited_count: int = 0
@@ -640,6 +669,39 @@ def reconciliation(session: Session, date_from: dt.date, date_to: dt.date,
     return sorted(days.values(), key=lambda r: r.day, reverse=True)
 
 
+def reconciliation_total(days: Iterable[ReconciliationDay]) -> ReconciliationDay:
+    """The period's line «Итого»: the days' sums, so the totals shown add up."""
+    total = ReconciliationDay(None)
+    for d in days:
+        total.gateway_count += d.gateway_count
+        total.gateway_total += d.gateway_total
+        total.credited_count += d.credited_count
+        total.credited_total += d.credited_total
+        total.refunded_total += d.refunded_total
+    return total
+
+
+RECONCILIATION_COLUMNS = (
+    export.Column("День", export.DATE_FORMAT, 12),
+    export.Column("Подтверждено шлюзом, шт.", "0", 14),
+    export.Column("Подтверждено шлюзом, руб.", export.MONEY_FORMAT, 18),
+    export.Column("Зачислено, шт.", "0", 12),
+    export.Column("Зачислено, руб.", export.MONEY_FORMAT, 18),
+    export.Column("Возвращено, руб.", export.MONEY_FORMAT, 16),
+    export.Column("Расхождение, руб.", export.MONEY_FORMAT, 16),
+)
+
+
+def reconciliation_xlsx(days: Sequence[ReconciliationDay], stream) -> int:
+    """The reconciliation as a sheet for finance: one row a day, then «Итого»."""
+    def row(d: ReconciliationDay) -> list:
+        return [d.day if d.day is not None else "Итого", d.gateway_count, d.gateway_total,
+                d.credited_count, d.credited_total, d.refunded_total, d.difference]
+
+    return export.write_xlsx(stream, "Сверка платежей", RECONCILIATION_COLUMNS,
+                             [*map(row, days), row(reconciliation_total(days))])
+
+
 # The PDF confirmation ------------------------------------------------------------------------
 
 
@@ -662,12 +724,12 @@ def confirmation_pdf(state: OrderState, supplier: dict, paid_at_text: str) -> by
              f"{supplier['phone']}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     pdf.set_font("DejaVu", "B", 14)
-    pdf.cell(0, 8, "Подтверждение оплаты банковской картой", align="C",
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, "Подтверждение онлайн-оплаты", align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("DejaVu", "", 10)
     order = state.order
     for caption, value in (("Дата и время оплаты", paid_at_text),
+                           ("Способ оплаты", PaymentMethod.label(state.method)),
                            ("Номер операции", order.external_id or ""),
                            ("Номер заказа", order.order_key)):
         pdf.cell(55, 7, caption, border=1)

@@ -488,9 +488,9 @@ class PaymentView(PortalModelView):
     #: A refund appends to the ledger like registering a payment: finance may, staff may not.
     method_permission_name = {"refund": "add"}
 
-    @action("refund", "Вернуть оплату картой",
-            "Вернуть деньги на карту за выбранные платежи? Сумма снова станет задолженностью "
-            "по лицевому счёту.", "fa-undo")
+    @action("refund", "Вернуть онлайн-оплату",
+            "Вернуть деньги плательщику за выбранные онлайн-платежи? Сумма снова станет "
+            "задолженностью по лицевому счёту.", "fa-undo")
     def refund(self, items):
         rows = items if isinstance(items, list) else [items]
         result = payments.refund(db.session, [r.id for r in rows if r is not None],
@@ -499,7 +499,7 @@ class PaymentView(PortalModelView):
             flash(f"Возвращено платежей: {len(result.done)}.", "success")
         if result.refused:
             flash(f"Не возвращено платежей: {len(result.refused)}. Вернуть можно только "
-                  "оплаченный картой платёж, один раз.", "warning")
+                  "оплаченный онлайн платёж, один раз.", "warning")
         return redirect(url_for(".list"))
 
 

@@ -11,7 +11,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 
 from app.extensions import csrf, db
-from app.models import PaymentStatus
+from app.models import PaymentMethod, PaymentStatus
 from app.services import accounts, payments, supplier
 from app.views.cabinet import entrance
 from app.views.formats import timestamp
@@ -50,8 +50,11 @@ class PayView(BaseView):
         chosen = {account_id}
         values = {s.id: _plain(due[s.id]) for s in summaries}
         errors: dict[int, str] = {}
+        methods = payments.offered_methods()
+        method = methods[0] if methods else None
         if request.method == "POST":
             chosen = {int(v) for v in request.form.getlist("account") if v.isdigit()}
+            method = request.form.get("method") or method
             parts: list[tuple[int, Decimal]] = []
             for s in summaries:
                 values[s.id] = request.form.get(f"amount_{s.id}", "")
@@ -69,7 +72,7 @@ class PayView(BaseView):
                     state = payments.start_payment(
                         db.session, current_user, parts, ip=request.remote_addr,
                         return_url=lambda key: url_for(".result", order_key=key,
-                                                       _external=True))
+                                                       _external=True), method=method)
                 except payments.NotFound:
                     abort(404)
                 except payments.PaymentError as exc:
@@ -79,8 +82,8 @@ class PayView(BaseView):
                                     or url_for(".result", order_key=state.order.order_key))
         return self.render_template(
             "payments/pay.html", summaries=summaries, chosen=chosen, values=values,
-            errors=errors, available=payments.current_gateway() is not None,
-            title="Оплата картой")
+            errors=errors, methods=methods, method=method, method_labels=PaymentMethod.labels,
+            title="Оплата онлайн")
 
     @expose("/result/<order_key>")
     @entrance("ResidentAuthView.signin")

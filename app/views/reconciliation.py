@@ -5,15 +5,16 @@ payments list and the audit journal."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import io
 
-from flask import current_app, request
+from flask import current_app, make_response, request
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 
 from app.extensions import db
 from app.services import payments
 from app.views.admin import AUDIT_ACTIONS
+from app.views.base import XLSX_MIMETYPE, content_disposition
 from app.views.formats import local_today
 
 #: Days shown when no period is asked for.
@@ -22,10 +23,10 @@ DEFAULT_DAYS = 14
 MAX_DAYS = 366
 
 AUDIT_ACTIONS.update({
-    "payment.created": "Создан платёж картой",
-    "payment.succeeded": "Платёж картой зачислен",
-    "payment.canceled": "Платёж картой отменён",
-    "payment.refunded": "Возврат платежа картой",
+    "payment.created": "Создан онлайн-платёж",
+    "payment.succeeded": "Онлайн-платёж зачислен",
+    "payment.canceled": "Онлайн-платёж отменён",
+    "payment.refunded": "Возврат онлайн-платежа",
     "payment.refund_failed": "Возврат платежа не выполнен",
     "payment.gateway_error": "Платёжная система не ответила",
     "payment.amount_mismatch": "Сумма в платёжной системе не совпала с платежом",
@@ -48,24 +49,38 @@ class PaymentReconciliationView(BaseView):
     @expose("/list/")
     @has_access
     def list(self):
-        today = local_today()
-        date_to = _date(request.args.get("date_to"), today)
-        date_from = _date(request.args.get("date_from"),
-                          date_to - dt.timedelta(days=DEFAULT_DAYS - 1))
-        if date_from > date_to:
-            date_from, date_to = date_to, date_from
-        date_from = max(date_from, date_to - dt.timedelta(days=MAX_DAYS - 1))
-        days = payments.reconciliation(
-            db.session, date_from, date_to,
-            current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Europe/Moscow"))
-        totals = {
-            "gateway_count": sum(d.gateway_count for d in days),
-            "gateway_total": sum((d.gateway_total for d in days), Decimal("0.00")),
-            "credited_count": sum(d.credited_count for d in days),
-            "credited_total": sum((d.credited_total for d in days), Decimal("0.00")),
-            "refunded_total": sum((d.refunded_total for d in days), Decimal("0.00")),
-        }
-        totals["difference"] = totals["gateway_total"] - totals["credited_total"]
+        date_from, date_to = _period()
+        days = _days(date_from, date_to)
         return self.render_template(
-            "payments/reconciliation.html", days=days, totals=totals, date_from=date_from,
-            date_to=date_to, title=self.list_title)
+            "payments/reconciliation.html", days=days, totals=payments.reconciliation_total(days),
+            date_from=date_from, date_to=date_to, title=self.list_title)
+
+    @expose("/export.xlsx")
+    @has_access
+    def export_xlsx(self):
+        date_from, date_to = _period()
+        stream = io.BytesIO()
+        payments.reconciliation_xlsx(_days(date_from, date_to), stream)
+        response = make_response(stream.getvalue())
+        response.headers["Content-Type"] = XLSX_MIMETYPE
+        name = f"{date_from:%d.%m.%Y}-{date_to:%d.%m.%Y}.xlsx"
+        response.headers["Content-Disposition"] = content_disposition(
+            f"Сверка платежей {name}", fallback=f"payments-reconciliation-{name}")
+        return response
+
+
+def _period() -> tuple[dt.date, dt.date]:
+    """The asked days (the last DEFAULT_DAYS by default), in order, at most MAX_DAYS."""
+    today = local_today()
+    date_to = _date(request.args.get("date_to"), today)
+    date_from = _date(request.args.get("date_from"),
+                      date_to - dt.timedelta(days=DEFAULT_DAYS - 1))
+    if date_from > date_to:
+        date_from, date_to = date_to, date_from
+    return max(date_from, date_to - dt.timedelta(days=MAX_DAYS - 1)), date_to
+
+
+def _days(date_from: dt.date, date_to: dt.date) -> list[payments.ReconciliationDay]:
+    return payments.reconciliation(db.session, date_from, date_to,
+                                   current_app.config.get("BABEL_DEFAULT_TIMEZONE",
+                                                          "Europe/Moscow"))

@@ -47,6 +47,8 @@ LOCAL_PROXY = ("127.0.0.0/8", "::1/128")
 #: shop is being throttled).
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 MAX_DESCRIPTION = 128
+#: The portal's ways to pay (PaymentMethod) as YooKassa's payment_method_data types.
+METHOD_TYPES = {"card": "bank_card", "sbp": "sbp"}
 #: Longest pause between tries, whatever Retry-After says (the user is waiting).
 MAX_PAUSE = 5.0
 
@@ -105,7 +107,7 @@ class YooKassaGateway:
     def __init__(self, shop_id: str, secret_key: str, api_url: str = DEFAULT_API_URL, *,
                  timeout: float = 10.0, retries: int = 3, backoff: float = 0.5,
                  notify_networks=DEFAULT_NOTIFY_IPS, trusted_proxies=(),
-                 payment_method: str | None = None, sleep=time.sleep):
+                 methods=("card",), sleep=time.sleep):
         self.shop_id = str(shop_id)
         self._auth = "Basic " + base64.b64encode(
             f"{shop_id}:{secret_key}".encode()).decode("ascii")
@@ -115,7 +117,7 @@ class YooKassaGateway:
         self.backoff = backoff
         self.notify_networks = _networks(notify_networks)
         self.trusted_proxies = _networks(trusted_proxies)
-        self.payment_method = payment_method or None
+        self.methods = _methods(methods)
         self.sleep = sleep
 
     def __repr__(self) -> str:  # never the key, even in a trace
@@ -124,9 +126,10 @@ class YooKassaGateway:
     # The API the portal calls
 
     def create_payment(self, req: PaymentRequest) -> GatewayPayment:
+        if req.payment_method not in self.methods:
+            raise GatewayError(f"invalid_request: payment method {req.payment_method!r} is "
+                               f"not enabled (YOOKASSA_METHODS)")
         metadata = {str(k): str(v) for k, v in (req.metadata or {}).items()}
-        method = (getattr(req, "payment_method", None) or metadata.pop("payment_method", None)
-                  or self.payment_method)
         body = {
             "amount": {"value": _money(req.amount), "currency": req.currency or CURRENCY},
             "capture": True,
@@ -135,8 +138,8 @@ class YooKassaGateway:
             "metadata": metadata,
             "receipt": receipt_json(req.receipt),
         }
-        if method:
-            body["payment_method_data"] = {"type": method}
+        if len(self.methods) > 1:  # the payer chose in the portal: take them straight there
+            body["payment_method_data"] = {"type": METHOD_TYPES[req.payment_method]}
         return self._payment(self._call("POST", "/v3/payments", body, req.idempotence_key))
 
     def fetch_status(self, external_id: str) -> GatewayPayment:
@@ -311,6 +314,18 @@ def _setting(app, key: str, default=None):
     return default if value is None or value == "" else value
 
 
+def _methods(value) -> tuple[str, ...]:
+    """YOOKASSA_METHODS ("card,sbp"): the ways to pay the shop has enabled, in the order the
+    pay form lists them."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    methods = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    unknown = [n for n in methods if n not in METHOD_TYPES]
+    if unknown or not methods:
+        raise ValueError(f"unknown payment methods {unknown or value!r}: use "
+                         f"{', '.join(METHOD_TYPES)}")
+    return methods
+
+
 def _proxies(value) -> tuple:
     if value is None or value == "" or value is False:
         return ()
@@ -335,15 +350,17 @@ def configure(app):
     try:
         notify = _networks(_setting(app, "YOOKASSA_NOTIFY_IPS", ",".join(DEFAULT_NOTIFY_IPS)))
         proxies = _networks(_proxies(_setting(app, "YOOKASSA_TRUSTED_PROXY")))
+        methods = _methods(_setting(app, "YOOKASSA_METHODS", "card"))
     except ValueError as exc:
-        raise RuntimeError(f"YOOKASSA_NOTIFY_IPS / YOOKASSA_TRUSTED_PROXY: {exc}") from None
+        raise RuntimeError(f"YOOKASSA_NOTIFY_IPS / YOOKASSA_TRUSTED_PROXY / YOOKASSA_METHODS: "
+                           f"{exc}") from None
     _settings.update(
         shop_id=str(shop_id), secret_key=str(secret), api_url=api_url,
         timeout=float(_setting(app, "YOOKASSA_TIMEOUT", 10)),
         retries=int(_setting(app, "YOOKASSA_RETRIES", 3)),
         backoff=float(_setting(app, "YOOKASSA_BACKOFF", 0.5)),
         notify_networks=notify, trusted_proxies=proxies,
-        payment_method=_setting(app, "YOOKASSA_PAYMENT_METHOD"))
+        methods=methods)
 
 
 @hookimpl

@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +21,7 @@ from app.services.payments import (
     ReceiptItem,
 )
 from lk_yookassa import YooKassaConfigError, YooKassaGateway
+from lk_yookassa.testing import SECRET, SHOP, FakeYooKassa
 from flask_appbuilder import Model
 from sqlalchemy import create_engine
 from app import create_app
@@ -32,139 +30,6 @@ from app.extensions import db
 from app.security import sync_roles
 from app.services import payments
 from tests.factories import build_branch_world, make_user
-
-SHOP, SECRET = "506751", "test_SeCrEt-KeY-42"
-
-
-class FakeYooKassa:
-    """A loopback YooKassa API v3: Basic auth, Idempotence-Key, payments and refunds, and
-    scripted failures (answered before the request is processed, or after with ``unknown``)."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.payments: dict[str, dict] = {}
-        self.refunds: dict[str, dict] = {}
-        self.keys: dict[str, tuple[str, int, dict]] = {}
-        self.fail: list[int] = []          # statuses to answer, one per request, first
-        self.fail_after: list[int] = []    # do the work, then answer these (outcome unknown)
-        self.delay = 0.0
-        self.retry_after: str | None = None
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, status: int, body: dict, headers: dict | None = None):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def _error(self, status: int, code: str, description: str = ""):
-                headers = {"Retry-After": fake.retry_after} if status == 429 and \
-                    fake.retry_after else None
-                self._answer(status, {"type": "error", "id": str(uuid.uuid4()), "code": code,
-                                      "description": description}, headers)
-
-            def _handle(self, method: str):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                fake.requests.append({"method": method, "path": self.path,
-                                      "headers": dict(self.headers), "body": body})
-                if fake.delay:
-                    time.sleep(fake.delay)
-                expected = "Basic " + base64.b64encode(f"{SHOP}:{SECRET}".encode()).decode()
-                if self.headers.get("Authorization") != expected:
-                    return self._error(401, "invalid_credentials",
-                                       "Login or password is incorrect")
-                if fake.fail:
-                    status = fake.fail.pop(0)
-                    return self._error(status, "too_many_requests" if status == 429
-                                       else "internal_server_error")
-                if method == "GET" and self.path.startswith("/v3/payments/"):
-                    found = fake.payments.get(self.path.rsplit("/", 1)[1])
-                    return self._answer(200, found) if found else \
-                        self._error(404, "not_found", "Payment not found")
-                if method != "POST" or self.path not in ("/v3/payments", "/v3/refunds"):
-                    return self._error(404, "not_found")
-                key = self.headers.get("Idempotence-Key")
-                if not key:
-                    return self._error(400, "invalid_request", "Idempotence-Key is required")
-                digest = hashlib.sha256(raw).hexdigest()
-                if key in fake.keys:
-                    known_digest, status, answer = fake.keys[key]
-                    if known_digest != digest:
-                        return self._error(400, "invalid_request",
-                                           "Idempotence key duplicated with another request")
-                else:
-                    status, answer = (fake._create(body) if self.path == "/v3/payments"
-                                      else fake._refund(body))
-                    fake.keys[key] = (digest, status, answer)
-                if fake.fail_after:
-                    return self._error(fake.fail_after.pop(0), "internal_server_error")
-                return self._answer(status, answer)
-
-            def do_GET(self):
-                self._handle("GET")
-
-            def do_POST(self):
-                self._handle("POST")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def _create(self, body: dict) -> tuple[int, dict]:
-        if len(body.get("description", "")) > 128:
-            return 400, {"type": "error", "code": "invalid_request"}
-        pid = str(uuid.uuid4())
-        payment = {"id": pid, "status": "pending", "paid": False, "amount": body["amount"],
-                   "confirmation": {"type": "redirect",
-                                    "confirmation_url": f"https://yoomoney.ru/checkout/"
-                                                        f"payments/v2/contract?orderId={pid}",
-                                    "return_url": body["confirmation"]["return_url"]},
-                   "created_at": "2026-11-30T10:00:00.000Z", "description":
-                   body.get("description"), "metadata": body.get("metadata", {}),
-                   "recipient": {"account_id": SHOP, "gateway_id": "1"},
-                   "refundable": False, "test": True}
-        if "payment_method_data" in body:
-            payment["payment_method"] = {"type": body["payment_method_data"]["type"],
-                                         "id": pid, "saved": False}
-        self.payments[pid] = payment
-        return 200, payment
-
-    def _refund(self, body: dict) -> tuple[int, dict]:
-        payment = self.payments.get(body["payment_id"])
-        if payment is None or payment["status"] != "succeeded":
-            return 400, {"type": "error", "code": "invalid_request",
-                         "description": "Payment is not succeeded"}
-        rid = str(uuid.uuid4())
-        refund = {"id": rid, "payment_id": body["payment_id"], "status": "succeeded",
-                  "amount": body["amount"], "created_at": "2026-11-30T11:00:00.000Z"}
-        self.refunds[rid] = refund
-        return 200, refund
-
-    def succeed(self, pid: str):
-        self.payments[pid].update(status="succeeded", paid=True,
-                                  captured_at="2026-11-30T10:05:00.000Z", refundable=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def posts(self, path: str) -> list[dict]:
-        return [r for r in self.requests if r["method"] == "POST" and r["path"] == path]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture
 def fake():
@@ -198,7 +63,7 @@ def test_create_sends_documented_request(fake):
     created = gateway(fake).create_payment(req)
     assert created.status == "pending"
     assert created.amount == Decimal("1234.50")
-    assert created.confirmation_url.startswith("https://yoomoney.ru/checkout/")
+    assert created.confirmation_url == f"{fake.url}/checkout/{created.external_id}"
     assert created.external_id in fake.payments
     sent = fake.posts("/v3/payments")[0]
     expected = "Basic " + base64.b64encode(f"{SHOP}:{SECRET}".encode()).decode()
@@ -223,20 +88,30 @@ def test_create_sends_documented_request(fake):
          "payment_mode": "full_payment", "payment_subject": "commodity"}]
 
 
-def test_receipt_by_phone_and_sbp_when_asked(fake):
-    req = request(payment_method="sbp")
-    req = PaymentRequest(**{**req.__dict__, "receipt": Receipt(items=req.receipt.items,
-                                                               phone="79181234567")})
-    gateway(fake).create_payment(req)
+def test_receipt_by_phone_and_the_payers_choice_of_sbp(fake):
+    req = request()
+    req = PaymentRequest(**{**req.__dict__, "payment_method": "sbp", "receipt": Receipt(
+        items=req.receipt.items, phone="79181234567")})
+    gateway(fake, methods="card,sbp").create_payment(req)
     body = fake.posts("/v3/payments")[0]["body"]
     assert body["payment_method_data"] == {"type": "sbp"}
-    assert "payment_method" not in body["metadata"]
     assert body["receipt"]["customer"] == {"phone": "79181234567"}
 
 
-def test_sbp_by_setting(fake):
-    gateway(fake, payment_method="sbp").create_payment(request())
-    assert fake.posts("/v3/payments")[0]["body"]["payment_method_data"] == {"type": "sbp"}
+def test_card_chosen_when_the_shop_offers_both(fake):
+    gw = gateway(fake, methods="card,sbp")
+    assert gw.methods == ("card", "sbp")
+    gw.create_payment(request())
+    assert fake.posts("/v3/payments")[0]["body"]["payment_method_data"] == {"type": "bank_card"}
+
+
+def test_method_the_shop_has_not_enabled_is_refused(fake):
+    req = PaymentRequest(**{**request().__dict__, "payment_method": "sbp"})
+    with pytest.raises(GatewayError, match="not enabled"):
+        gateway(fake).create_payment(req)
+    assert fake.posts("/v3/payments") == []
+    with pytest.raises(ValueError, match="unknown payment methods"):
+        gateway(fake, methods="card,cash")
 
 
 def test_repeated_idempotence_key_returns_same_payment(fake):
@@ -517,7 +392,7 @@ def test_portal_pays_through_yookassa(portal, fake):
         state = payments.start_payment(session, user, [(account_id, Decimal("235"))],
                                        return_url=lambda key: f"https://lk.example/r/{key}")
     order = state.order
-    assert order.confirmation_url.startswith("https://yoomoney.ru/")
+    assert order.confirmation_url.startswith(f"{fake.url}/checkout/")
     sent = fake.posts("/v3/payments")[0]
     assert sent["headers"]["Idempotence-Key"] == order.order_key
     assert sent["body"]["amount"] == {"value": "235.00", "currency": "RUB"}
