@@ -155,6 +155,7 @@ class Config:
     SANDBOX_PAY_ENABLED = _env("SANDBOX_PAY_ENABLED")
     SANDBOX_PAY_DIR = _env("SANDBOX_PAY_DIR", str(INSTANCE_ROOT / "sandbox_pay"))
     PAYMENT_VAT_CODE = int(_env("PAYMENT_VAT_CODE", "11"))  # 54-FZ: 11 = VAT 22% (from 2026)
+    PAYMENT_TAX_SYSTEM_CODE = _env("PAYMENT_TAX_SYSTEM_CODE", "1")  # 54-FZ: 1 = ОСН
 
     def __init__(self) -> None:
         self.SECRET_KEY = instance_secret("SECRET_KEY")

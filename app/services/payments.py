@@ -92,6 +92,8 @@ class Receipt:
     items: tuple[ReceiptItem, ...]
     email: str | None = None
     phone: str | None = None
+    #: The supplier's tax system (1 = общая, ОСН), for a shop registered with several.
+    tax_system_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -292,9 +294,11 @@ def receipt_for(config, customer: dict[str, str],
                 parts: Iterable[tuple[str, Decimal]]) -> Receipt:
     """One receipt line per account: each account's part is visible on the 54-FZ receipt."""
     vat = int(config.get("PAYMENT_VAT_CODE", 11))
+    tax_system = config.get("PAYMENT_TAX_SYSTEM_CODE")
     items = tuple(ReceiptItem(f"Электроэнергия, лицевой счёт {number}", amount, vat)
                   for number, amount in parts)
-    return Receipt(items=items, **customer)
+    return Receipt(items=items, tax_system_code=int(tax_system) if tax_system else None,
+                   **customer)
 
 
 def describe(numbers: Sequence[str]) -> str:

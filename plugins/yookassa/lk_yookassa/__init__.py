@@ -89,7 +89,8 @@ def _when(value: str | None) -> dt.datetime | None:
 def receipt_json(receipt: Receipt) -> dict:
     """The 54-FZ receipt as YooKassa wants it: the customer, one item per account."""
     customer = {k: v for k, v in (("email", receipt.email), ("phone", receipt.phone)) if v}
-    return {"customer": customer, "items": [
+    tax_system = {"tax_system_code": receipt.tax_system_code} if receipt.tax_system_code else {}
+    return {"customer": customer, **tax_system, "items": [
         {"description": item.description[:MAX_DESCRIPTION],
          "quantity": f"{Decimal(item.quantity):.2f}",
          "amount": {"value": _money(item.amount), "currency": CURRENCY},

@@ -79,6 +79,7 @@ def test_create_sends_documented_request(fake):
                                 "accounts": "230000000001,230000000002"}
     assert "payment_method_data" not in body
     assert body["receipt"]["customer"] == {"email": "ivanov@example.ru"}
+    assert "tax_system_code" not in body["receipt"]  # none asked for
     assert body["receipt"]["items"] == [
         {"description": "Электроэнергия, лицевой счёт 230000000001", "quantity": "1.00",
          "amount": {"value": "1000.00", "currency": "RUB"}, "vat_code": 11,
@@ -396,8 +397,8 @@ def test_portal_pays_through_yookassa(portal, fake):
     sent = fake.posts("/v3/payments")[0]
     assert sent["headers"]["Idempotence-Key"] == order.order_key
     assert sent["body"]["amount"] == {"value": "235.00", "currency": "RUB"}
-    assert sent["body"]["receipt"]["items"][0]["vat_code"] == int(
-        portal.config.get("PAYMENT_VAT_CODE", 11))
+    assert sent["body"]["receipt"]["items"][0]["vat_code"] == 11  # PAYMENT_VAT_CODE
+    assert sent["body"]["receipt"]["tax_system_code"] == 1  # PAYMENT_TAX_SYSTEM_CODE
     assert sent["body"]["metadata"]["order_key"] == order.order_key
 
     fake.succeed(order.external_id)
