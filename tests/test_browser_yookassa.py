@@ -44,7 +44,7 @@ def payments(session) -> list[tuple[str, str]]:
 
 def test_pays_by_sbp_and_cancels_a_card_payment_at_yookassa(
         browser_page, live_server, yookassa, session, owner, shots):
-    yookassa.notify_url = f"{live_server}/cabinet/pay/notify/yookassa"
+    yookassa.notify_url = f"{live_server}/payments/yookassa/notify"  # CSRF is on here
     _user, krd, _nvr = owner
     account_id = krd.ids["PersonalAccount"]
     page = browser_page

@@ -370,3 +370,13 @@ def register_payment_gateways():
         return []
     s = dict(_settings)
     return [YooKassaGateway(s.pop("shop_id"), s.pop("secret_key"), s.pop("api_url"), **s)]
+
+
+@hookimpl
+def register_views(appbuilder):
+    """The notification URL to give YooKassa: /payments/yookassa/notify (the portal's
+    generic /cabinet/pay/notify/yookassa answers the same)."""
+    if _settings.get("shop_id"):
+        from lk_yookassa.views import YooKassaNotifyView
+
+        appbuilder.add_view_no_menu(YooKassaNotifyView)

@@ -359,7 +359,7 @@ def test_missing_secret_or_plain_http_in_production_stop_the_start():
     lk_yookassa.configure(app_with())
 
 
-NOTIFY = "/cabinet/pay/notify/yookassa"
+NOTIFY = "/payments/yookassa/notify"
 
 
 @pytest.fixture
