@@ -135,6 +135,9 @@ class Config:
     SUPPLIER_BANK_NAME = _env("SUPPLIER_BANK_NAME", "ДЕМО-БАНК (не для оплаты)")
     SUPPLIER_PHONE = _env("SUPPLIER_PHONE", "8-800-600-02-20")
     SUPPLIER_EMAIL = _env("SUPPLIER_EMAIL", "contact@nesk.ru")
+    # The mobile app's download page, shown as a QR code on the organizations' sign-in page.
+    # The default is a placeholder until the app is published: set the real page.
+    MOBILE_APP_URL = _env("MOBILE_APP_URL", "https://nesk.ru/app")
 
     # Meter reading rules (domain.md, section 5)
     READING_WINDOW_FIRST_DAY = int(_env("READING_WINDOW_FIRST_DAY", "15"))

@@ -7,6 +7,7 @@ from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -15,7 +16,7 @@ from app.extensions import db
 from app.models import Branch
 from app.plugins import DeliveryError
 from app.services import auth as auth_service
-from app.services import otp
+from app.services import otp, payment_qr
 
 CABINET_HOME = "/cabinet/"
 BUSINESS_HOME = "/business/"
@@ -232,6 +233,15 @@ class ResidentAuthView(BaseView):
         return redirect(url_for(".signin"))
 
 
+def app_download_qr(url: str) -> Markup:
+    """The QR code of the mobile app's download page as inline SVG: no extra request, and
+    sharp at any zoom."""
+    svg = payment_qr.qr_code(url).svg_inline(
+        scale=4, border=2, title="QR-код страницы загрузки мобильного приложения",
+        svgclass="app-qr-code")
+    return Markup(svg)
+
+
 class BusinessAuthView(BaseView):
     """Sign-in for organizations: login, password and their branch (филиал)."""
 
@@ -260,7 +270,9 @@ class BusinessAuthView(BaseView):
                     if user.must_change_password:
                         return redirect(url_for("ResidentAuthView.new_password"))
                     return redirect(BUSINESS_HOME)
+        app_url = current_app.config["MOBILE_APP_URL"]
         return self.render_template("auth/business_signin.html", form=form,
+                                    app_url=app_url, app_qr=app_download_qr(app_url),
                                     title="Вход для юридических лиц и ИП")
 
 
