@@ -67,6 +67,48 @@ def test_metered_and_norm_charges_and_invoices_that_reconcile(session, world):
         assert inv.opening_balance + inv.charged - inv.paid == inv.amount_due
 
 
+def test_accounts_without_a_meter_are_billed_by_the_norm(session, world):
+    krd, nvr = world
+    premises = m.Premises(branch_id=krd.branch_id, locality="Краснодар", street="ул. Мира",
+                          house="7", residents=3)
+    session.add(premises)
+    session.flush()
+    group = session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).tariff_group_id
+    meterless = m.PersonalAccount(number="230000000099", holder_name="Сидоров",
+                                  premises_id=premises.id, branch_id=krd.branch_id,
+                                  tariff_group_id=group, status="active",
+                                  opened_on=dt.date(2025, 1, 1))
+    session.add(meterless)
+    session.get(m.Meter, nvr.ids["Meter"]).active = False  # removed: no meter any more
+    session.commit()
+    result = run(session, norm_kwh=120)
+    assert (result.accounts, result.charges, result.invoices) == (3, 3, 3)
+    for account_id in (meterless.id, nvr.ids["PersonalAccount"]):
+        assert charges(session, account_id) == [
+            ("T1", 1, D("120.000"), D("7.3500"), D("882.00"), "norm")]
+        line = session.execute(select(m.Charge).where(m.Charge.account_id == account_id,
+                                                      m.Charge.period == NOV)).scalar_one()
+        assert (line.meter_id, line.note) == (None, "По нормативу: прибора учёта нет")
+    bill = invoice(session, meterless.id)
+    assert (bill.opening_balance, bill.charged, bill.paid, bill.amount_due) == (
+        D("0.00"), D("882.00"), D("0.00"), D("882.00"))
+    again = run(session, norm_kwh=120)
+    assert (again.accounts, again.charges, again.invoices) == (0, 0, 0)
+
+
+def test_a_norm_above_range_one_is_split_over_the_ranges(session, two_zone):
+    krd, _rates = two_zone
+    for account in session.execute(select(m.PersonalAccount)).scalars():
+        session.add(m.Tariff(tariff_group_id=account.tariff_group_id, zones=1, zone="T1",
+                             range_no=2, rate=D("10.00"), effective_from=dt.date(2025, 7, 1)))
+    session.get(m.Meter, krd.ids["Meter"]).active = False
+    session.commit()
+    run(session, norm_kwh=1500)
+    assert charges(session, krd.ids["PersonalAccount"]) == [
+        ("T1", 1, D("1100.000"), D("7.3500"), D("8085.00"), "norm"),
+        ("T1", 2, D("400.000"), D("10.0000"), D("4000.00"), "norm")]
+
+
 def test_a_second_run_changes_nothing(session, world):
     run(session)
     counts = [session.execute(select(func.count()).select_from(t)).scalar_one()

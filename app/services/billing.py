@@ -10,7 +10,9 @@ The rules (domain.md, sections 5 and 6):
   accepted reading (a rollover of its digit capacity counts), less what was already charged
   for it as an estimate since then (the recalculation when a real reading arrives);
 - a meter without one is charged its average month (history of at least 3 months, at most 6)
-  for up to ESTIMATE_BY_AVERAGE_MONTHS months in a row, then the consumption norm;
+  for up to ESTIMATE_BY_AVERAGE_MONTHS months in a row, then the consumption norm; an account
+  without an active meter is charged the norm every month (BILLING_NORM_KWH per account,
+  the same value as for meters);
 - consumption ranges apply to an account's total of all meters and registers, each range's kWh
   shared between the registers in proportion to their consumption (the same arithmetic as
   app.services.tariffs.price_consumption); large families pay range 1 for everything;
@@ -99,19 +101,22 @@ def _value(dialect: str, expr: str, places: int) -> str:
 #: Indexes of the scratch tables, created right after each is filled (joins stay linear).
 SCRATCH_INDEXES = {
     "bill_accounts": "account_id",
+    "bill_u": "account_id",
     "bill_readings": "meter_id",
     "bill_estimated": "meter_id, zone",
     "bill_caps": "scheme, range_no",
 }
 
 
-def _with_indexes(statements: list[str]) -> list[str]:
+def _with_indexes(dialect: str, statements: list[str]) -> list[str]:
     out = []
     for sql in statements:
         out.append(sql)
         match = re.match(r"\s*CREATE TEMP TABLE (\w+)", sql)
         if match and match[1] in SCRATCH_INDEXES:
             out.append(f"CREATE INDEX ix_{match[1]} ON {match[1]} ({SCRATCH_INDEXES[match[1]]})")
+        if match and dialect == "postgresql":
+            out.append(f"ANALYZE {match[1]}")
     return out
 
 
@@ -124,7 +129,8 @@ def _statements(dialect: str) -> list[str]:
     return [
         # Accounts to bill: active, not yet invoiced for the period.
         """CREATE TEMP TABLE bill_accounts AS
-        SELECT a.id AS account_id, a.tariff_group_id, a.large_family
+        SELECT a.id AS account_id, a.tariff_group_id,
+          CASE WHEN a.large_family = :yes THEN 0 ELSE a.tariff_group_id END AS scheme
         FROM personal_account a
         WHERE a.status = 'active' AND a.opened_on < :end_date
           AND NOT EXISTS (SELECT 1 FROM invoice i
@@ -137,18 +143,10 @@ def _statements(dialect: str) -> list[str]:
         WHERE c.kind IN ('average', 'norm') AND c.period > p.prev_period
           AND c.period < :period
         GROUP BY c.meter_id, c.zone""",
-        # Each active meter's consumption per register, in kWh thousandths, in account order
-        # with the running and total consumption of the account.
+        # Each active meter's consumption per register, in kWh thousandths; an account
+        # without an active meter gets one register charged by the norm.
         f"""CREATE TEMP TABLE bill_u AS
-        SELECT account_id, meter_id, zones, zone, kind, kwh, scheme,
-          CAST(SUM(kwh) OVER (w ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cum,
-          CAST(SUM(kwh) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-               AS BIGINT) AS total,
-          ROW_NUMBER() OVER w AS i,
-          COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
-        FROM (
-        SELECT m.account_id, m.id AS meter_id, m.zones, z.zone_no,
-          CASE WHEN b.large_family = :yes THEN 0 ELSE b.tariff_group_id END AS scheme,
+        SELECT m.account_id, b.tariff_group_id, m.id AS meter_id, m.zones, b.scheme,
           'T' || CAST(z.zone_no AS VARCHAR(1)) AS zone,
           CASE
             WHEN r.has_cur = 1 AND r.has_prev IS NULL THEN 0
@@ -180,8 +178,13 @@ def _statements(dialect: str) -> list[str]:
         LEFT JOIN bill_readings r ON r.meter_id = m.id
         LEFT JOIN bill_estimated e
           ON e.meter_id = m.id AND e.zone = 'T' || CAST(z.zone_no AS VARCHAR(1))
-        WHERE m.active = :yes) usage
-        WINDOW w AS (PARTITION BY account_id ORDER BY meter_id, zone)""",
+        WHERE m.active = :yes
+        UNION ALL
+        SELECT b.account_id, b.tariff_group_id, NULL, 1, b.scheme, 'T1', {_milli(':norm')},
+          'norm'
+        FROM bill_accounts b
+        WHERE NOT EXISTS (SELECT 1 FROM meter m
+                          WHERE m.account_id = b.account_id AND m.active = :yes)""",
         # The season's range bounds of every tariff group, and scheme 0 (large families, and
         # groups without limits): one range without an upper bound.
         f"""CREATE TEMP TABLE bill_caps AS
@@ -208,26 +211,43 @@ def _statements(dialect: str) -> list[str]:
               UNION ALL
               SELECT 0, 1, NULL) caps""",
         # Charge lines: registers x the ranges their account's total reaches, with the corner
-        # arithmetic of app.services.tariffs.price_consumption.
-        """CREATE TEMP TABLE bill_lines AS
-        SELECT account_id, meter_id, zones, zone, kind, range_no,
-          (CASE WHEN i = n THEN upper_cum WHEN last = 1 THEN cum
+        # arithmetic of app.services.tariffs.price_consumption over the running consumption
+        # (registers in meter and zone order). A window function would do the running sum,
+        # but costs SQLite more than the rest of the statement: most accounts have one
+        # register, and the rest sum their few rows through the index. Division happens only
+        # for a positive total: the first register (nothing before it) and the last (all of
+        # the total) fall out of the same expressions exactly.
+        f"""CREATE TEMP TABLE bill_lines AS
+        SELECT account_id, tariff_group_id, meter_id, zones, zone, kind, range_no,
+          (CASE WHEN cum = total THEN upper_cum WHEN last = 1 THEN cum
                 ELSE (2 * cum * upper_cum + total) / (2 * total) END)
-          - (CASE WHEN i = 1 THEN 0 WHEN last = 1 THEN cum_before
+          - (CASE WHEN cum_before = 0 THEN 0 WHEN last = 1 THEN cum_before
                   ELSE (2 * cum_before * upper_cum + total) / (2 * total) END)
-          - (CASE WHEN lower_cum = 0 THEN 0 WHEN i = n THEN lower_cum
+          - (CASE WHEN lower_cum = 0 THEN 0 WHEN cum = total THEN lower_cum
                   ELSE (2 * cum * lower_cum + total) / (2 * total) END)
-          + (CASE WHEN i = 1 OR lower_cum = 0 THEN 0
+          + (CASE WHEN cum_before = 0 OR lower_cum = 0 THEN 0
                   ELSE (2 * cum_before * lower_cum + total) / (2 * total) END)
           AS kwh
-        FROM (SELECT u.account_id, u.meter_id, u.zones, u.zone, u.kind, c.range_no, u.cum,
-                u.cum - u.kwh AS cum_before, u.total, u.i, u.n,
+        FROM (SELECT u.account_id, u.tariff_group_id, u.meter_id, u.zones, u.zone, u.kind,
+                c.range_no, u.cum, u.cum - u.kwh AS cum_before, u.total,
                 CASE WHEN c.upper_milli IS NULL OR c.upper_milli >= u.total THEN u.total
                      ELSE c.upper_milli END AS upper_cum,
                 CASE WHEN u.total <= 0 THEN 0 ELSE c.lower_milli END AS lower_cum,
                 CASE WHEN c.upper_milli IS NULL OR c.upper_milli >= u.total THEN 1 ELSE 0 END
                   AS last
-              FROM bill_u u JOIN bill_caps c ON c.scheme = u.scheme
+              FROM (SELECT r.account_id, r.tariff_group_id, r.meter_id, r.zones, r.zone,
+                      r.kind, r.kwh, r.scheme, a.total,
+                      CASE WHEN a.n = 1 THEN r.kwh
+                           ELSE (SELECT CAST(SUM(v.kwh) AS BIGINT) FROM bill_u v
+                                 WHERE v.account_id = r.account_id
+                                   AND (v.meter_id < r.meter_id
+                                        OR v.meter_id = r.meter_id AND v.zone <= r.zone))
+                      END AS cum
+                    FROM (SELECT account_id, CAST(SUM(kwh) AS BIGINT) AS total,
+                            COUNT(*) AS n
+                          FROM bill_u GROUP BY account_id) a
+                    JOIN bill_u r ON r.account_id = a.account_id) u
+              JOIN bill_caps c ON c.scheme = u.scheme
               WHERE c.range_no = 1 OR c.lower_milli < u.total) corners""",
         # The charges, priced at the tariff in force.
         f"""INSERT INTO charge (account_id, period, meter_id, zone, range_no, kwh, rate, amount,
@@ -236,12 +256,13 @@ def _statements(dialect: str) -> list[str]:
           {_value(dialect, 'l.kwh', 3)}, t.rate,
           {_value(dialect, _kopecks(f"l.kwh * {_milli_rate('t.rate')}"), 2)},
           l.kind,
-          CASE l.kind WHEN 'average' THEN 'По среднему: показания не переданы'
-                      WHEN 'norm' THEN 'По нормативу: показания не переданы' END,
+          CASE WHEN l.kind = 'average' THEN 'По среднему: показания не переданы'
+               WHEN l.kind = 'norm' AND l.meter_id IS NULL
+                 THEN 'По нормативу: прибора учёта нет'
+               WHEN l.kind = 'norm' THEN 'По нормативу: показания не переданы' END,
           :now
         FROM bill_lines l
-        JOIN bill_accounts b ON b.account_id = l.account_id
-        JOIN tariff t ON t.tariff_group_id = b.tariff_group_id AND t.zones = l.zones
+        JOIN tariff t ON t.tariff_group_id = l.tariff_group_id AND t.zones = l.zones
           AND t.zone = l.zone AND t.range_no = l.range_no AND t.effective_from <= :period
           AND (t.effective_to IS NULL OR t.effective_to > :period)
         WHERE l.kwh <> 0""",
@@ -274,29 +295,32 @@ def _readings_statement(dialect: str) -> str:
     """For each meter: the period's reading (the latest accepted), the last accepted one before
     it, and the oldest of the six months before that (for the average).
 
-    PostgreSQL: one pass with window functions. SQLite: its "bare columns" of MIN()/MAX()
-    aggregates (documented: the other columns come from the row holding the extreme), three
-    grouped passes that need no sort, joined on the meter."""
+    PostgreSQL: one pass with window functions. SQLite: three index probes per meter of the
+    billed accounts into (meter_id, period, ...), cheaper there than sorting the readings;
+    the unary plus keeps the planner off the (period, status) index, which would scan a
+    whole month per meter."""
     month = lambda column: _month_index(dialect, column)  # noqa: E731
     if dialect == "sqlite":
+        accepted = "FROM reading x WHERE x.meter_id = m.id AND +x.status = 'accepted'"
         return f"""CREATE TEMP TABLE bill_readings AS
         SELECT ids.meter_id,
-          c.has_cur, c.t1 AS cur_t1, c.t2 AS cur_t2, c.t3 AS cur_t3,
-          p.has_prev, p.period AS prev_period, {month('p.period')} AS prev_month,
-          p.t1 AS prev_t1, p.t2 AS prev_t2, p.t3 AS prev_t3,
-          o.has_old, {month('o.period')} AS old_month,
+          CASE WHEN c.id IS NOT NULL THEN 1 END AS has_cur,
+          c.t1 AS cur_t1, c.t2 AS cur_t2, c.t3 AS cur_t3,
+          CASE WHEN p.id IS NOT NULL THEN 1 END AS has_prev, p.period AS prev_period,
+          {month('p.period')} AS prev_month, p.t1 AS prev_t1, p.t2 AS prev_t2, p.t3 AS prev_t3,
+          CASE WHEN o.id IS NOT NULL THEN 1 END AS has_old, {month('o.period')} AS old_month,
           o.t1 AS old_t1, o.t2 AS old_t2, o.t3 AS old_t3
-        FROM (SELECT id AS meter_id FROM meter) ids
-        LEFT JOIN (SELECT meter_id, 1 AS has_cur, MAX(id), t1, t2, t3 FROM reading
-                   WHERE period = :period AND status = 'accepted' GROUP BY meter_id) c
-          ON c.meter_id = ids.meter_id
-        LEFT JOIN (SELECT meter_id, 1 AS has_prev, MAX(period) AS period, t1, t2, t3
-                   FROM reading WHERE period < :period AND status = 'accepted'
-                   GROUP BY meter_id) p ON p.meter_id = ids.meter_id
-        LEFT JOIN (SELECT meter_id, 1 AS has_old, MIN(period) AS period, t1, t2, t3
-                   FROM reading WHERE period >= :prev_start AND period < :period
-                     AND status = 'accepted' GROUP BY meter_id) o
-          ON o.meter_id = ids.meter_id"""
+        FROM (SELECT m.id AS meter_id,
+                (SELECT MAX(x.id) {accepted} AND x.period = :period) AS cur_id,
+                (SELECT x.id {accepted} AND x.period < :period
+                 ORDER BY x.period DESC, x.id DESC LIMIT 1) AS prev_id,
+                (SELECT x.id {accepted} AND x.period >= :prev_start AND x.period < :period
+                 ORDER BY x.period, x.id LIMIT 1) AS old_id
+              FROM meter m JOIN bill_accounts b ON b.account_id = m.account_id
+              WHERE m.active = :yes) ids
+        LEFT JOIN reading c ON c.id = ids.cur_id
+        LEFT JOIN reading p ON p.id = ids.prev_id
+        LEFT JOIN reading o ON o.id = ids.old_id"""
     return f"""CREATE TEMP TABLE bill_readings AS
         SELECT meter_id,
           MAX(CASE WHEN is_cur = 1 AND newest = 1 THEN 1 END) AS has_cur,
@@ -384,7 +408,12 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
                                                         "due")]
     types += [bindparam(name, type_=DateTime(timezone=True)) for name in ("start", "end",
                                                                           "now")]
-    statements = _with_indexes(_statements(dialect))
+    statements = _with_indexes(dialect, _statements(dialect))
+    if dialect == "postgresql":
+        # The scratch tables look tiny to the planner until analysed: JIT then spent seconds
+        # compiling each statement, and hash aggregates of the invoices spilled to disk.
+        connection.execute(text("SET LOCAL jit = off"))
+        connection.execute(text("SET LOCAL work_mem = '64MB'"))
     _drop_scratch(connection)
     counts = {}
     try:
