@@ -61,6 +61,8 @@ class Config:
     FAB_SECURITY_MANAGER_CLASS = "app.security.PortalSecurityManager"
     FAB_UPDATE_PERMS = _flag("FAB_UPDATE_PERMS", False)
     FAB_CREATE_DB = False
+    # Off: FAB's user/role/permission CRUD APIs (not the JWT login, which is always on) are
+    # not used, and FAB 5.3 cannot build them with marshmallow 4 (README, "REST API").
     FAB_ADD_SECURITY_API = False
     FAB_API_SWAGGER_UI = True
     FAB_INDEX_VIEW = "app.views.index.PortalIndexView"
@@ -121,6 +123,22 @@ class Config:
     REDIS_URL = _env("REDIS_URL")
     CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
     CELERY_RESULT_BACKEND = _env("CELERY_RESULT_BACKEND")
+    CELERY_VISIBILITY_TIMEOUT = int(_env("CELERY_VISIBILITY_TIMEOUT", "3600"))
+
+    # Mailings (рассылки)
+    PORTAL_URL = _env("PORTAL_URL", "http://127.0.0.1:5000")
+    MAILING_TRANSPORT = _env("MAILING_TRANSPORT")
+    MAILING_CHUNK = int(_env("MAILING_CHUNK", "200"))
+    MAILING_MAX_ATTEMPTS = int(_env("MAILING_MAX_ATTEMPTS", "5"))
+    MAILING_RETRY_BACKOFF = float(_env("MAILING_RETRY_BACKOFF", "30"))
+    MAILING_PARALLEL = int(_env("MAILING_PARALLEL", "2"))
+    MAILING_TASK_SECONDS = float(_env("MAILING_TASK_SECONDS", "300"))
+
+    # Event notices (app/services/notices.py): the warning before the reading window closes,
+    # the high-bill alert's ratio to the same month last year, the hour of the daily runs
+    NOTICE_READING_WARNING_DAYS = int(_env("NOTICE_READING_WARNING_DAYS", "3"))
+    HIGH_BILL_RATIO = Decimal(_env("HIGH_BILL_RATIO", "1.5"))
+    NOTICES_HOUR = int(_env("NOTICES_HOUR", "10"))
 
     # Plugins: comma-separated names of plugins not to load
     PLUGINS_BLOCKED = [p for p in (_env("PLUGINS_BLOCKED", "") or "").split(",") if p]
@@ -150,6 +168,8 @@ class Config:
     READING_ABSOLUTE_CAP = Decimal(_env("READING_ABSOLUTE_CAP", "10000"))
     APPLICATION_MAX_FILE_MB = int(_env("APPLICATION_MAX_FILE_MB", "5"))  # per attached scan
     APPLICATION_UPLOAD_DIR = _env("APPLICATION_UPLOAD_DIR", str(INSTANCE_ROOT / "uploads"))
+    # Finished branch exports of reconciliation acts (.zip, named by a random token).
+    ACT_EXPORT_DIR = _env("ACT_EXPORT_DIR", str(INSTANCE_ROOT / "act_exports"))
     MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH_MB", "30")) * 1024 * 1024  # a whole request
 
     # Card payments through a gateway plugin. Unset: the built-in sandbox unless PRODUCTION

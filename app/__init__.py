@@ -17,21 +17,26 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
     from app import cli, jobs, plugins
     from app.services import channels, throttle
-    from app.extensions import csrf, db, mail, migrate
+    from app.extensions import csrf, db, mail, migrate, tune_sqlite
     from app.security import build_fab_roles
     from app.views import VIEW_MENUS, register_all
     from app.views import auth as auth_views
     from app.views import dev as dev_views
     from app.views import formats
     from app.views.business import BusinessView
+    from app.views import business_acts
+    from app.views.api import register_api
     from app.views.applications import ApplicationView
     from app.views.bills import BillView
     from app.views.cabinet import CabinetView
     from app.views.payments import PayView
     from app.views.profile import ProfileView
     from app.views.readings import GuestReadingView
+    from app.views.contacts import ContactsView
+    from app.views.feedback import PublicFeedbackView, ResidentFeedbackView
     from app.views.resident import RESIDENT_VIEWS
     from app.views.consumption import ConsumptionView
+    from app.views.unsubscribe import UnsubscribeView
 
     app = Flask(__name__, instance_path=Config().INSTANCE_DIR, instance_relative_config=True)
     app.config.from_object(Config())
@@ -50,6 +55,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     jobs.init_app(app)
     with app.app_context():
+        tune_sqlite(db.engine)
         plugins.init_app(app)
         channels.init_app(app)
         throttle.init_app(app)
@@ -64,10 +70,16 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         appbuilder.add_view_no_menu(ApplicationView)
         appbuilder.add_view_no_menu(ProfileView)
         appbuilder.add_view_no_menu(GuestReadingView)
+        appbuilder.add_view_no_menu(PublicFeedbackView)
+        appbuilder.add_view_no_menu(ResidentFeedbackView)
+        appbuilder.add_view_no_menu(ContactsView)
+        appbuilder.add_view_no_menu(UnsubscribeView)
         for view in RESIDENT_VIEWS:
             appbuilder.add_view_no_menu(view)
         appbuilder.add_view_no_menu(ConsumptionView)
         appbuilder.add_view_no_menu(BusinessView)
+        business_acts.register(appbuilder)
+        register_api(appbuilder)
         app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
     for name in ("money", "date", "month", "timestamp"):
         app.add_template_filter(getattr(formats, name), name)

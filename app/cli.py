@@ -94,8 +94,39 @@ def billing_run(period: str) -> None:
                f"{result.charges}, счетов {result.invoices}.")
 
 
+notices_cli = AppGroup("notices", help="Уведомления о событиях.")
+
+
+def _notice_events() -> list[str]:
+    from app.services.notices import SCHEDULED
+
+    return list(SCHEDULED)
+
+
+@notices_cli.command("send")
+@click.argument("event", type=click.Choice(_notice_events()))
+@click.option("--date", "day", default=None, help="День, за который отправить (ГГГГ-ММ-ДД); "
+              "по умолчанию сегодня.")
+def notices_send(event: str, day: str | None) -> None:
+    """Send the event's notices that are due and not sent yet (what Celery beat runs daily;
+    running it again sends nothing twice)."""
+    import datetime as dt
+
+    from app.extensions import db
+    from app.services import notices
+
+    try:
+        today = dt.date.fromisoformat(day) if day else None
+    except ValueError:
+        raise click.BadParameter("дата указывается как ГГГГ-ММ-ДД, например 2026-10-22.",
+                                 param_hint="--date") from None
+    sent = notices.run_scheduled(db.session, event, today)
+    click.echo(f"Уведомлений «{event}» отправлено: {sent}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(plugins_cli)
     app.cli.add_command(roles_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(billing_cli)
+    app.cli.add_command(notices_cli)

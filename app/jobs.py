@@ -24,7 +24,19 @@ celery_app = Celery("lk_portal", task_cls=FlaskTask)
 
 def init_app(app: Flask) -> Celery:
     broker = app.config.get("CELERY_BROKER_URL")
+    from celery.schedules import crontab
+
+    from app.services.notices import SCHEDULED
+
+    # Daily event notices (`celery -A app.worker beat`): each run sends only what is due
+    # and not yet sent, so a missed or repeated run does no harm.
+    notices_hour = int(app.config.get("NOTICES_HOUR", 10))
+    beat_schedule = {
+        f"notices-{event}": {"task": "lk_portal.send_notices", "args": (event,),
+                             "schedule": crontab(hour=notices_hour, minute=5 * n)}
+        for n, event in enumerate(SCHEDULED)}
     celery_app.conf.update(
+        beat_schedule=beat_schedule,
         broker_url=broker or "memory://",
         result_backend=app.config.get("CELERY_RESULT_BACKEND") or (broker if broker else None),
         task_always_eager=not broker,
@@ -33,6 +45,9 @@ def init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        # A task of a worker that died goes back to the queue after this many seconds.
+        broker_transport_options={"visibility_timeout": int(
+            app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)},
         timezone="Europe/Moscow",
     )
     celery_app.set_default()

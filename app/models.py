@@ -698,31 +698,52 @@ class ApplicationAttachment(Model):
 
 
 class Feedback(Model):
-    """A message from a customer to the supplier (обращение), and the answer."""
+    """A message from a customer to the supplier (обращение), and the answer. A signed-in
+    author is ``user``; a visitor of the public form leaves a name, an e-mail and maybe a
+    phone instead (``author_*``). ``assigned_to`` is the staff member handling it."""
 
     __tablename__ = "feedback"
     __table_args__ = (CheckConstraint(FeedbackStatus.check("status"), name="ck_feedback_status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    author_name: Mapped[Optional[str]] = mapped_column(String(160))
+    author_email: Mapped[Optional[str]] = mapped_column(String(320))
+    author_phone: Mapped[Optional[str]] = mapped_column(String(16))
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), index=True)
     account_id: Mapped[Optional[int]] = mapped_column(ForeignKey("personal_account.id"))
     topic: Mapped[str] = mapped_column(String(160))
     message: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    assigned_to_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    assigned_at: Mapped[Optional[dt.datetime]] = Timestamp()
     reply: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
     answered_at: Mapped[Optional[dt.datetime]] = Timestamp()
     answered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    #: When the reply reached the author's e-mail (or SMS); empty if the notice failed.
+    reply_sent_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    closed_at: Mapped[Optional[dt.datetime]] = Timestamp()
 
     user: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[user_id])
     branch: Mapped[Branch] = relationship()
     account: Mapped[Optional[PersonalAccount]] = relationship()
+    assigned_to: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[assigned_to_id])
     answered_by: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[answered_by_id])
+
+    @property
+    def author(self) -> str:
+        """Who wrote: the signed-in author's name, or the name the visitor left."""
+        if self.user is not None:
+            return self.user.get_full_name()
+        return self.author_name or ""
 
 
 class Mailing(Model):
-    """A mailing (рассылка) composed by staff for a segment of customers."""
+    """A mailing (рассылка) composed by staff for a segment of residents with e-mail: a
+    branch, a tariff group, a debt above an amount, no reading this period (each optional).
+    ``body`` is a template with {{ name }}, {{ account }} and {{ debt }}; ``segment`` keeps
+    the segment in words as it was when the mailing was queued."""
 
     __tablename__ = "mailing"
     __table_args__ = (CheckConstraint(MailingStatus.check("status"), name="ck_mailing_status"),)
@@ -732,15 +753,70 @@ class Mailing(Model):
     body: Mapped[str] = mapped_column(Text)
     branch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("branch.id"), index=True)
     segment: Mapped[Optional[str]] = mapped_column(Text)
+    tariff_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tariff_group.id"))
+    min_debt: Mapped[Optional[Decimal]] = mapped_column(Money)
+    without_reading: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false"))
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     total: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
     created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    queued_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    finished_at: Mapped[Optional[dt.datetime]] = Timestamp()
 
     branch: Mapped[Optional[Branch]] = relationship()
+    tariff_group: Mapped[Optional[TariffGroup]] = relationship()
     created_by: Mapped[Optional[PortalUser]] = relationship()
+
+    @property
+    def percent(self) -> int:
+        """How much of the mailing is behind us (sent or given up), for the progress bar."""
+        if not self.total:
+            return 100 if self.status == "done" else 0
+        return min(100, int((self.sent + self.failed) * 100 / self.total))
+
+
+class DeliveryStatus(Choices):
+    labels = {
+        "pending": "В очереди",
+        "sending": "Отправляется",
+        "sent": "Отправлено",
+        "failed": "Ошибка",
+        "bounced": "Отклонено сервером получателя",
+        "canceled": "Отменено",
+    }
+
+
+class MailingRecipient(Model):
+    """One recipient of a mailing and what became of their message. The row is claimed by a
+    delivery task (``claimed_by``, the Celery task id) before sending and marked sent right
+    after the server accepts it, so a retried task resends only what was never accepted."""
+
+    __tablename__ = "mailing_recipient"
+    __table_args__ = (
+        CheckConstraint(DeliveryStatus.check("status"), name="ck_mailing_recipient_status"),
+        UniqueConstraint("mailing_id", "user_id", name="uq_mailing_recipient_user"),
+        Index("ix_mailing_recipient_due", "mailing_id", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailing.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(160))
+    account: Mapped[Optional[str]] = mapped_column(String(13))
+    debt: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    next_attempt_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(64))
+    error: Mapped[Optional[str]] = mapped_column(String(255))
+    sent_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+    mailing: Mapped[Mailing] = relationship()
+    user: Mapped[PortalUser] = relationship()
 
 
 class ReconciliationAct(Model):
@@ -761,10 +837,61 @@ class ReconciliationAct(Model):
     requested_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
     requested_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
     ready_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    # Who in finance marked the act ready or rejected it, when, and the reason of a rejection
+    # (shown to the organization).
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"))
+    decided_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    note: Mapped[Optional[str]] = mapped_column(String(500))
 
     organization: Mapped[Organization] = relationship()
     contract: Mapped[Contract] = relationship()
-    requested_by: Mapped[Optional[PortalUser]] = relationship()
+    requested_by: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[Optional[PortalUser]] = relationship(foreign_keys=[decided_by_id])
+
+
+class NoticeTemplate(Model):
+    """Staff's wording of an event notice (app.services.notices: a new bill, the reading
+    window, a payment...): Jinja templates, rendered in a sandbox. The defaults live in code;
+    a row whose ``updated_at`` is empty was never edited and follows them."""
+
+    __tablename__ = "notice_template"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(160))
+    subject: Mapped[str] = mapped_column(String(200))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    # The short text sent by SMS; empty: the notice goes by e-mail only.
+    sms_body: Mapped[Optional[str]] = mapped_column(String(400))
+    updated_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    updated_by_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    updated_by: Mapped[Optional[PortalUser]] = relationship()
+
+    def __repr__(self) -> str:
+        return self.title
+
+
+class NoticeLog(Model):
+    """What event notice went to whom about what (``object_key``: a period, an invoice, a
+    payment...): the unique key keeps a scheduled job from telling anyone twice."""
+
+    __tablename__ = "notice_log"
+    __table_args__ = (
+        UniqueConstraint("code", "user_id", "object_key", name="uq_notice_log_key"),
+        Index("ix_notice_log_sent", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="CASCADE"), index=True)
+    object_key: Mapped[str] = mapped_column(String(80))
+    # The channels it reached ("email", "email,sms"); empty while being sent.
+    channels: Mapped[Optional[str]] = mapped_column(String(32))
+    sent_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ ADMIN, STAFF, FINANCE, RESIDENT, BUSINESS = "Admin", "Staff", "Finance", "Reside
 #: Roles whose customer data is limited to the user's own branch.
 BRANCH_SCOPED_ROLES = frozenset({STAFF})
 
+#: The mobile app's JSON API (app/views/api.py, api_readings.py): every permission, the rows
+#: filtered to the user's own accounts like the cabinet's.
+API_VIEWS = ["ContractApi", "AccountApi", "ChargeApi", "InvoiceApi", "PaymentApi", "MeterApi",
+             "ReadingApi"]
+
 #: What each builtin role may do, by view class name. "crud": list, show, add, edit, delete;
 #: "read": list and show; "export": the .xlsx export of a list; "pages": every permission on
 #: the audience's own screens (the cabinet), whose rows are filtered to the user anyway.
@@ -40,6 +45,7 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
             "ContractApplicationView",
             "FeedbackView",
             "MailingView",
+            "NoticeTemplateView",
         ],
         "read": [
             "BranchView",
@@ -50,6 +56,7 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
             "InvoiceView",
             "PaymentView",
             "JobView",
+            "ReconciliationActView",
         ],
         "export": [],
     },
@@ -59,6 +66,7 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
             "InvoiceView",
             "PaymentView",
             "ReconciliationActView",
+            "ActExportView",
             "TariffView",
             "ConsumptionRangeView",
             "BillingRunView",
@@ -78,12 +86,15 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
             "ReadingView",
         ],
         "export": ["*"],
+        # Every permission of the acts view: also marking an act ready or rejected.
+        "pages": ["ReconciliationActView"],
     },
     RESIDENT: {"crud": [], "read": [], "export": [], "pages": [
         "CabinetView", "ResidentChargeView", "ResidentInvoiceView", "ResidentPaymentView",
         "ResidentReadingView", "ResidentMeterView", "ConsumptionView", "ProfileView",
-        "ApplicationView", "BillView", "PayView"]},
-    BUSINESS: {"crud": [], "read": [], "export": [], "pages": ["BusinessView"]},
+        "ApplicationView", "BillView", "PayView", "ResidentFeedbackView", *API_VIEWS]},
+    BUSINESS: {"crud": [], "read": [], "export": [], "pages": [
+        "BusinessView", "BusinessActsView", *API_VIEWS, "ActApi"]},
 }
 
 CRUD_PERMISSIONS = r"^can_(list|show|add|edit|delete)$"
@@ -166,9 +177,11 @@ class PortalSecurityManager(SecurityManager):
     authdbview = StaffAuthDBView
 
     def __init__(self, appbuilder):
+        from app.views.api import PortalSecurityApi
         from app.views.users import SubscriberView
 
         self.userdbmodelview = SubscriberView
+        self.security_api = PortalSecurityApi
         super().__init__(appbuilder)
 
     def find_user(self, username=None, email=None):

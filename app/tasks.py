@@ -1,6 +1,8 @@
 """Celery tasks: thin wrappers that call service functions with plain arguments."""
 from __future__ import annotations
 
+import time
+
 from app.extensions import db
 from app.jobs import celery_app
 
@@ -21,3 +23,43 @@ def run_background_job(job_id: int) -> str:
     from app.services import background
 
     return background.execute(db.session, job_id).status
+
+
+@celery_app.task(name="lk_portal.deliver_mailing", bind=True, max_retries=None)
+def deliver_mailing(self, mailing_id: int) -> dict:
+    """Send a mailing's due messages; come back when retries are due. Redelivered after a
+    worker's death (acks late) under the same task id, it resumes its own claimed rows."""
+    from flask import current_app
+
+    from app.services import channels, mailings
+
+    config = current_app.config
+    worker = self.request.id or "in-process"
+    settings = mailings.Settings.from_config(config)
+
+    def once(deadline: float | None = None) -> mailings.Outcome:
+        return mailings.deliver(
+            db.session, mailing_id, worker, channels.bulk_mailer(), settings,
+            lambda user_id: mailings.unsubscribe_link(config, user_id), deadline)
+
+    if self.request.is_eager:
+        outcome = mailings.wait_and_deliver(once)
+    else:
+        outcome = once(time.monotonic() + settings.task_seconds)
+        if outcome.out_of_time:
+            deliver_mailing.delay(mailing_id)
+        elif outcome.retry_in is not None:
+            raise self.retry(countdown=max(1.0, outcome.retry_in))
+    return {"sent": outcome.sent, "failed": outcome.failed}
+
+
+@celery_app.task(name="lk_portal.send_notices")
+def send_notices(event: str, day: str | None = None) -> int:
+    """Send the event notices of ``event`` (notices.SCHEDULED) due on ``day`` (ISO date;
+    default: today, local time) that were not sent yet; returns how many went out."""
+    import datetime as dt
+
+    from app.services import notices
+
+    today = dt.date.fromisoformat(day) if day else None
+    return notices.run_scheduled(db.session, event, today)

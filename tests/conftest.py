@@ -52,6 +52,10 @@ def _test_config(database_url: str, instance_dir) -> dict:
         "DEV_OUTBOX_DIR": str(instance_dir / "outbox"),
         "APPLICATION_UPLOAD_DIR": str(instance_dir / "uploads"),
         "SERVER_NAME": "localhost",
+        # Test users' passwords (FAB's add_user) with a cheap hash: scrypt costs about 130 ms
+        # a user and a sign-in; the portal's own hashing (registration, recovery, the
+        # password form) stays scrypt and is tested as such.
+        "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
 
 

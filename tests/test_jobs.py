@@ -71,7 +71,8 @@ def test_a_task_outside_any_app_context_uses_the_app(app, two_branches):
 # A real worker
 
 
-def _start_worker(broker: str, database_url: str, queue: str, tmp_path: Path, log: Path):
+def _start_worker(broker: str, database_url: str, queue: str, tmp_path: Path, log: Path,
+                  **extra_env: str):
     env = {
         **os.environ,
         "CELERY_BROKER_URL": broker,
@@ -81,6 +82,7 @@ def _start_worker(broker: str, database_url: str, queue: str, tmp_path: Path, lo
         "SECRET_KEY": secrets.token_hex(16),
         "OTP_HASH_KEY": secrets.token_hex(16),
         "DEV_OUTBOX_DIR": str(tmp_path / "outbox"),
+        **extra_env,
     }
     cmd = [str(Path(sys.executable).parent / "celery"), "-A", "app.worker", "worker",
            "--pool=solo", "-c", "1", "-Q", queue, "-n", f"{queue}@%h", "--loglevel=INFO",

@@ -33,9 +33,12 @@ TRACE_ENV = "LK_PLUGINS_TRACE"
 
 #: Modules under app/plugins/ that are the portal's own behaviour, written as plugins.
 BUILTIN_PLUGINS = (
+    "app.plugins.act_pdf",
+    "app.plugins.act_xlsx",
     "app.plugins.audit_log",
     "app.plugins.dev_outbox",
     "app.plugins.mail_smtp",
+    "app.plugins.notices",
     "app.plugins.sandbox_gateway",
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.plugins.hookspecs import hookimpl
@@ -40,7 +41,31 @@ class OutboxTransport(OutboxChannel):
         self.channel = channel
 
     def send(self, notice) -> None:
-        self.write(notice.to, notice.text, subject=notice.subject)
+        """The text; for a letter also whether it has an HTML part and its attachments' names."""
+        extra = {}
+        if self.channel == "email":
+            extra = {"html": bool(getattr(notice, "html", None)),
+                     "attachments": [a[0] for a in getattr(notice, "attachments", ())]}
+        self.write(notice.to, notice.text, subject=notice.subject, **extra)
+
+
+class OutboxBulkMailer:
+    """Mailings into the outbox folder, one .eml file a message (open it in a mail client)."""
+
+    name = "dev-email"
+    development = True
+
+    def __init__(self, folder: str):
+        self.folder = Path(folder)
+
+    @contextmanager
+    def connect(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        yield self
+
+    def send(self, sender: str, recipient: str, message: bytes) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        (self.folder / f"{now:%Y%m%dT%H%M%S%f}-mailing.eml").write_bytes(message)
 
 
 @hookimpl
@@ -57,3 +82,8 @@ def register_otp_channels():
 def register_notification_transports():
     return [OutboxTransport("dev-sms", "sms", _settings["dir"]),
             OutboxTransport("dev-email", "email", _settings["dir"])]
+
+
+@hookimpl
+def register_bulk_mailers():
+    return [OutboxBulkMailer(_settings["dir"])]

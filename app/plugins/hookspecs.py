@@ -39,7 +39,16 @@ def register_otp_channels():
 @hookspec
 def register_notification_transports():
     """Return a list of message transports: objects with ``name``, ``channel`` ("email" or
-    "sms") and ``send(notice)`` for an ``app.services.notify.Notice`` (to, subject, text)."""
+    "sms") and ``send(notice)`` for an ``app.services.notify.Notice`` (to, subject, text, and
+    for e-mail an optional ``html`` part and ``attachments``; SMS sends the text only)."""
+
+
+@hookspec
+def register_bulk_mailers():
+    """Return a list of bulk mailers for mailings: objects with ``name``, ``development`` and
+    ``connect()``, a context manager giving one connection whose ``send(sender, recipient,
+    message_bytes)`` raises ``app.services.mailings`` TemporaryFailure (try later),
+    PermanentFailure (bounced) or ConnectionLost; MAILING_TRANSPORT picks one by name."""
 
 
 @hookspec
@@ -53,6 +62,13 @@ def register_payment_gateways():
     """Return a list of payment gateways: objects with ``name`` and the methods of
     ``app.services.payments.PaymentGateway`` (``create_payment``, ``parse_notification``,
     ``fetch_status``, ``refund``); the portal picks one by PAYMENT_GATEWAY at start-up."""
+
+
+@hookspec
+def register_act_exporters():
+    """Return a list of reconciliation act exporters: objects with ``format`` ("xlsx", "pdf"),
+    ``mimetype``, ``extension`` and ``export(act_data, stream)`` writing an
+    ``app.services.acts.ActData`` into a binary stream; a format offered twice stops the start."""
 
 
 @hookspec

@@ -329,7 +329,9 @@ def change_status(session: Session, application_id: int, status: str, *, actor_i
     session.commit()
     audit.record(session, "application.status", actor_id=actor_id, object_type="application",
                  object_id=application.id, ip=ip, details={"from": previous, "to": status})
-    notify_applicant(application, status_text(application))
+    from app.services import notices
+
+    notices.application_status_changed(session, application.id)
     return application
 
 

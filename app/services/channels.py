@@ -73,6 +73,14 @@ def init_app(app: Flask) -> None:
         chosen = choose(hook_call(), default_names(app.config, prefix), what)
         refuse_outbox_in_production(app.config, chosen, what)
         app.extensions[key] = chosen
+    from app.services.mailings import choose_mailer
+
+    app.extensions["bulk_mailer"] = choose_mailer(hook.register_bulk_mailers(), app.config)
+
+
+def bulk_mailer():
+    """The mailer that delivers mailings (MAILING_TRANSPORT)."""
+    return current_app.extensions["bulk_mailer"]
 
 
 def channel_for(kind: str) -> OtpChannel:

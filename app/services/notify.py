@@ -23,9 +23,14 @@ NOT_YOU = ("Если это сделали не вы, позвоните в ко
 
 @dataclass(frozen=True)
 class Notice:
+    """One message to one address. E-mail transports send ``html`` as the alternative part
+    and the ``attachments`` ((filename, mimetype, bytes) each); SMS sends ``text`` only."""
+
     to: str
     subject: str
     text: str
+    html: str | None = None
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def contacts_of(user: PortalUser) -> list[tuple[str, str]]:
@@ -38,9 +43,10 @@ def contacts_of(user: PortalUser) -> list[tuple[str, str]]:
     return contacts
 
 
-def send_notice(kind: str, to: str, subject: str, text: str) -> bool:
+def send_notice(kind: str, to: str, subject: str, text: str, html: str | None = None,
+                attachments: tuple[tuple[str, str, bytes], ...] = ()) -> bool:
     try:
-        transport_for(kind).send(Notice(to, subject, text))
+        transport_for(kind).send(Notice(to, subject, text, html, tuple(attachments)))
     except Exception:
         log.exception("notice to a %s contact failed", kind)
         return False

@@ -21,6 +21,8 @@ RULES = {
     "signin": ("10 per 15 minutes", "30 per 15 minutes"),
     "bind": ("10 per hour", "30 per hour"),
     "guest_reading": ("5 per hour", "20 per hour"),
+    # Not failures: every message sent (per sender's e-mail or user, and per IP) counts.
+    "feedback": ("5 per hour", "5 per hour"),
 }
 
 MESSAGES = {
@@ -29,6 +31,8 @@ MESSAGES = {
             "{minutes} мин.",
     "guest_reading": "Слишком много неудачных попыток найти счётчик. Попробуйте снова через "
                      "{minutes} мин.",
+    "feedback": "Слишком много обращений за короткое время. Попробуйте снова через "
+                "{minutes} мин. или позвоните в контактный центр.",
 }
 
 

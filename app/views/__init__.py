@@ -6,6 +6,10 @@ from flask_appbuilder import AppBuilder
 from werkzeug.exceptions import HTTPException
 
 from app.views import admin, jobs, reconciliation
+from app.views import feedback as feedback_views
+from app.views import acts as act_views
+from app.views import mailings as mailing_views
+from app.views import notices as notice_views
 
 #: Menu categories: name -> (Russian label, icon).
 CATEGORIES = {
@@ -32,9 +36,11 @@ MENU = [
     (jobs.BillingRunView, "Расчёт периода", "fa-play-circle", "Billing"),
     (reconciliation.PaymentReconciliationView, "Сверка платежей", "fa-check-square-o", "Billing"),
     (admin.ReconciliationActView, "Акты сверки", "fa-balance-scale", "Billing"),
+    (act_views.ActExportView, "Выгрузка актов сверки", "fa-file-archive-o", "Billing"),
     (admin.ContractApplicationView, "Заявки на договор", "fa-file-signature", "Requests"),
-    (admin.FeedbackView, "Обращения", "fa-comments", "Requests"),
-    (admin.MailingView, "Рассылки", "fa-paper-plane", "Requests"),
+    (feedback_views.FeedbackView, "Обращения", "fa-comments", "Requests"),
+    (mailing_views.MailingView, "Рассылки", "fa-paper-plane", "Requests"),
+    (notice_views.NoticeTemplateView, "Шаблоны уведомлений", "fa-bell", "Requests"),
     (admin.BranchView, "Филиалы", "fa-sitemap", "Directories"),
     (admin.TariffGroupView, "Тарифные группы", "fa-tags", "Directories"),
     (admin.TariffView, "Тарифы", "fa-rub", "Directories"),

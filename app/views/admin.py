@@ -24,9 +24,10 @@ from app import models as m
 from app.extensions import db
 from app.security import current_branch_scope
 from app.services import applications, credentials, letters, payments, readings, supplier
+from app.services import acts
 from app.views.applications import attachment_response
+from app.views.acts import ActDocumentsMixin
 from app.views.base import (
-    CAN_ALL,
     CAN_APPEND,
     CAN_KEEP,
     CAN_READ,
@@ -34,8 +35,8 @@ from app.views.base import (
     PortalModelView,
     choice_field,
     current_user_id,
-    now,
 )
+from app.views.formats import local_today
 
 #: Labels of the columns many tables share.
 COMMON_LABELS = {
@@ -697,114 +698,39 @@ AUDIT_ACTIONS.update({
 AUDIT_OBJECTS["application"] = "Заявка на договор"
 
 
-class FeedbackView(PortalModelView):
-    """Customers' messages and the branch's answers; kept as correspondence."""
-
-    datamodel = SQLAInterface(m.Feedback)
-    base_permissions = CAN_KEEP
-    list_title, show_title = "Обращения", "Обращение"
-    add_title, edit_title = "Новое обращение", "Ответ на обращение"
-    label_columns = labels(
-        topic="Тема", message="Текст обращения", user="Автор", reply="Ответ",
-        created_at="Дата обращения", answered_at="Дата ответа", answered_by="Ответил")
-    list_columns = ["created_at", "topic", "user", "account", "branch", "status"]
-    show_fieldsets = [
-        ("Обращение", {"fields": ["topic", "message", "user", "account", "branch",
-                                  "created_at"]}),
-        ("Ответ", {"fields": ["status", "reply", "answered_by", "answered_at"]}),
-    ]
-    add_columns = ["topic", "message", "account", "branch"]
-    edit_columns = ["status", "reply"]
-    search_columns = ["topic", "user", "account", "branch", "status", "created_at"]
-    order_columns = ["created_at", "topic", "status"]
-    base_order = ("created_at", "desc")
-    choices_columns = {"status": m.FeedbackStatus.labels}
-
-    def pre_update(self, item):
-        super().pre_update(item)
-        if item.reply and item.answered_at is None:
-            item.answered_at = now()
-            item.answered_by_id = current_user_id()
-
-
-class MailingView(PortalModelView):
-    """Mailings composed by staff; only a draft may be changed or deleted."""
-
-    datamodel = SQLAInterface(m.Mailing)
-    base_permissions = CAN_ALL
-    list_title, show_title = "Рассылки", "Рассылка"
-    add_title, edit_title = "Новая рассылка", "Изменение рассылки"
-    label_columns = labels(
-        subject="Тема", body="Текст", branch="Филиал", segment="Получатели",
-        total="Получателей", sent="Отправлено", failed="Ошибок", created_by="Автор",
-        created_at="Создана")
-    list_columns = ["created_at", "subject", "branch", "status", "total", "sent", "failed"]
-    show_fieldsets = [
-        ("Рассылка", {"fields": ["subject", "body", "branch", "segment"]}),
-        ("Отправка", {"fields": ["status", "total", "sent", "failed", "created_by",
-                                 "created_at"]}),
-    ]
-    add_columns = edit_columns = ["subject", "body", "branch", "segment"]
-    search_columns = ["subject", "branch", "status", "created_at"]
-    order_columns = ["created_at", "subject", "status", "total", "sent", "failed"]
-    base_order = ("created_at", "desc")
-    choices_columns = {"status": m.MailingStatus.labels}
-    description_columns = {
-        "branch": "Пусто — по всем филиалам (может только администратор)",
-        "segment": "Кому отправить: например, «должники более трёх месяцев»",
-    }
-
-    def pre_add(self, item):
-        super().pre_add(item)
-        item.created_by_id = current_user_id()
-
-    def clean_row(self, item):
-        if item.id is not None:
-            self._only_draft(item, "изменить")
-
-    def pre_delete(self, item):
-        super().pre_delete(item)
-        self._only_draft(item, "удалить")
-
-    @staticmethod
-    def _only_draft(item, verb: str) -> None:
-        if item.status != "draft":
-            raise RowRefused(f"Рассылка уже запущена: {verb} можно только черновик.")
-
-
-class ReconciliationActView(PortalModelView):
-    """Reconciliation acts requested by organizations; finance prepares them."""
+class ReconciliationActView(ActDocumentsMixin, PortalModelView):
+    """Reconciliation acts requested by organizations. Finance downloads the act generated
+    from the ledger, then marks it ready or rejects it with a reason (app.views.acts); the
+    status changes only that way, so the act has no edit form."""
 
     datamodel = SQLAInterface(m.ReconciliationAct)
-    base_permissions = CAN_KEEP
+    base_permissions = [*CAN_APPEND, "can_prepare"]
     list_title, show_title = "Акты сверки", "Акт сверки"
     add_title, edit_title = "Запрос акта сверки", "Изменение акта сверки"
     label_columns = labels(date_from="Период с", date_to="Период по", requested_by="Запросил",
-                           requested_at="Дата запроса", ready_at="Дата формирования")
+                           requested_at="Дата запроса", ready_at="Дата формирования",
+                           decided_by="Решение принял", decided_at="Дата решения",
+                           note="Причина отказа")
     list_columns = ["organization", "contract", "date_from", "date_to", "status",
                     "requested_at"]
     show_columns = ["organization", "contract", "date_from", "date_to", "status",
-                    "requested_by", "requested_at", "ready_at"]
+                    "requested_by", "requested_at", "ready_at", "decided_by", "decided_at",
+                    "note"]
     add_columns = ["organization", "contract", "date_from", "date_to"]
-    edit_columns = ["date_from", "date_to", "status"]
+    edit_columns = add_columns
     search_columns = ["organization", "contract", "status", "date_from", "date_to",
                       "requested_at"]
     order_columns = ["date_from", "date_to", "status", "requested_at"]
     base_order = ("requested_at", "desc")
     choices_columns = {"status": m.ActStatus.labels}
+    description_columns = {"date_to": "Не позже сегодняшнего дня; период — не более трёх лет"}
 
     def pre_add(self, item):
         super().pre_add(item)
         item.requested_by_id = current_user_id()
 
-    def pre_update(self, item):
-        super().pre_update(item)
-        if item.status == "ready" and item.ready_at is None:
-            item.ready_at = now()
-
     def clean_row(self, item):
-        if item.date_from and item.date_to and item.date_from > item.date_to:
-            raise RowRefused("Начало периода сверки позже его конца.")
+        acts.check_period(item.date_from, item.date_to, today=local_today())
         if item.contract and item.organization and (
                 item.contract.organization_id != item.organization.id):
             raise RowRefused("Договор заключён с другой организацией.")

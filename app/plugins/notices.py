@@ -1,0 +1,16 @@
+"""Built-in plugin: the «payment received» notice (app.services.notices) on the
+``payment_status_changed`` event, after the payment is committed."""
+from __future__ import annotations
+
+from app.plugins.hookspecs import hookimpl
+
+
+@hookimpl
+def payment_status_changed(event):
+    if event.get("status") != "succeeded":
+        return
+    from app.extensions import db
+    from app.services import notices
+
+    notices.payment_received(db.session, [part["payment_id"] for part in event.get("parts", ())
+                                          if part.get("status", "succeeded") == "succeeded"])

@@ -1,0 +1,679 @@
+"""Mailings (рассылки): choosing the recipients, composing each personal message, and
+delivering them in chunks from Celery tasks.
+
+The recipients are fixed when the mailing is queued (one ``mailing_recipient`` row each, by
+one INSERT ... SELECT). A delivery task claims a chunk of due rows under its own task id,
+opens one connection of the bulk mailer for the chunk, and marks each row sent the moment the
+server accepts its message; a task that died is redelivered by Celery with the same id and
+resends only its rows that were never accepted. Temporary refusals (4xx, a dropped
+connection) are retried with a growing pause; permanent ones (5xx) are «bounced».
+
+Building a MIME message with the ``email`` package costs milliseconds (most of it encoding
+the Cyrillic headers), so the headers common to a mailing are encoded once and each message
+only adds its recipient, its ids and its two base64 parts.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import html
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from decimal import Decimal
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Protocol
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import exists, func, insert, literal, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from app.models import (
+    AccountBinding,
+    Branch,
+    Charge,
+    Mailing,
+    MailingRecipient,
+    Meter,
+    Payment,
+    PersonalAccount,
+    PortalUser,
+    Reading,
+    TariffGroup,
+    utcnow,
+)
+from app.services import audit
+from app.services.bills import money
+
+log = logging.getLogger(__name__)
+
+#: Placeholders a mailing's text may use, with what they mean (shown to staff).
+PLACEHOLDERS = {
+    "name": "имя и отчество (или имя) получателя",
+    "account": "номер лицевого счёта",
+    "debt": "задолженность, руб.",
+}
+SAMPLE = {"name": "Иван Петрович", "account": "230000000001", "debt": "1 234,56"}
+UNSUBSCRIBE_SALT = "mailing-unsubscribe"
+
+
+class MailingError(ValueError):
+    """A mailing cannot do what was asked; the text is for staff."""
+
+
+# The bulk mailer a plugin offers ---------------------------------------------------------------
+
+
+class TemporaryFailure(Exception):
+    """The server refused for now (4xx): try the message again later."""
+
+
+class PermanentFailure(Exception):
+    """The server refused for good (5xx): the address is «bounced»."""
+
+
+class ConnectionLost(Exception):
+    """The connection broke: the rest of the chunk goes back to the queue."""
+
+
+class BulkConnection(Protocol):
+    def send(self, sender: str, recipient: str, message: bytes) -> None: ...
+
+
+class BulkMailer(Protocol):
+    """What ``register_bulk_mailers`` returns: ``connect()`` opens one connection (a context
+    manager) that sends many prepared messages, raising the three failures above."""
+
+    name: str
+    development: bool
+
+    def connect(self) -> AbstractContextManager[BulkConnection]: ...
+
+
+def choose_mailer(offers, config) -> BulkMailer:
+    """The mailer named by MAILING_TRANSPORT (default: "smtp" with MAIL_SERVER, else the
+    development outbox); a missing or doubled name, or the outbox in production, stop the
+    start."""
+    from app.services.channels import ChannelConfigError
+
+    offered: dict[str, BulkMailer] = {}
+    for mailers in offers:
+        for mailer in mailers:
+            if mailer.name in offered:
+                raise ChannelConfigError(f"bulk mailer {mailer.name!r} is registered twice")
+            offered[mailer.name] = mailer
+    name = config.get("MAILING_TRANSPORT") or ("smtp" if config.get("MAIL_SERVER")
+                                               else "dev-email")
+    if name not in offered:
+        raise ChannelConfigError(f"bulk mailer {name!r} is configured (MAILING_TRANSPORT) but "
+                                 f"no plugin offers it (offered: {', '.join(sorted(offered))})")
+    if config.get("PRODUCTION") and offered[name].development:
+        raise ChannelConfigError("PRODUCTION is on but mailings would go to the development "
+                                 "outbox: configure MAIL_SERVER")
+    return offered[name]
+
+
+# Who receives it ---------------------------------------------------------------------------
+
+
+def _debts():
+    """Per account: charges minus credited payments (a subquery)."""
+    charged = (select(Charge.account_id, func.sum(Charge.amount).label("amount"))
+               .group_by(Charge.account_id).subquery())
+    paid = (select(Payment.account_id, func.sum(Payment.amount).label("amount"))
+            .where(Payment.status == "succeeded").group_by(Payment.account_id).subquery())
+    debt = (func.coalesce(charged.c.amount, 0) - func.coalesce(paid.c.amount, 0)).label("debt")
+    return (select(PersonalAccount.id.label("account_id"), debt)
+            .outerjoin(charged, charged.c.account_id == PersonalAccount.id)
+            .outerjoin(paid, paid.c.account_id == PersonalAccount.id)).subquery()
+
+
+def recipients_query(mailing: Mailing, period: dt.date):
+    """One row per resident the mailing goes to: (user_id, email, name, account, debt), the
+    account being the lowest-numbered matching one and the debt the matching accounts' sum.
+    Only residents with a real e-mail who take mailings and have not withdrawn consent."""
+    debts = _debts()
+    conditions = [
+        PortalUser.kind == "resident",
+        PortalUser.active.is_(True),
+        PortalUser.email_is_placeholder.is_(False),
+        PortalUser.mailing_opt_out.is_(False),
+        PortalUser.pd_consent_withdrawn_at.is_(None),
+        PersonalAccount.status == "active",
+    ]
+    if mailing.branch_id is not None:
+        conditions.append(PersonalAccount.branch_id == mailing.branch_id)
+    if mailing.tariff_group_id is not None:
+        conditions.append(PersonalAccount.tariff_group_id == mailing.tariff_group_id)
+    if mailing.min_debt is not None:
+        conditions.append(debts.c.debt > mailing.min_debt)
+    if mailing.without_reading:
+        read = (select(Meter.id).join(Reading, Reading.meter_id == Meter.id)
+                .where(Meter.account_id == PersonalAccount.id, Reading.period == period,
+                       Reading.status != "rejected"))
+        conditions.append(~exists(read))
+    name = func.trim(func.coalesce(PortalUser.first_name, "") + literal(" ")
+                     + func.coalesce(PortalUser.last_name, ""))
+    return (select(PortalUser.id.label("user_id"), func.min(PortalUser.email).label("email"),
+                   func.min(name).label("name"), func.min(PersonalAccount.number).label("account"),
+                   func.sum(debts.c.debt).label("debt"))
+            .join(AccountBinding, AccountBinding.user_id == PortalUser.id)
+            .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
+            .join(debts, debts.c.account_id == PersonalAccount.id)
+            .where(*conditions).group_by(PortalUser.id))
+
+
+def describe_segment(session: Session, mailing: Mailing) -> str:
+    """The segment in words, as the mailing's list shows it."""
+    parts = ["жители с электронной почтой"]
+    if mailing.branch_id is not None:
+        parts.append(f"филиал «{session.get(Branch, mailing.branch_id).name}»")
+    if mailing.tariff_group_id is not None:
+        parts.append(f"группа «{session.get(TariffGroup, mailing.tariff_group_id).name}»")
+    if mailing.min_debt is not None:
+        parts.append(f"задолженность более {money(mailing.min_debt)} руб.")
+    if mailing.without_reading:
+        parts.append("без показаний за текущий месяц")
+    return "; ".join(parts)
+
+
+# Composing ---------------------------------------------------------------------------------
+
+
+_jinja = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def check_template(subject: str, body: str) -> None:
+    """Refuse a text that would not render for a recipient, with the reason in Russian."""
+    try:
+        for source in (subject, body):
+            _jinja.from_string(source).render(**SAMPLE)
+    except TemplateError as exc:
+        known = ", ".join("{{ %s }}" % k for k in PLACEHOLDERS)
+        raise MailingError(f"Текст не получится подставить: {exc}. Можно использовать: "
+                           f"{known}.") from None
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One recipient's message as text and HTML, before it becomes bytes."""
+
+    subject: str
+    text: str
+
+    @property
+    def html(self) -> str:
+        return _html_page(self.text, "#")
+
+
+class Composer:
+    """Builds each recipient's message of one mailing; what all share is done once."""
+
+    def __init__(self, mailing: Mailing, sender: str, unsubscribe_url: Callable[[int], str],
+                 domain: str):
+        self.mailing_id = mailing.id
+        self.subject = _jinja.from_string(mailing.subject)
+        self.body = _jinja.from_string(mailing.body)
+        self.sender = parseaddr(sender)[1]
+        self.unsubscribe_url = unsubscribe_url
+        self.domain = domain
+        self._from = _encoded_address(sender)
+        self._boundary = "=_lk_" + uuid.uuid4().hex
+
+    def letter(self, name: str, account: str | None, debt: Decimal) -> Letter:
+        values = {"name": name or "абонент", "account": account or "",
+                  "debt": money(debt if debt > 0 else Decimal("0"))}
+        return Letter(self.subject.render(**values).strip(), self.body.render(**values))
+
+    def message(self, recipient_id: int, email: str, user_id: int, name: str,
+                account: str | None, debt: Decimal, date: str) -> bytes:
+        """The message as bytes for SMTP; ``date`` is the Date header (once per chunk)."""
+        letter = self.letter(name, account, debt)
+        link = self.unsubscribe_url(user_id)
+        text = (f"{letter.text.rstrip()}\n\n--\nАО «НЭСК». Вы получили это письмо как абонент "
+                f"с электронной почтой в личном кабинете.\nОтписаться от рассылок: {link}\n")
+        page = _html_page(letter.text, link)
+        headers = (
+            f"From: {self._from}\r\n"
+            f"To: {email}\r\n"
+            f"Subject: {encode_header(letter.subject)}\r\n"
+            f"Date: {date}\r\n"
+            f"Message-ID: <mailing-{self.mailing_id}.{recipient_id}@{self.domain}>\r\n"
+            f"List-Unsubscribe: <{link}>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            f"List-Id: <mailing-{self.mailing_id}.{self.domain}>\r\n"
+            "Precedence: bulk\r\n"
+            "MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/alternative; boundary="{self._boundary}"\r\n\r\n')
+        return (headers.encode("ascii") + _part(self._boundary, "text/plain", text)
+                + _part(self._boundary, "text/html", page)
+                + f"--{self._boundary}--\r\n".encode("ascii"))
+
+
+def encode_header(value: str) -> str:
+    """RFC 2047 for a header value: as is when ASCII, else base64 UTF-8 encoded words of at
+    most 45 bytes each (a whole character never split), folded. email.header.Header does the
+    same in about a millisecond; this runs once per message."""
+    if value.isascii():
+        return value
+    words, chunk = [], b""
+    for char in value:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _encoded_address(value: str) -> str:
+    name, address = parseaddr(value)
+    return formataddr((str(Header(name, "utf-8").encode()) if name else "", address))
+
+
+def _part(boundary: str, mimetype: str, content: str) -> bytes:
+    body = base64.encodebytes(content.encode("utf-8")).replace(b"\n", b"\r\n")
+    return (f"--{boundary}\r\nContent-Type: {mimetype}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode("ascii") + body
+
+
+def _html_page(text: str, unsubscribe: str) -> str:
+    paragraphs = "\n".join(f"<p>{html.escape(p).replace(chr(10), '<br>' + chr(10))}</p>"
+                           for p in text.strip().split("\n\n") if p.strip())
+    return (
+        "<!doctype html>\n<html lang=\"ru\"><head><meta charset=\"utf-8\"></head>\n"
+        "<body style=\"font-family:Arial,sans-serif;font-size:15px;color:#1b2430\">\n"
+        "<div style=\"max-width:600px;margin:0 auto\">\n"
+        "<div style=\"background:#1d4f91;color:#fff;padding:12px 18px;font-weight:bold\">"
+        "АО «НЭСК» — личный кабинет</div>\n"
+        f"<div style=\"padding:12px 18px\">\n{paragraphs}\n</div>\n"
+        "<div style=\"padding:12px 18px;font-size:12px;color:#6b778a;border-top:1px solid "
+        "#e6eaf0\">Контактный центр 8-800-600-02-20 (круглосуточно).\n"
+        f"<a href=\"{html.escape(unsubscribe)}\">Отписаться от рассылок</a></div>\n"
+        "</div></body></html>\n")
+
+
+def preview(session: Session, mailing: Mailing, period: dt.date) -> tuple[int, Letter | None]:
+    """How many residents the mailing would reach now, and the letter of the first one."""
+    check_template(mailing.subject, mailing.body)
+    query = recipients_query(mailing, period).subquery()
+    count = session.execute(select(func.count()).select_from(query)).scalar_one()
+    first = session.execute(select(query).order_by(query.c.user_id).limit(1)).first()
+    if first is None:
+        return count, None
+    composer = Composer(mailing, "", lambda _user_id: "", "")
+    return count, composer.letter(first.name, first.account, Decimal(first.debt or 0))
+
+
+# Queueing and its controls ------------------------------------------------------------------
+
+
+def queue(session: Session, mailing_id: int, actor_id: int | None, period: dt.date,
+          ip: str | None = None) -> int:
+    """Fix the recipients of a draft and put it in the queue; returns how many there are.
+    The delivery tasks are started by the caller (``start_delivery``) after this commits."""
+    mailing = session.get(Mailing, mailing_id)
+    if mailing is None:
+        raise MailingError("Рассылка не найдена.")
+    if mailing.status != "draft":
+        raise MailingError("Отправить можно только черновик рассылки.")
+    check_template(mailing.subject, mailing.body)
+    claimed = session.execute(update(Mailing).where(Mailing.id == mailing_id,
+                                                    Mailing.status == "draft")
+                              .values(status="queued", queued_at=utcnow()))
+    if claimed.rowcount != 1:
+        raise MailingError("Рассылку уже отправляют.")
+    chosen = recipients_query(mailing, period).subquery()
+    session.execute(insert(MailingRecipient).from_select(
+        ["mailing_id", "user_id", "email", "name", "account", "debt", "status", "attempts"],
+        select(literal(mailing_id), chosen.c.user_id, chosen.c.email, chosen.c.name,
+               chosen.c.account, func.coalesce(chosen.c.debt, 0), literal("pending"),
+               literal(0))))
+    total = session.execute(select(func.count(MailingRecipient.id))
+                            .where(MailingRecipient.mailing_id == mailing_id)).scalar_one()
+    mailing.total, mailing.sent, mailing.failed = total, 0, 0
+    mailing.segment = describe_segment(session, mailing)
+    if total == 0:
+        mailing.status, mailing.finished_at = "done", utcnow()
+    session.commit()
+    audit.record(session, "mailing.queued", actor_id=actor_id, object_type="mailing",
+                 object_id=str(mailing_id), ip=ip, details={"recipients": total})
+    return total
+
+
+def start_delivery(mailing_id: int, total: int) -> None:
+    """Hand a queued mailing to Celery: in-process it is sent here and now; with a broker,
+    up to MAILING_PARALLEL tasks share its chunks."""
+    from flask import current_app
+
+    from app.tasks import deliver_mailing
+
+    if total == 0:
+        return
+    config = current_app.config
+    chunks = -(-total // int(config.get("MAILING_CHUNK", Settings.chunk)))
+    eager = current_app.extensions["celery"].conf.task_always_eager
+    for _ in range(1 if eager else max(1, min(int(config.get("MAILING_PARALLEL", 2)),
+                                              chunks))):
+        deliver_mailing.delay(mailing_id)
+
+
+def pause(session: Session, mailing_id: int, actor_id: int | None, ip: str | None = None):
+    _switch(session, mailing_id, ("queued", "sending"), "paused", "Приостановить можно только "
+            "рассылку, которая отправляется.", "mailing.paused", actor_id, ip)
+
+
+def resume(session: Session, mailing_id: int, actor_id: int | None, ip: str | None = None):
+    _switch(session, mailing_id, ("paused",), "queued", "Продолжить можно только "
+            "приостановленную рассылку.", "mailing.resumed", actor_id, ip)
+
+
+def cancel(session: Session, mailing_id: int, actor_id: int | None, ip: str | None = None):
+    """Stop for good: what was not sent yet is marked cancelled."""
+    _switch(session, mailing_id, ("queued", "sending", "paused"), "canceled", "Отменить можно "
+            "только рассылку, которая ещё не закончилась.", "mailing.canceled", actor_id, ip)
+    session.execute(update(MailingRecipient).where(
+        MailingRecipient.mailing_id == mailing_id,
+        MailingRecipient.status == "pending").values(status="canceled"))
+    _count(session, mailing_id)
+    session.commit()
+
+
+def _switch(session: Session, mailing_id: int, allowed: tuple[str, ...], to: str,
+            refusal: str, action: str, actor_id: int | None, ip: str | None) -> None:
+    moved = session.execute(update(Mailing).where(Mailing.id == mailing_id,
+                                                  Mailing.status.in_(allowed))
+                            .values(status=to)).rowcount
+    if moved != 1:
+        session.rollback()
+        raise MailingError(refusal)
+    session.commit()
+    audit.record(session, action, actor_id=actor_id, object_type="mailing",
+                 object_id=str(mailing_id), ip=ip)
+
+
+# Delivering --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    chunk: int = 200
+    max_attempts: int = 5
+    backoff: float = 30.0  # seconds before the first retry, doubled each time
+    sender: str = "НЭСК <noreply@nesk.example>"
+    domain: str = "nesk.example"
+    #: A worker's task stops after this and hands the rest to a new task, so that no task
+    #: outlives the broker's visibility timeout (it would then be given to a second worker).
+    task_seconds: float = 300.0
+
+    @classmethod
+    def from_config(cls, config) -> "Settings":
+        sender = config.get("MAIL_DEFAULT_SENDER") or cls.sender
+        return cls(chunk=int(config.get("MAILING_CHUNK", cls.chunk)),
+                   max_attempts=int(config.get("MAILING_MAX_ATTEMPTS", cls.max_attempts)),
+                   backoff=float(config.get("MAILING_RETRY_BACKOFF", cls.backoff)),
+                   task_seconds=float(config.get("MAILING_TASK_SECONDS", cls.task_seconds)),
+                   sender=sender, domain=parseaddr(sender)[1].rpartition("@")[2] or cls.domain)
+
+
+@dataclass
+class Outcome:
+    """What one ``deliver`` call did, and when to come back for retries (None: nothing
+    left, or the mailing was paused or cancelled)."""
+
+    sent: int = 0
+    failed: int = 0
+    retry_in: float | None = None
+    connection_lost: bool = False
+    out_of_time: bool = False
+
+
+def deliver(session: Session, mailing_id: int, worker: str, mailer: BulkMailer,
+            settings: Settings, unsubscribe_url: Callable[[int], str],
+            deadline: float | None = None) -> Outcome:
+    """Send the mailing's due messages chunk by chunk until none is due (or, past
+    ``deadline`` on the monotonic clock, stop with ``out_of_time``), as ``worker`` (the task
+    id: a redelivered task first takes back the rows it had claimed)."""
+    outcome = Outcome()
+    mailing = session.get(Mailing, mailing_id)
+    if mailing is None:
+        return outcome
+    composer = Composer(mailing, settings.sender, unsubscribe_url, settings.domain)
+    while _active(session, mailing_id):
+        rows = _claim(session, mailing_id, worker, settings.chunk)
+        if not rows:
+            break
+        _send_chunk(session, rows, mailer, composer, settings, outcome, mailing_id)
+        _count(session, mailing_id)
+        session.commit()
+        if outcome.connection_lost:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            outcome.out_of_time = True
+            return outcome
+    outcome.retry_in = _finish_or_wait(session, mailing_id)
+    return outcome
+
+
+def _active(session: Session, mailing_id: int) -> bool:
+    session.execute(update(Mailing).where(Mailing.id == mailing_id, Mailing.status == "queued")
+                    .values(status="sending"))
+    session.commit()
+    status = session.execute(select(Mailing.status).where(Mailing.id == mailing_id)).scalar()
+    return status == "sending"
+
+
+def _claim(session: Session, mailing_id: int, worker: str, size: int) -> list:
+    """This worker's rows: first those it claimed before (a redelivered task), else a new
+    chunk of due ones. On PostgreSQL concurrent workers skip each other's locked rows."""
+    mine = MailingRecipient.claimed_by == worker
+    now = utcnow()
+    due = select(MailingRecipient.id).where(
+        MailingRecipient.mailing_id == mailing_id, MailingRecipient.status == "pending",
+        or_(MailingRecipient.next_attempt_at.is_(None), MailingRecipient.next_attempt_at <= now)
+    ).order_by(MailingRecipient.id).limit(size)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    held = session.execute(select(func.count(MailingRecipient.id)).where(
+        MailingRecipient.mailing_id == mailing_id, MailingRecipient.status == "sending",
+        mine)).scalar_one()
+    if not held:
+        ids = session.execute(due).scalars().all()
+        if not ids:
+            session.commit()
+            return []
+        session.execute(update(MailingRecipient).where(MailingRecipient.id.in_(ids),
+                                                       MailingRecipient.status == "pending")
+                        .values(status="sending", claimed_by=worker))
+    session.commit()
+    return session.execute(
+        select(MailingRecipient.id, MailingRecipient.user_id, MailingRecipient.email,
+               MailingRecipient.name, MailingRecipient.account, MailingRecipient.debt,
+               MailingRecipient.attempts)
+        .where(MailingRecipient.mailing_id == mailing_id, MailingRecipient.status == "sending",
+               mine).order_by(MailingRecipient.id)).all()
+
+
+def _send_chunk(session: Session, rows: list, mailer: BulkMailer, composer: Composer,
+                settings: Settings, outcome: Outcome, mailing_id: int) -> None:
+    date = format_datetime(utcnow())
+    done = 0
+    try:
+        with session.get_bind().connect() as marks, mailer.connect() as connection:
+            for row in rows:
+                data = composer.message(row.id, row.email, row.user_id, row.name, row.account,
+                                        Decimal(row.debt), date)
+                try:
+                    connection.send(composer.sender, row.email, data)
+                except TemporaryFailure as exc:
+                    _retry_later(session, [row], settings, str(exc))
+                except PermanentFailure as exc:
+                    _mark(marks, row.id, "bounced", error=str(exc)[:255])
+                    outcome.failed += 1
+                else:
+                    _mark(marks, row.id, "sent", sent_at=utcnow())
+                    outcome.sent += 1
+                done += 1
+                if done % 50 == 0 and not _still_sending(session, mailing_id):
+                    break
+    except ConnectionLost as exc:
+        log.warning("mailing %s: connection lost: %s", mailing_id, exc)
+        outcome.connection_lost = True
+        _postpone(session, rows[done:], settings.backoff, f"соединение прервано: {exc}")
+    _release(session, rows)
+
+
+#: One row's fate, prepared once: it runs after every message.
+MARK = text("UPDATE mailing_recipient SET status = :status, claimed_by = NULL, "
+            "sent_at = :sent_at, error = :error WHERE id = :id")
+
+
+def _mark(connection, recipient_id: int, status: str, sent_at: dt.datetime | None = None,
+          error: str | None = None) -> None:
+    """One row's fate, committed at once on its own connection: an accepted message must
+    never be sent again. On PostgreSQL the commit does not wait for the disk (only a crash
+    of the database server itself could then lose it, and resend a letter)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+    connection.execute(MARK, {"status": status, "sent_at": sent_at, "error": error,
+                              "id": recipient_id})
+    connection.commit()
+
+
+def _retry_later(session: Session, rows: list, settings: Settings, error: str) -> None:
+    if not rows:
+        return
+    give_up = [r.id for r in rows if r.attempts + 1 >= settings.max_attempts]
+    again = [r for r in rows if r.attempts + 1 < settings.max_attempts]
+    if give_up:
+        session.execute(update(MailingRecipient).where(MailingRecipient.id.in_(give_up))
+                        .values(status="failed", claimed_by=None, error=error[:255],
+                                attempts=MailingRecipient.attempts + 1))
+    for attempts in {r.attempts for r in again}:
+        pause = dt.timedelta(seconds=settings.backoff * (2 ** attempts))
+        session.execute(update(MailingRecipient).where(
+            MailingRecipient.id.in_([r.id for r in again if r.attempts == attempts]))
+            .values(status="pending", claimed_by=None, error=error[:255],
+                    attempts=MailingRecipient.attempts + 1, next_attempt_at=utcnow() + pause))
+    session.commit()
+
+
+def _postpone(session: Session, rows: list, seconds: float, error: str) -> None:
+    """The server is away, not the addresses wrong: wait, without spending their tries."""
+    session.execute(update(MailingRecipient).where(
+        MailingRecipient.id.in_([r.id for r in rows])).values(
+        status="pending", claimed_by=None, error=error[:255],
+        next_attempt_at=utcnow() + dt.timedelta(seconds=seconds)))
+    session.commit()
+
+
+def _release(session: Session, rows: list) -> None:
+    """Rows of the chunk left unsent (the mailing was paused) go back to the queue."""
+    session.execute(update(MailingRecipient).where(
+        MailingRecipient.id.in_([r.id for r in rows]), MailingRecipient.status == "sending")
+        .values(status="pending", claimed_by=None))
+    session.commit()
+
+
+def _still_sending(session: Session, mailing_id: int) -> bool:
+    return session.execute(select(Mailing.status).where(Mailing.id == mailing_id)
+                           ).scalar() == "sending"
+
+
+def _count(session: Session, mailing_id: int) -> None:
+    """The mailing's counters from its rows (one grouped query), for the progress figure."""
+    counts = dict(session.execute(
+        select(MailingRecipient.status, func.count(MailingRecipient.id))
+        .where(MailingRecipient.mailing_id == mailing_id)
+        .group_by(MailingRecipient.status)).all())
+    session.execute(update(Mailing).where(Mailing.id == mailing_id).values(
+        sent=counts.get("sent", 0),
+        failed=counts.get("failed", 0) + counts.get("bounced", 0) + counts.get("canceled", 0)))
+
+
+def _finish_or_wait(session: Session, mailing_id: int) -> float | None:
+    """Done when no row is left to send; else the seconds until the next retry is due."""
+    if not _still_sending(session, mailing_id):
+        return None
+    left = session.execute(select(func.count(MailingRecipient.id), func.min(
+        MailingRecipient.next_attempt_at)).where(
+        MailingRecipient.mailing_id == mailing_id,
+        MailingRecipient.status.in_(("pending", "sending")))).one()
+    if left[0] == 0:
+        session.execute(update(Mailing).where(Mailing.id == mailing_id,
+                                              Mailing.status == "sending")
+                        .values(status="done", finished_at=utcnow()))
+        _count(session, mailing_id)
+        session.commit()
+        return None
+    due = left[1]
+    if due is None:
+        return 0.0
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (due - utcnow()).total_seconds())
+
+
+def wait_and_deliver(deliver_once: Callable[[], Outcome], sleep=time.sleep,
+                     limit: float = 600.0) -> Outcome:
+    """In-process delivery (no worker): sleep through the retry pauses, at most ``limit``."""
+    total = Outcome()
+    waited = 0.0
+    while True:
+        step = deliver_once()
+        total.sent += step.sent
+        total.failed += step.failed
+        if step.retry_in is None or waited + step.retry_in > limit:
+            total.retry_in = step.retry_in
+            return total
+        sleep(step.retry_in)
+        waited += step.retry_in
+
+
+# Unsubscribing -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(secret: str, user_id: int) -> str:
+    return _serializer(secret).dumps(user_id)
+
+
+def unsubscribe_link(config, user_id: int) -> str:
+    """The one-click link of a letter: PORTAL_URL, since a worker has no request to go by."""
+    token = unsubscribe_token(config["SECRET_KEY"], user_id)
+    return f"{str(config.get('PORTAL_URL') or '').rstrip('/')}/unsubscribe/{token}"
+
+
+def user_for_token(secret: str, token: str) -> int | None:
+    try:
+        value = _serializer(secret).loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def unsubscribe(session: Session, secret: str, token: str, ip: str | None = None) -> bool:
+    """Opt the token's user out of mailings (security codes and their own notices still
+    come); False for a token that is not ours."""
+    user_id = user_for_token(secret, token)
+    if user_id is None or session.get(PortalUser, user_id) is None:
+        return False
+    session.execute(update(PortalUser).where(PortalUser.id == user_id)
+                    .values(mailing_opt_out=True))
+    session.commit()
+    audit.record(session, "mailing.unsubscribed", actor_id=user_id, object_type="user",
+                 object_id=str(user_id), ip=ip)
+    return True
+

@@ -1,0 +1,697 @@
+"""The JSON API under /api/v1/ for the mobile app of organizations and residents.
+
+Sign-in is FAB's JWT security API with the portal's rules (PortalSecurityApi): residents by
+phone, e-mail or login; organizations by login, password and branch; both through the security
+manager's throttled, audited password check, as on the web forms. Every resource is read-only
+and limited by a base filter to the user's own rows: an organization's accounts (their contract
+belongs to the organization), a resident's bound accounts; another's id is simply not found.
+The rules live in app.services; these classes parse, call and answer. The spec is served at
+/api/v1/_openapi, Swagger UI at /swagger/v1 (FAB_API_SWAGGER_UI)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+import jsonschema
+from flask import current_app, g, request, send_file
+from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, rison, safe
+from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.api import SecurityApi
+from flask_appbuilder.security.decorators import permission_name
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user as jwt_user,
+    jwt_required,
+)
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import false, select
+from sqlalchemy.orm import joinedload
+
+from app import models as m
+from app.extensions import db
+from app.services import accounts, audit, bills
+from app.services import auth as auth_service
+from app.views.base import content_disposition
+
+API_VERSION = "v1"
+PDF_MIMETYPE = "application/pdf"
+CENTS = Decimal("0.01")
+#: Ids above this are not looked up (the database's 64-bit integers end there).
+MAX_ID = 2**63 - 1
+
+SIGNIN_FAILED = "Неверный логин или пароль."
+BUSINESS_SIGNIN_FAILED = "Неверный логин, пароль или филиал."
+MUST_CHANGE_PASSWORD = ("Задайте новый пароль в личном кабинете на сайте, затем войдите в "
+                        "приложение с ним.")
+NOT_JSON = "Тело запроса должно быть объектом JSON."
+BAD_INPUT = "Проверьте данные запроса."
+NOT_FOUND = "Не найдено."
+
+
+# ---------------------------------------------------------------------------------------------
+# Input and output fields: Russian messages, money and kWh as strings ("123.45").
+
+def _messages(**extra: str) -> dict[str, str]:
+    return {"required": "Обязательное поле.", "null": "Поле не может быть пустым (null).",
+            "validator_failed": "Недопустимое значение.", **extra}
+
+
+class RussianSchema(Schema):
+    """A request body schema whose errors a person can read."""
+
+    error_messages = {"unknown": "Неизвестное поле.", "type": "Ожидается объект JSON."}
+
+
+def length(maximum: int, minimum: int | None = None) -> validate.Length:
+    return validate.Length(min=minimum, max=maximum, error=(
+        "Не более {max} символов." if minimum is None else "От {min} до {max} символов."))
+
+
+def positive_id() -> validate.Range:
+    return validate.Range(min=1, max=MAX_ID, error="Ожидается положительное целое число.")
+
+
+def integer(**kwargs) -> fields.Integer:
+    return fields.Integer(strict=True, error_messages=_messages(
+        invalid="Ожидается целое число.", too_large="Слишком большое число."), **kwargs)
+
+
+def string(**kwargs) -> fields.String:
+    return fields.String(error_messages=_messages(invalid="Ожидается строка."), **kwargs)
+
+
+def boolean(**kwargs) -> fields.Boolean:
+    return fields.Boolean(truthy={True}, falsy={False}, error_messages=_messages(
+        invalid="Ожидается true или false."), **kwargs)
+
+
+def money_field(description: str, **kwargs) -> fields.Decimal:
+    """Rubles and kopecks as a string: JSON numbers would lose the kopecks."""
+    return fields.Decimal(places=2, as_string=True, metadata={
+        "type": "string", "format": "decimal", "pattern": r"^-?\d+\.\d{2}$",
+        "example": "735.00", "description": description}, **kwargs)
+
+
+def kwh_field(description: str, **kwargs) -> fields.Decimal:
+    return fields.Decimal(places=3, as_string=True, metadata={
+        "type": "string", "format": "decimal", "pattern": r"^-?\d+\.\d{3}$",
+        "example": "100.000", "description": description}, **kwargs)
+
+
+class UtcDateTime(fields.DateTime):
+    """A moment in ISO 8601 with its offset; a naive value (SQLite) is UTC as stored."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def error_body(message: str, errors=None) -> dict:
+    return {"message": message, **({"errors": errors} if errors else {})}
+
+
+def quantized(value: Decimal | None, places: Decimal = CENTS) -> str | None:
+    return None if value is None else str(Decimal(value).quantize(places))
+
+
+# ---------------------------------------------------------------------------------------------
+# Whose rows: the one dispatch from a user to the service that says which accounts are theirs.
+
+def visible_account_ids(user):
+    """A subquery of the accounts the API user may see: an organization's (by contract), a
+    resident's bound ones; nobody else's."""
+    session = db.session
+    kind = getattr(user, "kind", None)
+    if kind == "business":
+        return accounts.organization_account_ids(session, user.organization_id)
+    if kind == "resident":
+        return accounts.bound_account_ids(session, user.id)
+    return select(m.PersonalAccount.id).where(false())
+
+
+class OwnRowsFilter(BaseFilter):
+    """Rows of the signed-in user's accounts: the account itself, a row with ``account_id``,
+    a contract (the organization's own, or a resident's account's), or an act."""
+
+    name = "Мои лицевые счета"
+    arg_name = "own"
+
+    def apply(self, query, value):
+        user = getattr(g, "user", None)
+        model = self.model
+        if model is m.Contract:
+            if getattr(user, "kind", None) == "business":
+                return query.filter(model.organization_id == user.organization_id)
+            return query.filter(model.id.in_(select(m.PersonalAccount.contract_id).where(
+                m.PersonalAccount.id.in_(visible_account_ids(user)))))
+        if model is m.ReconciliationAct:
+            if getattr(user, "kind", None) == "business" and user.organization_id:
+                return query.filter(model.organization_id == user.organization_id)
+            return query.filter(false())
+        if model is m.PersonalAccount:
+            return query.filter(model.id.in_(visible_account_ids(user)))
+        if hasattr(model, "account_id"):
+            return query.filter(model.account_id.in_(visible_account_ids(user)))
+        return query.filter(model.meter_id.in_(
+            select(m.Meter.id).where(m.Meter.account_id.in_(visible_account_ids(user)))))
+
+
+OWN = [["id", OwnRowsFilter, lambda: None]]
+
+ERROR_RESPONSES = {
+    code: {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"message": {"type": "string"}}}}}}
+    for code, description in [
+        ("400", "Неверный запрос: сообщение для человека в message"),
+        ("401", "Нет действующего токена, неверные учётные данные или слишком много "
+                "неудачных попыток входа (сказано в message)"),
+        ("403", "Нет доступа"),
+        ("404", "Не найдено (или принадлежит другому клиенту)"),
+        ("422", "Токен не подходит (испорчен, или это refresh-токен)"),
+        ("500", "Внутренняя ошибка"),
+    ]
+}
+ERROR_RESPONSES["400"]["content"]["application/json"]["schema"]["properties"]["errors"] = {
+    "type": "object", "description": "Ошибки по полям запроса", "additionalProperties": True}
+
+
+class PortalApiMixin:
+    """Common to every portal API: version, JSON errors with a Russian message, the spec's
+    shared responses, JWT only (no session cookies)."""
+
+    version = API_VERSION
+    allow_browser_login = False
+    responses = ERROR_RESPONSES
+
+    def json_body(self, schema: Schema):
+        """The request's JSON body loaded by ``schema``; ValidationError when it is not."""
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            raise ValidationError(NOT_JSON)
+        return schema.load(payload)
+
+    def response_invalid(self, error: ValidationError):
+        messages = error.messages
+        if isinstance(messages, list):
+            return self.response(400, **error_body(" ".join(map(str, messages))))
+        return self.response(400, **error_body(BAD_INPUT, messages))
+
+    def response_404(self):
+        return self.response(404, message=NOT_FOUND)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sign-in
+
+
+class LoginSchema(RussianSchema):
+    username = string(required=True, validate=length(320, minimum=1),
+                      metadata={"description": "Логин, телефон или e-mail",
+                                "example": "+79181234567"})
+    password = string(required=True, validate=length(1024, minimum=1),
+                      metadata={"description": "Пароль"})
+    provider = string(load_default="db",
+                      validate=validate.OneOf(["db"], error="Допустимо только: db."),
+                      metadata={"description": "Только db", "enum": ["db"]})
+    refresh = boolean(load_default=False,
+                      metadata={"description": "Выдать и refresh-токен"})
+    branch = integer(allow_none=True, load_default=None, validate=positive_id(),
+                     metadata={"description": "Филиал (id): обязателен для организаций, "
+                                              "не указывается жителями"})
+
+
+class TokensSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String()
+
+
+class PortalSecurityApi(PortalApiMixin, SecurityApi):
+    """FAB's /api/v1/security/login and /refresh with the portal's entrance rules: a branch
+    means an organization's user of that branch, no branch a resident; staff use the web."""
+
+    openapi_spec_component_schemas = (LoginSchema, TokensSchema)
+    login_schema = LoginSchema()
+
+    @expose("/login", methods=["POST"])
+    @safe
+    def login(self):
+        """Sign in and get a JWT (and a refresh token with refresh: true)
+        ---
+        post:
+          summary: Вход по логину и паролю (организации — с филиалом)
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  $ref: '#/components/schemas/LoginSchema'
+          responses:
+            200:
+              description: Токены
+              content:
+                application/json:
+                  schema:
+                    $ref: '#/components/schemas/TokensSchema'
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+        """
+        try:
+            payload = self.json_body(self.login_schema)
+        except ValidationError as error:
+            return self.response_invalid(error)
+        branch_id = payload["branch"]
+        if branch_id is None:
+            g.signin_check = lambda user: user.kind == "resident"
+            failure = SIGNIN_FAILED
+        else:
+            g.signin_check = lambda user: (user.kind == "business"
+                                           and auth_service.serves_branch(user, branch_id))
+            failure = BUSINESS_SIGNIN_FAILED
+        user = self.appbuilder.sm.auth_user_db(payload["username"], payload["password"])
+        if user is None:
+            # Throttled: the same 401 as a wrong password (tests/test_auth.py pins it), with
+            # the throttle's message saying how long to wait.
+            return self.response(401, message=g.pop("signin_error", None) or failure)
+        if user.must_change_password:
+            return self.response(403, message=MUST_CHANGE_PASSWORD)
+        tokens = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(identity=str(user.id),
+                                                                     fresh=True)}
+        if payload["refresh"]:
+            tokens[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(identity=str(user.id))
+        return self.response(200, **tokens)
+
+    @expose("/refresh", methods=["POST"])
+    @jwt_required(refresh=True)
+    @safe
+    def refresh(self):
+        """A new access token for a refresh token, while the user is still active
+        ---
+        post:
+          summary: Новый access-токен по refresh-токену
+          responses:
+            200:
+              description: Новый access-токен
+              content:
+                application/json:
+                  schema:
+                    $ref: '#/components/schemas/TokensSchema'
+            401:
+              $ref: '#/components/responses/401'
+            422:
+              $ref: '#/components/responses/422'
+          security:
+            - jwt_refresh: []
+        """
+        user = jwt_user  # loaded by the security manager: None once deactivated
+        if not user or user.kind not in ("business", "resident") or user.must_change_password:
+            return self.response(401, message="Войдите заново.")
+        return self.response(200, **{API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
+            identity=str(user.id), fresh=False)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Read-only resources
+
+
+FILTER_OPERATIONS = ["eq", "neq", "gt", "lt", "sw", "ct"]
+
+
+class OwnRowsApi(PortalApiMixin, ModelRestApi):
+    """List and show of the user's own rows. The query ``q`` (rison or JSON) takes page,
+    page_size, order_column, order_direction and filters on the columns listed in the spec."""
+
+    include_route_methods = {"get", "get_list"}
+    base_filters = OWN
+    page_size = 20
+    max_page_size = 100
+    #: The marshmallow schema of one row, for list and show alike.
+    row_schema: type[Schema]
+
+    def __init__(self):
+        schema = self.row_schema()
+        self.list_model_schema = self.show_model_schema = schema
+        self.add_model_schema = self.edit_model_schema = schema
+        self.show_columns = self.show_columns or self.list_columns
+        super().__init__()
+
+    @property
+    def list_query_schema(self) -> dict:
+        """The JSON schema of ``q`` for this resource (also its spec component)."""
+        return {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "page": {"type": "integer", "minimum": 0, "maximum": 100000},
+                "page_size": {"type": "integer", "minimum": 1,
+                              "maximum": self.max_page_size},
+                "order_column": {"type": "string", "enum": list(self.order_columns)},
+                "order_direction": {"type": "string", "enum": ["asc", "desc"]},
+                "filters": {"type": "array", "maxItems": 10, "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["col", "opr", "value"],
+                    "properties": {
+                        "col": {"type": "string", "enum": list(self.search_columns)},
+                        "opr": {"type": "string", "enum": FILTER_OPERATIONS},
+                        "value": {"type": "string", "maxLength": 100},
+                    }}},
+            },
+        }
+
+    def add_apispec_components(self, api_spec):
+        """The shared responses, this resource's row and its ``q`` (FAB's own would add
+        schemas of the add and edit endpoints this read-only resource does not have)."""
+        name = self.__class__.__name__
+        api_spec.components.schema(f"{name}.get", schema=self.row_schema)
+        BaseApi.add_apispec_components(self, api_spec)
+        api_spec.components.schema(f"{name}.list_query", self.list_query_schema)
+
+    def _row_extras(self, rows: list[dict], ids: list[int]) -> None:
+        """Add computed values to the dumped rows (a fixed number of queries)."""
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @rison()
+    def get_list(self, **kwargs):
+        """The user's rows, a page at a time
+        ---
+        get:
+          summary: Список (только свои записи)
+          parameters:
+          - in: query
+            name: q
+            description: page, page_size, order_column, order_direction, filters (rison или JSON)
+            content:
+              application/json:
+                schema:
+                  $ref: '#/components/schemas/{{self.__class__.__name__}}.list_query'
+          responses:
+            200:
+              description: Страница записей
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [count, ids, result]
+                    properties:
+                      count:
+                        type: integer
+                        description: Всего записей
+                      ids:
+                        type: array
+                        items:
+                          type: integer
+                      result:
+                        type: array
+                        items:
+                          $ref: '#/components/schemas/{{self.__class__.__name__}}.get'
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+            422:
+              $ref: '#/components/responses/422'
+        """
+        args = kwargs.get("rison")
+        try:
+            jsonschema.validate(args, self.list_query_schema)
+        except jsonschema.ValidationError as error:
+            return self.response(400, message=f"Неверный параметр q: {error.message}")
+        for item in args.get("filters", []):
+            item["value"] = str(item["value"])
+        return self.get_list_headless(rison=args)
+
+    @expose("/<int:pk>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def get(self, pk: int, **kwargs):
+        """One of the user's rows; another's id is 404, like a missing one
+        ---
+        get:
+          summary: Одна запись
+          parameters:
+          - in: path
+            name: pk
+            required: true
+            schema:
+              type: integer
+              minimum: 1
+          responses:
+            200:
+              description: Запись
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [id, result]
+                    properties:
+                      id:
+                        type: integer
+                      result:
+                        $ref: '#/components/schemas/{{self.__class__.__name__}}.get'
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+            404:
+              $ref: '#/components/responses/404'
+            422:
+              $ref: '#/components/responses/422'
+        """
+        if not 0 < pk <= MAX_ID:
+            return self.response_404()
+        return self.get_headless(pk)
+
+    def pre_get_list(self, data: dict) -> None:
+        self._row_extras(data["result"], data["ids"])
+
+    def pre_get(self, data: dict) -> None:
+        self._row_extras([data["result"]], [data["id"]])
+
+
+class ContractSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True, metadata={"description": "Номер договора"})
+    status = fields.String(required=True, metadata={"enum": m.ContractStatus.values()})
+    signed_on = fields.Date(required=True)
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(allow_none=True)
+
+
+class ContractApi(OwnRowsApi):
+    """The organization's contracts (a resident's: those of the bound accounts)."""
+
+    resource_name = "contract"
+    datamodel = SQLAInterface(m.Contract)
+    row_schema = ContractSchema
+    list_columns = ["id", "number", "status", "signed_on", "valid_from", "valid_to"]
+    order_columns = ["number", "signed_on", "valid_from"]
+    search_columns = ["number", "status"]
+    base_order = ("number", "asc")
+
+
+class AccountSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True, metadata={"description": "Номер лицевого счёта"})
+    holder_name = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": m.AccountStatus.values()})
+    contract_id = fields.Integer(allow_none=True)
+    opened_on = fields.Date(required=True)
+    closed_on = fields.Date(allow_none=True)
+    address = fields.String(metadata={"description": "Адрес помещения"})
+    charged = money_field("Начислено за всё время, руб.")
+    paid = money_field("Оплачено за всё время (проведённые платежи), руб.")
+    balance = money_field("Сальдо, руб.: больше нуля — долг, меньше — переплата")
+
+
+class AccountApi(OwnRowsApi):
+    """Personal accounts with their balance from the ledger."""
+
+    resource_name = "account"
+    datamodel = SQLAInterface(m.PersonalAccount)
+    row_schema = AccountSchema
+    list_columns = ["id", "number", "holder_name", "status", "contract_id", "opened_on",
+                    "closed_on"]
+    order_columns = ["number", "opened_on"]
+    search_columns = ["number", "status", "contract_id"]
+    base_order = ("number", "asc")
+
+    def _row_extras(self, rows: list[dict], ids: list[int]) -> None:
+        found = list(db.session.execute(
+            select(m.PersonalAccount).where(m.PersonalAccount.id.in_(ids))
+            .options(joinedload(m.PersonalAccount.premises))).scalars()) if ids else []
+        summaries = {s.id: s for s in accounts.summarize(db.session, found)}
+        for row, pk in zip(rows, ids):
+            summary = summaries[pk]
+            row.update(address=summary.address, charged=quantized(summary.charged),
+                       paid=quantized(summary.paid), balance=quantized(summary.balance))
+
+
+class ChargeSchema(Schema):
+    id = fields.Integer(required=True)
+    account_id = fields.Integer(required=True)
+    period = fields.Date(required=True, metadata={"description": "Первое число месяца"})
+    meter_id = fields.Integer(allow_none=True)
+    zone = fields.String(allow_none=True, metadata={"enum": ["T1", "T2", "T3", None]})
+    range_no = fields.Integer(allow_none=True)
+    kwh = kwh_field("Объём, кВт·ч", required=True)
+    rate = fields.Decimal(places=4, as_string=True, allow_none=True, metadata={
+        "type": "string", "format": "decimal", "description": "Тариф, руб./кВт·ч"})
+    amount = money_field("Сумма, руб.", required=True)
+    kind = fields.String(required=True, metadata={"enum": m.ChargeKind.values()})
+    note = fields.String(allow_none=True)
+
+
+class ChargeApi(OwnRowsApi):
+    resource_name = "charge"
+    datamodel = SQLAInterface(m.Charge)
+    row_schema = ChargeSchema
+    list_columns = ["id", "account_id", "period", "meter_id", "zone", "range_no", "kwh",
+                    "rate", "amount", "kind", "note"]
+    order_columns = ["period", "id"]
+    search_columns = ["account_id", "period", "kind"]
+    base_order = ("period", "desc")
+
+
+class InvoiceSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True)
+    account_id = fields.Integer(required=True)
+    period = fields.Date(required=True)
+    opening_balance = money_field("Долг на начало периода, руб.", required=True)
+    charged = money_field("Начислено, руб.", required=True)
+    paid = money_field("Оплачено, руб.", required=True)
+    amount_due = money_field("К оплате, руб.", required=True)
+    due_date = fields.Date(required=True)
+    issued_at = UtcDateTime(required=True)
+
+
+class InvoiceApi(OwnRowsApi):
+    """Bills, and each bill as the same PDF as on the web."""
+
+    resource_name = "invoice"
+    datamodel = SQLAInterface(m.Invoice)
+    row_schema = InvoiceSchema
+    include_route_methods = {"get", "get_list", "pdf"}
+    list_columns = ["id", "number", "account_id", "period", "opening_balance", "charged",
+                    "paid", "amount_due", "due_date", "issued_at"]
+    order_columns = ["period", "due_date", "id"]
+    search_columns = ["account_id", "period", "number"]
+    base_order = ("period", "desc")
+
+    @expose("/<int:pk>/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def pdf(self, pk: int):
+        """The bill as PDF
+        ---
+        get:
+          summary: Счёт в PDF
+          parameters:
+          - in: path
+            name: pk
+            required: true
+            schema:
+              type: integer
+              minimum: 1
+          responses:
+            200:
+              description: PDF счёта
+              content:
+                application/pdf:
+                  schema:
+                    type: string
+                    format: binary
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+            404:
+              $ref: '#/components/responses/404'
+            422:
+              $ref: '#/components/responses/422'
+        """
+        invoice = self.datamodel.get(pk, self._base_filters) if 0 < pk <= MAX_ID else None
+        if invoice is None:
+            return self.response_404()
+        account = invoice.account
+        body = bills.bill_pdf(db.session, invoice, current_app.config)
+        audit.record(db.session, "export.pdf", actor_id=g.user.id, object_type="account",
+                     object_id=account.id, ip=request.remote_addr,
+                     details={"page": "api", "document": "bill", "invoice": invoice.number})
+        name = f"bill_{account.number}_{invoice.period:%Y-%m}.pdf"
+        response = send_file(io.BytesIO(body), mimetype=PDF_MIMETYPE, as_attachment=True,
+                             download_name=name)
+        response.headers["Content-Disposition"] = content_disposition(
+            f"Счёт_{account.number}_{invoice.period:%Y-%m}.pdf", fallback=name)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+class PaymentSchema(Schema):
+    id = fields.Integer(required=True)
+    account_id = fields.Integer(required=True)
+    amount = money_field("Сумма, руб.", required=True)
+    method = fields.String(required=True, metadata={"enum": m.PaymentMethod.values()})
+    status = fields.String(required=True, metadata={"enum": m.PaymentStatus.values()})
+    created_at = UtcDateTime(required=True)
+    paid_at = UtcDateTime(allow_none=True)
+
+
+class PaymentApi(OwnRowsApi):
+    resource_name = "payment"
+    datamodel = SQLAInterface(m.Payment)
+    row_schema = PaymentSchema
+    list_columns = ["id", "account_id", "amount", "method", "status", "created_at", "paid_at"]
+    order_columns = ["created_at", "paid_at", "id"]
+    search_columns = ["account_id", "status", "method"]
+    base_order = ("created_at", "desc")
+
+
+class MeterSchema(Schema):
+    id = fields.Integer(required=True)
+    serial = fields.String(required=True, metadata={"description": "Заводской номер"})
+    account_id = fields.Integer(required=True)
+    model = fields.String(allow_none=True)
+    zones = fields.Integer(required=True, metadata={"enum": [1, 2, 3],
+                                                    "description": "Число тарифных зон"})
+    digit_capacity = fields.Integer(required=True, metadata={"description": "Разрядность"})
+    installed_on = fields.Date(allow_none=True)
+    verification_due = fields.Date(allow_none=True)
+    active = fields.Boolean(required=True)
+
+
+class MeterApi(OwnRowsApi):
+    """Meters of the user's accounts: the ids the readings submission takes."""
+
+    resource_name = "meter"
+    datamodel = SQLAInterface(m.Meter)
+    row_schema = MeterSchema
+    list_columns = ["id", "serial", "account_id", "model", "zones", "digit_capacity",
+                    "installed_on", "verification_due", "active"]
+    order_columns = ["serial", "id"]
+    search_columns = ["account_id", "serial"]
+    base_order = ("serial", "asc")
+
+
+def register_api(appbuilder) -> None:
+    """Add every API class (the security API comes from the security manager)."""
+    from app.views.api_acts import ActApi
+    from app.views.api_readings import ReadingApi
+
+    for api in (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi,
+                ReadingApi, ActApi):
+        appbuilder.add_api(api)

@@ -1,0 +1,449 @@
+"""The mobile app's JSON API: JWT sign-in with the web's entrance rules, refresh, and every
+resource seen by two organizations and a resident: each sees only its own rows, another's id
+is a 404, a submission with another's account or meter is refused and changes nothing."""
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+from openapi_spec_validator import validate as validate_spec
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from app import models as m
+from app.security import ROLE_POLICY, STAFF
+from app.services import acts
+from app.services.binding import bind_accounts
+from tests.factories import PASSWORD
+
+API = "/api/v1"
+#: Resource -> the factory's model name of its row in each branch's world.
+RESOURCES = {"contract": "Contract", "account": "PersonalAccount", "charge": "Charge",
+             "invoice": "Invoice", "payment": "Payment", "meter": "Meter", "reading": "Reading"}
+
+
+def login(client, username: str, branch: int | None = None, password: str = PASSWORD,
+          **extra):
+    body = {"username": username, "password": password, "provider": "db", **extra}
+    if branch is not None:
+        body["branch"] = branch
+    return client.post(f"{API}/security/login", json=body)
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def world(two_branches, make_user_fn, session):
+    """Organization users of Krasnodar and Novorossiysk, and a resident (by phone) with
+    Novorossiysk's account bound."""
+    krd, nvr = two_branches
+    make_user_fn("org-krd", "Business", kind="business", organization_id=krd.ids["Organization"])
+    make_user_fn("org-nvr", "Business", kind="business", organization_id=nvr.ids["Organization"])
+    resident = make_user_fn("resident", "Resident", kind="resident", phone="+79181234567")
+    bind_accounts(session, resident.id, [("230000000002", "SN-nvr-2")], None)
+    return krd, nvr
+
+
+@pytest.fixture
+def headers(client, world):
+    """Authorization headers by who: krd, nvr (organizations) and resident."""
+    krd, nvr = world
+    tokens = {"krd": login(client, "org-krd", krd.branch_id),
+              "nvr": login(client, "org-nvr", nvr.branch_id),
+              "resident": login(client, "+7 918 123-45-67")}
+    assert all(r.status_code == 200 for r in tokens.values()), tokens
+    return {who: bearer(r.json["access_token"]) for who, r in tokens.items()}
+
+
+@pytest.fixture
+def in_window(app):
+    app.config.update(READING_WINDOW_FIRST_DAY=1, READING_WINDOW_LAST_DAY=31)
+
+
+# Sign-in
+
+
+def test_organization_signs_in_with_branch_and_gets_both_tokens(client, world):
+    krd, _ = world
+    response = login(client, "org-krd", krd.branch_id, refresh=True)
+    assert response.status_code == 200
+    assert set(response.json) == {"access_token", "refresh_token"}
+    me = client.get(f"{API}/contract/", headers=bearer(response.json["access_token"]))
+    assert me.status_code == 200 and me.json["count"] == 1
+
+
+@pytest.mark.parametrize("who, branch, password, message", [
+    ("org-krd", "krd", "wrong", "Неверный логин, пароль или филиал."),
+    ("org-krd", "nvr", PASSWORD, "Неверный логин, пароль или филиал."),
+    ("org-krd", None, PASSWORD, "Неверный логин или пароль."),
+    ("resident", None, "wrong", "Неверный логин или пароль."),
+    ("resident", "nvr", PASSWORD, "Неверный логин, пароль или филиал."),
+    ("nobody", None, PASSWORD, "Неверный логин или пароль."),
+])
+def test_bad_sign_in_is_401(client, world, session, who, branch, password, message):
+    ids = {"krd": world[0].branch_id, "nvr": world[1].branch_id, None: None}
+    response = login(client, who, ids[branch], password)
+    assert response.status_code == 401
+    assert response.json == {"message": message}
+    actions = session.execute(select(m.AuditEvent.action)).scalars().all()
+    assert "login.failure" in actions and "login.success" not in actions
+
+
+def test_resident_signs_in_by_phone_or_email(client, world):
+    assert login(client, "8 (918) 123-45-67").status_code == 200
+    assert login(client, "resident@example.test").status_code == 200
+
+
+def test_staff_cannot_get_a_token(client, make_user_fn):
+    make_user_fn("clerk", "Staff")
+    assert login(client, "clerk").status_code == 401
+
+
+def test_user_who_must_change_password_is_sent_to_the_website(client, world, session):
+    user = session.execute(select(m.PortalUser).filter_by(username="org-krd")).scalar_one()
+    user.must_change_password = True
+    session.commit()
+    response = login(client, "org-krd", world[0].branch_id)
+    assert response.status_code == 403
+    assert "новый пароль" in response.json["message"]
+
+
+@pytest.mark.parametrize("body, status, text", [
+    ("not json", 400, "JSON"),
+    ({"username": "org-krd"}, 400, "Обязательное поле."),
+    ({"username": "org-krd", "password": PASSWORD, "provider": "ldap"}, 400,
+     "Допустимо только: db."),
+    ({"username": "org-krd", "password": PASSWORD, "branch": "krd"}, 400,
+     "Ожидается целое число."),
+    ({"username": "org-krd", "password": PASSWORD, "extra": 1}, 400, "Неизвестное поле."),
+])
+def test_malformed_sign_in_is_400_in_russian(client, world, body, status, text):
+    if isinstance(body, str):
+        response = client.post(f"{API}/security/login", data=body,
+                               content_type="text/plain")
+    else:
+        response = client.post(f"{API}/security/login", json=body)
+    assert response.status_code == status
+    assert text in str(response.json)
+
+
+def test_sign_in_is_throttled_like_the_web(client, world):
+    krd, _ = world
+    for _ in range(10):
+        assert login(client, "org-krd", krd.branch_id, "wrong").status_code == 401
+    throttled = login(client, "org-krd", krd.branch_id)  # even the right password
+    assert throttled.status_code == 401
+    assert "Слишком много неудачных попыток" in throttled.json["message"]
+
+
+def test_refresh_gives_a_new_access_token_while_the_user_is_active(client, world, session):
+    tokens = login(client, "org-krd", world[0].branch_id, refresh=True).json
+    refreshed = client.post(f"{API}/security/refresh", headers=bearer(tokens["refresh_token"]))
+    assert refreshed.status_code == 200
+    assert client.get(f"{API}/account/", headers=bearer(
+        refreshed.json["access_token"])).status_code == 200
+    # An access token is not a refresh token, nor the other way round.
+    assert client.post(f"{API}/security/refresh",
+                       headers=bearer(tokens["access_token"])).status_code == 422
+    assert client.get(f"{API}/account/",
+                      headers=bearer(tokens["refresh_token"])).status_code == 422
+    user = session.execute(select(m.PortalUser).filter_by(username="org-krd")).scalar_one()
+    user.active = False
+    session.commit()
+    assert client.post(f"{API}/security/refresh",
+                       headers=bearer(tokens["refresh_token"])).status_code == 401
+    assert client.get(f"{API}/account/",
+                      headers=bearer(tokens["access_token"])).status_code == 401
+
+
+def test_no_token_no_data_and_no_session_cookies(client, world, owner):
+    # ``owner`` signed the client in on the web: the API still wants a token.
+    for resource in RESOURCES:
+        assert client.get(f"{API}/{resource}/").status_code == 401
+
+
+# Row-level isolation on every endpoint
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_each_organization_sees_only_its_rows(client, world, headers, resource):
+    krd, nvr = world
+    model = RESOURCES[resource]
+    for who, mine, other in (("krd", krd, nvr), ("nvr", nvr, krd)):
+        listing = client.get(f"{API}/{resource}/", headers=headers[who])
+        assert listing.status_code == 200
+        assert listing.json["ids"] == [mine.ids[model]]
+        assert listing.json["count"] == 1
+        assert client.get(f"{API}/{resource}/{mine.ids[model]}",
+                          headers=headers[who]).status_code == 200
+        refused = client.get(f"{API}/{resource}/{other.ids[model]}", headers=headers[who])
+        assert refused.status_code == 404 and refused.json == {"message": "Не найдено."}
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_resident_sees_only_bound_accounts_rows(client, world, headers, resource):
+    krd, nvr = world
+    model = RESOURCES[resource]
+    listing = client.get(f"{API}/{resource}/", headers=headers["resident"])
+    assert listing.json["ids"] == [nvr.ids[model]]
+    assert client.get(f"{API}/{resource}/{krd.ids[model]}",
+                      headers=headers["resident"]).status_code == 404
+
+
+def test_filters_cannot_widen_the_rows(client, world, headers):
+    krd, nvr = world
+    q = f"(filters:!((col:account_id,opr:eq,value:'{nvr.ids['PersonalAccount']}')))"
+    response = client.get(f"{API}/charge/", query_string={"q": q}, headers=headers["krd"])
+    assert response.status_code == 200 and response.json["count"] == 0
+
+
+@pytest.mark.parametrize("q, message", [
+    ("(filters:!((col:amount,opr:eq,value:'1')))", "Неверный параметр q"),
+    ("(order_column:holder_name)", "Неверный параметр q"),
+    ("(columns:!(account.holder_name))", "Неверный параметр q"),
+    ("(not rison", "Not a valid rison/json argument"),
+])
+def test_bad_queries_are_400(client, world, headers, q, message):
+    response = client.get(f"{API}/charge/", query_string={"q": q}, headers=headers["krd"])
+    assert response.status_code == 400 and message in response.json["message"]
+
+
+def test_money_is_a_string_to_the_kopeck(client, world, headers):
+    account = client.get(f"{API}/account/", headers=headers["krd"]).json["result"][0]
+    assert (account["charged"], account["paid"], account["balance"]) == \
+        ("735.00", "500.00", "235.00")
+    assert account["address"].startswith("Краснодар")
+    charge = client.get(f"{API}/charge/", headers=headers["krd"]).json["result"][0]
+    assert (charge["amount"], charge["kwh"], charge["rate"]) == ("735.00", "100.000", "7.3500")
+
+
+# Bills
+
+
+def test_invoice_pdf_is_a_real_pdf_of_ones_own_bill(client, world, headers, session):
+    krd, nvr = world
+    response = client.get(f"{API}/invoice/{krd.ids['Invoice']}/pdf", headers=headers["krd"])
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert "230000000001" in text
+    assert client.get(f"{API}/invoice/{nvr.ids['Invoice']}/pdf",
+                      headers=headers["krd"]).status_code == 404
+    assert client.get(f"{API}/invoice/{krd.ids['Invoice']}/pdf",
+                      headers=headers["resident"]).status_code == 404
+    assert session.execute(select(m.AuditEvent).where(
+        m.AuditEvent.action == "export.pdf")).scalars().all()
+
+
+# Readings
+
+
+def submission(account: int, meter: int, t1: str = "1300", **extra) -> dict:
+    return {"account_id": account, "meters": [{"meter_id": meter, "t1": t1}], **extra}
+
+
+def readings_count(session) -> int:
+    return session.scalar(select(func.count(m.Reading.id)))
+
+
+def test_readings_check_then_submit(client, world, headers, session, in_window):
+    krd, _ = world
+    body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"])
+    check = client.post(f"{API}/reading/check", json=body, headers=headers["krd"])
+    assert check.status_code == 200, check.json
+    (assessment,) = check.json["assessments"]
+    assert assessment["consumption"] == {"t1": "66"} and assessment["total_kwh"] == "66"
+    assert assessment["previous"] == {"t1": "1234"}
+    assert Decimal(assessment["estimate"]) == Decimal("66") * Decimal("7.35")
+    assert readings_count(session) == 2  # checking saves nothing
+    saved = client.post(f"{API}/reading/", json=body, headers=headers["krd"])
+    assert saved.status_code == 201, saved.json
+    assert saved.json["message"] == "Показания приняты."
+    (reading,) = saved.json["result"]
+    assert (reading["t1"], reading["source"], reading["status"]) == ("1300", "app", "accepted")
+    assert readings_count(session) == 3
+    listed = client.get(f"{API}/reading/", headers=headers["krd"]).json
+    assert reading["id"] in listed["ids"]
+
+
+def test_spike_needs_confirmation(client, world, headers, session, in_window):
+    krd, _ = world
+    body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"], t1="99999")
+    check = client.post(f"{API}/reading/check", json=body, headers=headers["krd"]).json
+    assert check["needs_confirmation"] is True
+    refused = client.post(f"{API}/reading/", json=body, headers=headers["krd"])
+    assert refused.status_code == 400 and "Подтвердите" in refused.json["message"]
+    assert readings_count(session) == 2
+    confirmed = client.post(f"{API}/reading/", json={**body, "confirmed": True},
+                            headers=headers["krd"])
+    assert confirmed.status_code == 201 and confirmed.json["result"][0]["status"] == "flagged"
+
+
+@pytest.mark.parametrize("t1, message", [
+    ("abc", "Показание: показание должно быть числом, например 12345."),
+    ("-5", "Показание: показание не может быть отрицательным."),
+    ("12.5", "Показание: введите целое число киловатт-часов, без дробной части."),
+    ("", "Показание: введите показание."),
+    ("1000000", "Показание: у счётчика 6 разрядов, показание не может быть больше 999999."),
+    ("1000", "Показание: показание меньше предыдущего (1234). Проверьте цифры."),
+])
+def test_bad_readings_are_400_with_the_webs_message(client, world, headers, session,
+                                                     in_window, t1, message):
+    krd, _ = world
+    body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"], t1=t1)
+    for path in ("check", ""):
+        response = client.post(f"{API}/reading/{path}", json=body, headers=headers["krd"])
+        assert response.status_code == 400
+        assert response.json["message"] == message
+    assert readings_count(session) == 2
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"meters": [{"meter_id": 1, "t1": "1"}]}, "account_id", "Обязательное поле."),
+    ({"account_id": "1", "meters": []}, "account_id", "Ожидается целое число."),
+    ({"account_id": 1, "meters": []}, "meters", "Укажите от 1 до 10 счётчиков."),
+    ({"account_id": 1, "meters": [{"meter_id": 1, "t1": 1300}]}, "meters",
+     "Ожидается строка."),
+    ({"account_id": 1, "meters": [{"meter_id": 1}]}, "meters", "Обязательное поле."),
+])
+def test_malformed_submission_is_400_in_russian(client, world, headers, session, in_window,
+                                                 body, field, message):
+    response = client.post(f"{API}/reading/", json=body, headers=headers["krd"])
+    assert response.status_code == 400
+    assert response.json["message"] == "Проверьте данные запроса."
+    assert field in response.json["errors"] and message in str(response.json["errors"])
+    assert readings_count(session) == 2
+
+
+def test_readings_outside_the_window_are_refused(client, world, headers, app, session):
+    app.config.update(READING_WINDOW_FIRST_DAY=1, READING_WINDOW_LAST_DAY=1)
+    krd, _ = world
+    response = client.post(f"{API}/reading/", json=submission(
+        krd.ids["PersonalAccount"], krd.ids["Meter"]), headers=headers["krd"])
+    if response.status_code == 400:  # every day but the 1st
+        assert response.json["message"].startswith("Показания принимаются с 1 по 1 число")
+        assert readings_count(session) == 2
+
+
+def test_anothers_account_or_meter_is_refused_and_changes_nothing(client, world, headers,
+                                                                  session, in_window):
+    krd, nvr = world
+    other_account = submission(nvr.ids["PersonalAccount"], nvr.ids["Meter"])
+    other_meter = submission(krd.ids["PersonalAccount"], nvr.ids["Meter"])
+    for path in ("check", ""):
+        assert client.post(f"{API}/reading/{path}", json=other_account,
+                           headers=headers["krd"]).status_code == 404
+        refused = client.post(f"{API}/reading/{path}", json=other_meter,
+                              headers=headers["krd"])
+        assert refused.status_code == 400
+        assert refused.json["message"] == ("На этом лицевом счёте нет действующего счётчика "
+                                           f"с id {nvr.ids['Meter']}.")
+        assert client.post(f"{API}/reading/{path}", json=submission(
+            krd.ids["PersonalAccount"], krd.ids["Meter"]),
+            headers=headers["resident"]).status_code == 404
+    assert readings_count(session) == 2
+
+
+def test_resident_submits_for_a_bound_account(client, world, headers, session, in_window):
+    _, nvr = world
+    response = client.post(f"{API}/reading/", json=submission(
+        nvr.ids["PersonalAccount"], nvr.ids["Meter"]), headers=headers["resident"])
+    assert response.status_code == 201, response.json
+
+
+# Reconciliation acts
+
+
+def test_acts_list_and_isolation(client, world, headers):
+    krd, nvr = world
+    listing = client.get(f"{API}/act/", headers=headers["krd"]).json
+    assert listing["ids"] == [krd.ids["ReconciliationAct"]]
+    assert client.get(f"{API}/act/{nvr.ids['ReconciliationAct']}",
+                      headers=headers["krd"]).status_code == 404
+    assert client.get(f"{API}/act/", headers=headers["resident"]).status_code == 403
+
+
+def test_act_request_for_own_contract_only(client, world, headers, session):
+    krd, nvr = world
+    body = {"contract_id": krd.ids["Contract"], "date_from": "2026-01-01",
+            "date_to": "2026-03-31"}
+    created = client.post(f"{API}/act/", json=body, headers=headers["krd"])
+    assert created.status_code == 201, created.json
+    assert created.json["result"]["status"] == "requested"
+    again = client.post(f"{API}/act/", json=body, headers=headers["krd"])
+    assert again.status_code == 400 and "уже запрошен" in again.json["message"]
+    count = session.scalar(select(func.count(m.ReconciliationAct.id)))
+    foreign = client.post(f"{API}/act/", json={**body, "contract_id": nvr.ids["Contract"]},
+                          headers=headers["krd"])
+    assert foreign.status_code == 404
+    backwards = client.post(f"{API}/act/", json={**body, "date_from": "2026-05-01"},
+                            headers=headers["krd"])
+    assert backwards.status_code == 400
+    assert backwards.json["message"] == ("Дата начала периода не может быть позже даты его "
+                                         "окончания.")
+    assert session.scalar(select(func.count(m.ReconciliationAct.id))) == count
+
+
+def test_ready_act_downloads_as_xlsx_and_pdf(client, world, headers, session):
+    krd, nvr = world
+    act_id = krd.ids["ReconciliationAct"]
+    early = client.get(f"{API}/act/{act_id}/file", headers=headers["krd"])
+    assert early.status_code == 409 and "ещё не сформирован" in early.json["message"]
+    acts.decide(session, session.get(m.ReconciliationAct, act_id), None, "ready")
+    xlsx = client.get(f"{API}/act/{act_id}/file?format=xlsx", headers=headers["krd"])
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    pdf = client.get(f"{API}/act/{act_id}/file?format=pdf", headers=headers["krd"])
+    assert pdf.status_code == 200 and pdf.data[:5] == b"%PDF-"
+    assert PdfReader(io.BytesIO(pdf.data)).pages
+    assert client.get(f"{API}/act/{act_id}/file?format=doc",
+                      headers=headers["krd"]).status_code == 400
+    assert client.get(f"{API}/act/{act_id}/file",
+                      headers=headers["nvr"]).status_code == 404
+
+
+# The spec, Swagger UI and the role policy
+
+
+@pytest.fixture
+def admin_client(client, make_user_fn):
+    make_user_fn("admin", "Admin")
+    client.post("/login/", data={"username": "admin", "password": PASSWORD})
+    return client
+
+
+def test_openapi_spec_is_valid_and_complete(admin_client, world):
+    spec = admin_client.get(f"{API}/_openapi").json
+    validate_spec(spec)
+    paths = set(spec["paths"])
+    for resource in [*RESOURCES, "act"]:
+        assert {f"{API}/{resource}/", f"{API}/{resource}/{{pk}}"} <= paths
+    assert {f"{API}/invoice/{{pk}}/pdf", f"{API}/reading/check", f"{API}/act/{{pk}}/file",
+            f"{API}/security/login", f"{API}/security/refresh"} <= paths
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("responses"), f"{method} {path} documents no response"
+            assert any(code.startswith("2") for code in operation["responses"]), (method, path)
+    login_body = spec["components"]["schemas"]["LoginSchema"]["properties"]
+    assert {"username", "password", "branch", "refresh", "provider"} <= set(login_body)
+    money = spec["components"]["schemas"]["AccountApi.get"]["properties"]["balance"]
+    assert money["type"] == "string"
+
+
+def test_swagger_ui_is_served_from_the_portal(admin_client):
+    page = admin_client.get("/swagger/v1")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/static/appbuilder/js/swagger-ui-bundle.js" in html
+    assert "validatorUrl: null" in html
+    assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+    assert admin_client.get("/static/appbuilder/js/swagger-ui-bundle.js").status_code == 200
+
+
+def test_staff_permissions_do_not_include_the_api(app):
+    staff = " ".join(view for view, _ in app.config["FAB_ROLES"][STAFF])
+    assert "Api" not in staff
+    assert "Api" not in " ".join(ROLE_POLICY[STAFF]["crud"] + ROLE_POLICY[STAFF]["read"])
