@@ -23,18 +23,9 @@ from app.extensions import db
 from app.security import ADMIN, FINANCE, current_branch_scope
 from app.services import acts, audit
 from app.services.scoping import branch_condition
-from app.views.admin import AUDIT_ACTIONS
 from app.views.base import CAN_READ, content_disposition, current_user_id
 from app.views.formats import local_today
 from app.views.jobs import JobView, progress_bar
-
-AUDIT_ACTIONS.update({
-    "act.requested": "Запрошен акт сверки",
-    "act.ready": "Акт сверки сформирован",
-    "act.rejected": "Отказ в акте сверки",
-    "act.downloaded": "Скачан акт сверки",
-    "export.zip": "Выгрузка актов сверки филиала (.zip)",
-})
 
 #: Exports listed on the page, newest first.
 RECENT_EXPORTS = 15

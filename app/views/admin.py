@@ -84,6 +84,11 @@ AUDIT_ACTIONS = {
     "reading.submitted": "Переданы показания",
     "reading.replaced": "Показания заменены",
     "export.xlsx": "Выгрузка списка в Excel",
+    "act.requested": "Запрошен акт сверки",
+    "act.ready": "Акт сверки сформирован",
+    "act.rejected": "Отказ в акте сверки",
+    "act.downloaded": "Скачан акт сверки",
+    "export.zip": "Выгрузка актов сверки филиала (.zip)",
     "demo.seed": "Загрузка демонстрационных данных",
 }
 AUDIT_OBJECTS = {"user": "Пользователь", "account": "Лицевой счёт", "meter": "Прибор учёта",
