@@ -7,10 +7,20 @@ from typing import Any
 
 from flask import Flask
 from flask_appbuilder import AppBuilder
+from werkzeug.routing import IntegerConverter
 
 from config import Config
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """``<int:...>`` in every route matches only ids a database column can hold (1 to
+    2**31 - 1): a larger number is a 404 like any unknown id, not a PostgreSQL error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
@@ -39,6 +49,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     from app.views.unsubscribe import UnsubscribeView
 
     app = Flask(__name__, instance_path=Config().INSTANCE_DIR, instance_relative_config=True)
+    app.url_map.converters["int"] = DatabaseIntConverter
     app.config.from_object(Config())
     if isinstance(test_config, dict):
         app.config.update(test_config)

@@ -66,6 +66,8 @@ def app(database_url, _roles_synced, tmp_path):
         yield flask_app
         db.session.rollback()
         _wipe(db.session)
+        db.session.remove()
+        db.engine.dispose()  # every test builds an app: its pool must not outlive it
 
 
 def _wipe(session) -> None:
@@ -200,6 +202,8 @@ def live_server(app, database_url, tmp_path, live_overrides):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        with server_app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -446,3 +446,12 @@ def test_the_app_url_comes_from_the_configuration(database_url, _roles_synced, t
     with flask_app.app_context():
         page = flask_app.test_client().get("/business/login").get_data(as_text=True)
         assert str(app_download_qr(other)) in page and f'href="{other}"' in page
+
+
+def test_an_id_no_database_column_holds_is_a_plain_404(client, signed_in):
+    """2**31 is past PostgreSQL's integer: the route does not match, nothing asks the
+    database (which would answer with an error, a 500)."""
+    for url in ("/business/account/2147483648", "/business/invoice/99999999999.pdf",
+                "/api/v1/account/2147483648"):
+        assert client.get(url).status_code in (401, 404), url
+    assert client.get("/business/account/2147483647").status_code == 404
