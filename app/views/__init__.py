@@ -1,7 +1,7 @@
 """register_all(): the one place that builds the back-office menu and its error pages."""
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import current_app, jsonify, render_template, request
 from flask_appbuilder import AppBuilder
 from werkzeug.exceptions import HTTPException
 
@@ -80,9 +80,10 @@ def register_all(appbuilder: AppBuilder) -> None:
 
 
 def _error_page(error: HTTPException):
-    """A Russian page for the browser; the API keeps its own JSON answers."""
+    """A Russian page for the browser; under /api/ JSON like the API's own answers (an
+    address no route matches, an id past any database column, never reaches the API)."""
     if request.path.startswith("/api/"):
-        return error
+        return jsonify(message=ERROR_PAGES[error.code][0]), error.code
     appbuilder = current_app.appbuilder
     title, text = ERROR_PAGES[error.code]
     page = render_template("portal/error.html", code=error.code, title=title, text=text,

@@ -40,8 +40,9 @@ from app.views.base import content_disposition
 API_VERSION = "v1"
 PDF_MIMETYPE = "application/pdf"
 CENTS = Decimal("0.01")
-#: Ids above this are not looked up (the database's 64-bit integers end there).
-MAX_ID = 2**63 - 1
+#: Ids above this are refused before any lookup: PostgreSQL's integer columns end there (an
+#: id past them would be a database error, a 500), as do the routes' <int:...> (app/__init__).
+MAX_ID = 2**31 - 1
 
 SIGNIN_FAILED = "Неверный логин или пароль."
 BUSINESS_SIGNIN_FAILED = "Неверный логин, пароль или филиал."
