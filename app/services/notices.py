@@ -857,42 +857,37 @@ def reading_window_due(event: str, today: dt.date, config: Mapping[str, Any]) ->
 def reading_window_opened(session: Session, today: dt.date,
                           config: Mapping[str, Any] | None = None) -> int:
     """The window is open: tell those who have not yet sent this month's reading."""
-    config = _config(config)
-    if not reading_window_due("opened", today, config):
-        return 0
-    period = today.replace(day=1)
-    code = "reading_window_opened"
-    return deliver(session, code, _per_user(_without_reading(session, code, period), period,
-                                            config, {}), config)
+    return _window_notice(session, "opened", today, _config(config))
 
 
 def reading_window_closing_warning(session: Session, today: dt.date,
                                    config: Mapping[str, Any] | None = None) -> int:
     """A few days before the window closes: without a reading the month is billed by average
     or by norm; a one-click link to submit."""
-    config = _config(config)
-    if not reading_window_due("closing", today, config):
-        return 0
-    period = today.replace(day=1)
-    code = "reading_window_closing"
-    return deliver(session, code, _per_user(_without_reading(session, code, period), period,
-                                            config, {}), config)
+    return _window_notice(session, "closing", today, _config(config))
 
 
 def reading_window_closed_without_reading(session: Session, today: dt.date,
                                           config: Mapping[str, Any] | None = None) -> int:
     """The window closed and no reading came: the month goes by average or by norm."""
     config = _config(config)
-    if not reading_window_due("closed", today, config):
+    first, last = _window(config)
+    following = add_months(today.replace(day=1), 1)
+    return _window_notice(session, "closed", today, config, {
+        "next_first_day": day_month(following.replace(day=first)),
+        "next_last_day": day_month(following.replace(day=last))})
+
+
+def _window_notice(session: Session, event: str, today: dt.date, config: Mapping[str, Any],
+                   extra: dict | None = None) -> int:
+    """One of the reading window's notices (``reading_window_<event>``), on its day, to
+    those without this month's reading."""
+    if not reading_window_due(event, today, config):
         return 0
     period = today.replace(day=1)
-    code = "reading_window_closed"
-    first, last = _window(config)
-    following = add_months(period, 1)
-    extra = {"next_first_day": day_month(following.replace(day=first)),
-             "next_last_day": day_month(following.replace(day=last))}
+    code = f"reading_window_{event}"
     return deliver(session, code, _per_user(_without_reading(session, code, period), period,
-                                            config, extra), config)
+                                            config, extra or {}), config)
 
 
 # ---------------------------------------------------------------------------------------------
