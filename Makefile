@@ -1,4 +1,5 @@
-# Two commands: `make run` serves the portal with demo data, `make test` runs every test.
+# Two commands: `make run` serves the portal with demo data, `make test` runs every test;
+# `make serve` is production: gunicorn (gunicorn.conf.py) with PRODUCTION=1, see README.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 PLUGIN_CFGS := $(wildcard plugins/*/setup.cfg)
 PLUGIN_INSTALL := $(foreach dir,$(dir $(PLUGIN_CFGS)),-e ./$(dir))
 
-.PHONY: run test install install-test browser db seed test-sqlite test-postgres clean
+.PHONY: run serve check-production test install install-test browser db seed test-sqlite test-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,18 @@ seed: db
 run: seed
 	@echo "Портал: http://127.0.0.1:$(PORT)"
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+# Production: refuse unfit settings first (app/production.py names the variable to set), then
+# migrate and sync the roles (safe to repeat on every deploy), then gunicorn takes the process.
+# PRODUCTION=0 is not accepted here: `make run` is the development server.
+serve: export PRODUCTION = 1
+serve: check-production
+	$(FLASK) db upgrade
+	$(FLASK) roles sync
+	exec $(BIN)/gunicorn --config gunicorn.conf.py run:app
+
+check-production: install
+	@PRODUCTION=1 $(BIN)/python -m app.production
 
 test: install-test test-sqlite test-postgres
 

@@ -83,17 +83,31 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
     LANGUAGES = {"ru": {"flag": "ru", "name": "Русский"}}
 
-    # Sessions and cookies
+    # Production (app/production.py checks it at start-up): PRODUCTION refuses development
+    # stand-ins, keys not from the environment, SQLite, and rate limits or jobs kept in one
+    # process; DEMO admits the last three for a demonstration and does not force HTTPS.
+    PRODUCTION = _flag("PRODUCTION")
+    DEMO = _flag("DEMO")
+
+    # Sessions and cookies: Secure by default in production (behind TLS)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    REMEMBER_COOKIE_SECURE = _flag("SECURE_COOKIES", False)
+    REMEMBER_COOKIE_SECURE = _flag("SECURE_COOKIES", PRODUCTION and not DEMO)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = _flag("SECURE_COOKIES", False)
+    SESSION_COOKIE_SECURE = _flag("SECURE_COOKIES", PRODUCTION and not DEMO)
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
+
+    # HTTP security headers (app/headers.py). FORCE_HTTPS redirects plain HTTP to HTTPS;
+    # HSTS is sent only on HTTPS requests (directly or X-Forwarded-Proto from the proxy).
+    FORCE_HTTPS = _flag("FORCE_HTTPS", PRODUCTION and not DEMO)
+    HSTS_MAX_AGE = int(_env("HSTS_MAX_AGE", "31536000"))  # seconds; 0: no HSTS header
+    # Reverse proxies in front of the portal whose X-Forwarded-For/-Proto/-Host/-Prefix are
+    # believed (werkzeug's ProxyFix); 0: none, the headers are ignored.
+    PROXY_COUNT = int(_env("PROXY_COUNT", "0"))
 
     # Mail (Flask-Mail's standard keys); without MAIL_SERVER mail goes to the dev outbox
     MAIL_SERVER = _env("MAIL_SERVER")
@@ -104,8 +118,9 @@ class Config:
     MAIL_PASSWORD = _env("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "НЭСК <noreply@nesk.example>")
     MAIL_SUPPRESS_SEND = False  # tests talk to a real SMTP server (aiosmtpd) instead
-    # Production refuses development stand-ins (the dev outbox) instead of silently using them.
-    PRODUCTION = _flag("PRODUCTION")
+    # Production refuses development stand-ins (the dev outbox) instead of silently using them,
+    # unless DEV_OUTBOX_ENABLED says so explicitly (a staging stand or a test of the setup).
+    DEV_OUTBOX_ENABLED = _flag("DEV_OUTBOX_ENABLED")
     DEV_OUTBOX_DIR = _env("DEV_OUTBOX_DIR", str(INSTANCE_ROOT / "outbox"))
     # Channel names offered by plugins; unset: the real one when configured, else the outbox.
     OTP_SMS_CHANNEL = _env("OTP_SMS_CHANNEL")
@@ -181,8 +196,14 @@ class Config:
     PAYMENT_TAX_SYSTEM_CODE = _env("PAYMENT_TAX_SYSTEM_CODE", "1")  # 54-FZ: 1 = ОСН
 
     def __init__(self) -> None:
-        self.SECRET_KEY = instance_secret("SECRET_KEY")
-        self.OTP_HASH_KEY = instance_secret("OTP_HASH_KEY")
+        # In production the keys every web process must share come from the environment
+        # only: a key generated into one machine's instance/ would differ on the next one.
+        if self.PRODUCTION:
+            self.SECRET_KEY = _env("SECRET_KEY")
+            self.OTP_HASH_KEY = _env("OTP_HASH_KEY")
+        else:
+            self.SECRET_KEY = instance_secret("SECRET_KEY")
+            self.OTP_HASH_KEY = instance_secret("OTP_HASH_KEY")
         self.SANDBOX_PAY_SECRET = instance_secret("SANDBOX_PAY_SECRET")
 
 

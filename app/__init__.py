@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask_appbuilder import AppBuilder
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from config import Config
@@ -25,27 +26,25 @@ class DatabaseIntConverter(IntegerConverter):
 
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
-    from app import cli, jobs, plugins
-    from app.services import channels, throttle
+    from app import cli, headers, jobs, plugins, production
     from app.extensions import csrf, db, mail, migrate, tune_sqlite
     from app.security import build_fab_roles
-    from app.views import VIEW_MENUS, register_all
+    from app.services import channels, throttle
+    from app.views import VIEW_MENUS, business_acts, formats, register_all
     from app.views import auth as auth_views
     from app.views import dev as dev_views
-    from app.views import formats
-    from app.views.business import BusinessView
-    from app.views import business_acts
     from app.views.api import register_api
     from app.views.applications import ApplicationView
     from app.views.bills import BillView
+    from app.views.business import BusinessView
     from app.views.cabinet import CabinetView
+    from app.views.consumption import ConsumptionView
+    from app.views.contacts import ContactsView
+    from app.views.feedback import PublicFeedbackView, ResidentFeedbackView
     from app.views.payments import PayView
     from app.views.profile import ProfileView
     from app.views.readings import GuestReadingView
-    from app.views.contacts import ContactsView
-    from app.views.feedback import PublicFeedbackView, ResidentFeedbackView
     from app.views.resident import RESIDENT_VIEWS
-    from app.views.consumption import ConsumptionView
     from app.views.unsubscribe import UnsubscribeView
 
     app = Flask(__name__, instance_path=Config().INSTANCE_DIR, instance_relative_config=True)
@@ -55,12 +54,19 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         app.config.update(test_config)
     elif test_config is not None:
         app.config.from_object(test_config)
+    if not app.testing:
+        production.check(app.config, debug=app.debug)
     app.config["FAB_ROLES"] = build_fab_roles(VIEW_MENUS)
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,
+                                x_host=proxies, x_prefix=proxies)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO if not app.testing else logging.WARNING)
     logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
 
     db.init_app(app)
+    headers.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)

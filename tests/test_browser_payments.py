@@ -49,6 +49,8 @@ def card(page, number: str):
 def test_pays_with_each_sandbox_card(browser_page, session, payer, two_branches, shots):
     krd, nvr = two_branches
     page = browser_page
+    console = []  # the Content-Security-Policy's refusals land here (app/headers.py)
+    page.on("console", lambda message: console.append(message.text))
     page.goto("/auth/")
     page.fill("input[name=login]", "9185550088")
     page.fill("input[name=password]", PASSWORD)
@@ -117,3 +119,4 @@ def test_pays_with_each_sandbox_card(browser_page, session, payer, two_branches,
     # krd: 735 charged, 500 + 235 (3-D Secure) + 100 paid; nvr: 735 - 500 - 235
     body = page.content().replace("\xa0", " ")
     assert "Переплата 100,00" in body and "Задолженности нет" in body
+    assert [text for text in console if "Content Security Policy" in text] == []

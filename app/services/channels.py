@@ -52,16 +52,22 @@ def choose(offers: Iterable[list], names: dict[str, str], what: str) -> dict:
 DEVELOPMENT_PREFIX = "dev-"
 
 
+def outbox_refused(config) -> bool:
+    """Production refuses the development outbox unless DEV_OUTBOX_ENABLED asks for it."""
+    return bool(config.get("PRODUCTION")) and not config.get("DEV_OUTBOX_ENABLED")
+
+
 def refuse_outbox_in_production(config, chosen: dict, what: str) -> None:
     """In production a code must reach the person, not a file: no dev-* channel then."""
-    if not config.get("PRODUCTION"):
+    if not outbox_refused(config):
         return
     outboxes = sorted(obj.name for obj in chosen.values()
                       if obj.name.startswith(DEVELOPMENT_PREFIX))
     if outboxes:
         raise ChannelConfigError(
             f"PRODUCTION is on but the {what} would be the development outbox "
-            f"({', '.join(outboxes)}): configure MAIL_SERVER and an SMS gateway")
+            f"({', '.join(outboxes)}): configure MAIL_SERVER and an SMS gateway "
+            "(or DEV_OUTBOX_ENABLED=1 for a staging stand)")
 
 
 def init_app(app: Flask) -> None:

@@ -101,7 +101,7 @@ def choose_mailer(offers, config) -> BulkMailer:
     """The mailer named by MAILING_TRANSPORT (default: "smtp" with MAIL_SERVER, else the
     development outbox); a missing or doubled name, or the outbox in production, stop the
     start."""
-    from app.services.channels import ChannelConfigError
+    from app.services.channels import ChannelConfigError, outbox_refused
 
     offered: dict[str, BulkMailer] = {}
     for mailers in offers:
@@ -114,7 +114,7 @@ def choose_mailer(offers, config) -> BulkMailer:
     if name not in offered:
         raise ChannelConfigError(f"bulk mailer {name!r} is configured (MAILING_TRANSPORT) but "
                                  f"no plugin offers it (offered: {', '.join(sorted(offered))})")
-    if config.get("PRODUCTION") and offered[name].development:
+    if outbox_refused(config) and offered[name].development:
         raise ChannelConfigError("PRODUCTION is on but mailings would go to the development "
                                  "outbox: configure MAIL_SERVER")
     return offered[name]
