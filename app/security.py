@@ -1,24 +1,39 @@
 """The security manager and the role policy.
 
 Roles other than Admin are FAB "builtin" roles: their permissions are data (ROLE_POLICY below,
-turned into FAB_ROLES regexes), checked in memory without a query. Admin is a database role
-that receives every permission when `flask fab create-permissions` syncs them.
+turned into FAB_ROLES regexes), checked in memory without a query; so is Public, the role of
+anonymous visitors, which has no permission at all (the public pages need none). Admin is a
+database role that receives every permission when `flask fab create-permissions` syncs them;
+its permissions are read once per request (PortalSecurityManager), not once per check.
 """
 from __future__ import annotations
 
 import re
+from functools import cache
+from types import SimpleNamespace
 
 from flask import flash, g, has_request_context, request, session
 from flask_appbuilder import expose
-from flask_appbuilder.security.views import AuthDBView
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.sqla.models import (
+    Group,
+    Permission,
+    PermissionView,
+    ViewMenu,
+    assoc_permissionview_role,
+)
+from flask_appbuilder.security.views import AuthDBView
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
-from app.models import PortalUser
+from app.models import Organization, PortalUser
 from app.services import audit
 from app.services.phones import normalize_phone
 from app.services.throttle import Throttled, signin_throttle
 
 ADMIN, STAFF, FINANCE, RESIDENT, BUSINESS = "Admin", "Staff", "Finance", "Resident", "Business"
+#: Anonymous visitors' role (AUTH_ROLE_PUBLIC): builtin and empty.
+PUBLIC = "Public"
 
 #: Roles whose customer data is limited to the user's own branch.
 BRANCH_SCOPED_ROLES = frozenset({STAFF})
@@ -127,6 +142,7 @@ def build_fab_roles(view_menus: dict[str, tuple[str, str]]) -> dict[str, list[li
         if menus:
             pairs.append([_alternation(menus), "^menu_access$"])
         roles[role] = pairs
+    roles[PUBLIC] = []
     return roles
 
 
@@ -153,6 +169,16 @@ def sync_roles(appbuilder) -> list[str]:
         sm.add_role(name)
     appbuilder.add_permissions(update_perms=True)
     return names
+
+
+@cache
+def _signed_in_user():
+    """The statement of PortalSecurityManager.load_user, built once (it runs on every
+    request; building it costs more than running it)."""
+    return (select(PortalUser).where(PortalUser.id == bindparam("id"))
+            .options(joinedload(PortalUser.roles),
+                     joinedload(PortalUser.groups).joinedload(Group.roles),
+                     joinedload(PortalUser.organization).joinedload(Organization.branch)))
 
 
 class StaffAuthDBView(AuthDBView):
@@ -183,6 +209,47 @@ class PortalSecurityManager(SecurityManager):
         self.userdbmodelview = SubscriberView
         self.security_api = PortalSecurityApi
         super().__init__(appbuilder)
+
+    def load_user(self, pk):
+        """The signed-in user (session or JWT) with roles, groups and the groups' roles, and
+        an organization's user's organization and its branch, in one query: every permission
+        check reads the roles, every page of the organization's cabinet shows the rest, and
+        each would otherwise be a lazy load of its own."""
+        user = self.session.execute(_signed_in_user(), {"id": int(pk)}).unique() \
+            .scalar_one_or_none()
+        return user if user is not None and user.is_active else None
+
+    def is_item_public(self, permission_name, view_name):
+        """Whether anonymous visitors may use a view: in memory when Public is a builtin role
+        (FAB asks on every API call and would query the role and its permissions)."""
+        if self.auth_role_public in self.builtin_roles:
+            return self._has_access_builtin_roles(SimpleNamespace(name=self.auth_role_public),
+                                                  permission_name, view_name)
+        return super().is_item_public(permission_name, view_name)
+
+    def exist_permission_on_roles(self, view_name, permission_name, role_ids):
+        """Whether database roles (Admin) grant a permission, from their permissions read once
+        per request: FAB would query on each check, about thirty times for one page's menu.
+        Outside a request (the CLI) it asks the database every time."""
+        if not has_request_context():
+            return super().exist_permission_on_roles(view_name, permission_name, role_ids)
+        return (permission_name, view_name) in self._role_permissions(tuple(sorted(role_ids)))
+
+    def _role_permissions(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
+        """Kept on the request itself: a role edited now counts from the next request on."""
+        known = getattr(request, "role_permissions", None)
+        if known is None:
+            known = request.role_permissions = {}
+        if role_ids not in known:
+            known[role_ids] = frozenset(self.session.execute(
+                select(Permission.name, ViewMenu.name)
+                .join(PermissionView, PermissionView.permission_id == Permission.id)
+                .join(ViewMenu, PermissionView.view_menu_id == ViewMenu.id)
+                .join(assoc_permissionview_role,
+                      assoc_permissionview_role.c.permission_view_id == PermissionView.id)
+                .where(assoc_permissionview_role.c.role_id.in_(role_ids))
+            ).tuples())
+        return known[role_ids]
 
     def find_user(self, username=None, email=None):
         """Find by username, then by e-mail, then by phone number in any usual Russian form."""

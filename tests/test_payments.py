@@ -71,8 +71,8 @@ def nvr_account(two_branches):
 
 def balance(session, account_id: int) -> Decimal:
     session.expire_all()
-    charged, paid = accounts._ledger_totals(session, [account_id])
-    return (charged.get(account_id) or 0) - (paid.get(account_id) or 0)
+    (summary,) = accounts.summarize(session, [account_id])
+    return summary.charged - summary.paid
 
 
 def audits(session, action: str) -> list[m.AuditEvent]:
@@ -141,6 +141,16 @@ def test_another_users_account_is_not_found(client, session, resident, make_user
                            data={"account": [str(nvr), str(krd_account)],
                                  f"amount_{nvr}": "10", f"amount_{krd_account}": "10"})
     assert response.status_code == 404
+    assert session.scalar(select(func.count()).select_from(m.PaymentOrder)) == 0
+
+
+def test_an_account_that_is_not_a_number_is_not_chosen(client, session, resident,
+                                                        krd_account, sandbox):
+    """"²" is a digit to str.isdigit() but not to int(): it used to be a server error."""
+    response = client.post(f"/cabinet/pay/{krd_account}",
+                           data={"account": "²", f"amount_{krd_account}": "10"})
+    assert response.status_code == 200
+    assert "Выберите хотя бы один лицевой счёт." in response.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(m.PaymentOrder)) == 0
 
 

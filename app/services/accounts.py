@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Select, bindparam, false, func, select
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from app.models import (
     ZERO,
@@ -23,7 +24,7 @@ from app.models import (
     Reading,
 )
 from app.services import consumption
-from app.services.forecast import Forecast, for_accounts
+from app.services.forecast import HISTORY, Forecast, for_accounts
 from app.services.readings import Window
 
 #: Reading status of a meter this month -> Russian label.
@@ -64,28 +65,98 @@ class AccountSummary:
         return self.charged - self.paid
 
 
-def _ledger_totals(session: Session, account_ids: list[int]) -> tuple[dict, dict]:
+# The cabinet's statements are built once, with bound parameters: building one (a few
+# correlated subqueries) costs more CPU than PostgreSQL spends running it.
+
+
+def _with_balances(*columns) -> Select:
+    """Accounts with their premises and ledger totals (charged; paid by succeeded payments),
+    and any extra entities or columns, ordered by number: each total is an index lookup."""
+    charged = (select(func.sum(Charge.amount)).where(Charge.account_id == PersonalAccount.id)
+               .correlate(PersonalAccount).scalar_subquery())
+    paid = (select(func.sum(Payment.amount))
+            .where(Payment.account_id == PersonalAccount.id, Payment.status == "succeeded")
+            .correlate(PersonalAccount).scalar_subquery())
+    return (select(PersonalAccount, charged, paid, *columns)
+            .options(joinedload(PersonalAccount.premises)).order_by(PersonalAccount.number))
+
+
+def _bound_to_user():
+    """The ids of the accounts bound to the user of the ``user_id`` parameter."""
+    return select(AccountBinding.account_id).where(AccountBinding.user_id == bindparam("user_id"))
+
+
+@cache
+def _balances_of_ids() -> Select:
+    return _with_balances().where(PersonalAccount.id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _balances_of_user() -> Select:
+    return _with_balances().where(PersonalAccount.id.in_(_bound_to_user()))
+
+
+@cache
+def _overview_of_user() -> Select:
+    """The user's accounts with balances and each one's last bill (or None)."""
+    latest = aliased(Invoice)
+    last_period = (select(func.max(latest.period)).where(latest.account_id == PersonalAccount.id)
+                   .correlate(PersonalAccount).scalar_subquery())
+    return (_with_balances(Invoice)
+            .outerjoin(Invoice, (Invoice.account_id == PersonalAccount.id)
+                       & (Invoice.period == last_period))
+            .where(PersonalAccount.id.in_(_bound_to_user())))
+
+
+def _active_meters(accounts) -> Select:
+    """The active meters of ``accounts`` (a subquery of ids, or an expanding ``ids``
+    parameter), each with whether a reading for the ``period`` parameter is in (and not
+    rejected)."""
+    submitted = (select(Reading.id)
+                 .where(Reading.meter_id == Meter.id, Reading.period == bindparam("period"),
+                        Reading.status != "rejected")
+                 .correlate(Meter).exists())
+    return (select(Meter, submitted)
+            .where(Meter.account_id.in_(accounts), Meter.active.is_(True))
+            .order_by(Meter.serial))
+
+
+@cache
+def _meters_of_user() -> Select:
+    """The user's active meters with their status, each with its last forecast.HISTORY
+    accepted readings up to ``period`` (newest first; one row of None without any): the
+    meters and the forecast's readings in one statement."""
+    meters = select(Meter.id).where(Meter.account_id.in_(_bound_to_user()),
+                                    Meter.active.is_(True))
+    ranked = (select(Reading.id, Reading.meter_id,
+                     func.row_number().over(partition_by=Reading.meter_id,
+                                            order_by=(Reading.period.desc(), Reading.id.desc()))
+                     .label("rank"))
+              .where(Reading.meter_id.in_(meters), Reading.status == "accepted",
+                     Reading.period <= bindparam("period"))
+              .subquery())
+    return (_active_meters(_bound_to_user()).add_columns(Reading)
+            .outerjoin(ranked, (ranked.c.meter_id == Meter.id) & (ranked.c.rank <= HISTORY))
+            .outerjoin(Reading, Reading.id == ranked.c.id)
+            .order_by(ranked.c.rank))
+
+
+@cache
+def _meters_of_ids() -> Select:
+    return _active_meters(bindparam("ids", expanding=True))
+
+
+def _summary(account: PersonalAccount, charged, paid, **extra) -> AccountSummary:
+    return AccountSummary(account.id, account.number, account.premises.address,
+                          charged or ZERO, paid or ZERO, **extra)
+
+
+def summarize(session: Session, account_ids: list[int]) -> list[AccountSummary]:
+    """The accounts of ``account_ids`` with their balances: one query."""
     if not account_ids:
-        return {}, {}
-    charged = dict(session.execute(
-        select(Charge.account_id, func.sum(Charge.amount))
-        .where(Charge.account_id.in_(account_ids)).group_by(Charge.account_id)
-    ).all())
-    paid = dict(session.execute(
-        select(Payment.account_id, func.sum(Payment.amount))
-        .where(Payment.account_id.in_(account_ids), Payment.status == "succeeded")
-        .group_by(Payment.account_id)
-    ).all())
-    return charged, paid
-
-
-def summarize(session: Session, accounts: list[PersonalAccount]) -> list[AccountSummary]:
-    charged, paid = _ledger_totals(session, [a.id for a in accounts])
-    return [
-        AccountSummary(a.id, a.number, a.premises.address, charged.get(a.id) or ZERO,
-                       paid.get(a.id) or ZERO)
-        for a in accounts
-    ]
+        return []
+    return [_summary(a, charged, paid) for a, charged, paid in
+            session.execute(_balances_of_ids(), {"ids": list(account_ids)})]
 
 
 def bound_account_ids(session: Session, user_id: int):
@@ -104,17 +175,9 @@ def bound_account(session: Session, user_id: int, account_id: int) -> PersonalAc
 
 
 def bound_account_summaries(session: Session, user_id: int) -> list[AccountSummary]:
-    """The accounts bound to a user, with balances only: three queries."""
-    return summarize(session, _bound_accounts(session, user_id))
-
-
-def _bound_accounts(session: Session, user_id: int) -> list[PersonalAccount]:
-    return list(session.execute(
-        select(PersonalAccount)
-        .where(PersonalAccount.id.in_(bound_account_ids(session, user_id)))
-        .options(joinedload(PersonalAccount.premises))
-        .order_by(PersonalAccount.number)
-    ).scalars())
+    """The accounts bound to a user, with balances only: one query."""
+    return [_summary(a, charged, paid) for a, charged, paid in
+            session.execute(_balances_of_user(), {"user_id": user_id})]
 
 
 def meter_status(submitted: bool, today: dt.date, window: Window) -> str:
@@ -125,40 +188,39 @@ def meter_status(submitted: bool, today: dt.date, window: Window) -> str:
     return "expected" if today.day <= window.last_day else "overdue"
 
 
+def _statuses(meters: list[tuple[Meter, bool]], today: dt.date,
+              window: Window) -> dict[int, list[MeterStatus]]:
+    by_account: dict[int, list[MeterStatus]] = {}
+    for meter, submitted in meters:
+        by_account.setdefault(meter.account_id, []).append(MeterStatus(
+            meter.id, meter.serial, meter.zones, meter_status(submitted, today, window)))
+    return by_account
+
+
 def cabinet_overview(session: Session, user_id: int, today: dt.date,
                      window: Window) -> list[AccountSummary]:
     """The main page: every bound account with its balance, its last bill and the reading
-    status of each active meter this month, and the month's forecast. Nine queries whatever
-    the number of accounts."""
-    accounts = _bound_accounts(session, user_id)
-    ids = [a.id for a in accounts]
-    charged, paid = _ledger_totals(session, ids)
-    latest = (select(Invoice.account_id, func.max(Invoice.period).label("period"))
-              .where(Invoice.account_id.in_(ids)).group_by(Invoice.account_id).subquery())
-    invoices = {i.account_id: i for i in session.execute(
-        select(Invoice).join(latest, (Invoice.account_id == latest.c.account_id)
-                             & (Invoice.period == latest.c.period))).scalars()} if ids else {}
-    meters = list(session.execute(
-        select(Meter).where(Meter.account_id.in_(ids), Meter.active.is_(True))
-        .order_by(Meter.serial)).scalars()) if ids else []
-    period = today.replace(day=1)
-    submitted = set(session.execute(
-        select(Reading.meter_id).where(Reading.meter_id.in_([m.id for m in meters]),
-                                       Reading.period == period,
-                                       Reading.status != "rejected")
-    ).scalars()) if meters else set()
-    forecasts = for_accounts(session, accounts, meters, today)
-    by_account: dict[int, list[MeterStatus]] = {}
-    for meter in meters:
-        by_account.setdefault(meter.account_id, []).append(MeterStatus(
-            meter.id, meter.serial, meter.zones,
-            meter_status(meter.id in submitted, today, window)))
-    return [
-        AccountSummary(a.id, a.number, a.premises.address, charged.get(a.id) or ZERO,
-                       paid.get(a.id) or ZERO, invoices.get(a.id), by_account.get(a.id, []),
-                       forecasts.get(a.id))
-        for a in accounts
-    ]
+    status of each active meter this month, and the month's forecast. Three queries whatever
+    the number of accounts: accounts with balances and last bills; meters with their status
+    and recent readings; the tariffs."""
+    rows = session.execute(_overview_of_user(), {"user_id": user_id}).all()
+    if not rows:
+        return []
+    meters: list[tuple[Meter, bool]] = []
+    readings: dict[int, list[Reading]] = {}
+    for meter, submitted, reading in session.execute(
+            _meters_of_user(), {"user_id": user_id, "period": today.replace(day=1)}):
+        if meter.id not in readings:
+            meters.append((meter, submitted))
+            readings[meter.id] = []
+        if reading is not None:
+            readings[meter.id].append(reading)
+    forecasts = for_accounts(session, [row[0] for row in rows], [m for m, _ in meters], today,
+                             readings)
+    by_account = _statuses(meters, today, window)
+    return [_summary(a, charged, paid, last_invoice=invoice, meters=by_account.get(a.id, []),
+                     forecast=forecasts.get(a.id))
+            for a, charged, paid, invoice in rows]
 
 
 def organization_contracts(session: Session, organization_id: int | None) -> list[Contract]:
@@ -194,13 +256,15 @@ def organization_account_ids(session: Session, organization_id: int | None):
 
 def organization_account(session: Session, organization_id: int | None,
                          account_id: int) -> PersonalAccount | None:
-    """The account if it is the organization's, else None (the caller answers 404)."""
+    """The account if it is the organization's, else None (the caller answers 404); with its
+    premises, contract and meters, which every page of a point of supply shows."""
     return session.execute(
         select(PersonalAccount)
         .where(PersonalAccount.id == account_id,
                PersonalAccount.id.in_(organization_account_ids(session, organization_id)))
-        .options(joinedload(PersonalAccount.premises), joinedload(PersonalAccount.contract))
-    ).scalar_one_or_none()
+        .options(joinedload(PersonalAccount.premises), joinedload(PersonalAccount.contract),
+                 joinedload(PersonalAccount.meters))
+    ).unique().scalar_one_or_none()
 
 
 def organization_invoice(session: Session, organization_id: int | None,
@@ -270,29 +334,18 @@ class OrganizationOverview:
 
 def meter_statuses(session: Session, account_ids: list[int], today: dt.date,
                    window: Window) -> dict[int, list[MeterStatus]]:
-    """The reading status this month of every active meter of the accounts: two queries."""
+    """The reading status this month of every active meter of the accounts: one query."""
     if not account_ids:
         return {}
-    meters = list(session.execute(
-        select(Meter).where(Meter.account_id.in_(account_ids), Meter.active.is_(True))
-        .order_by(Meter.serial)).scalars())
-    submitted = set(session.execute(
-        select(Reading.meter_id).where(Reading.meter_id.in_([m.id for m in meters]),
-                                       Reading.period == today.replace(day=1),
-                                       Reading.status != "rejected")
-    ).scalars()) if meters else set()
-    by_account: dict[int, list[MeterStatus]] = {}
-    for meter in meters:
-        by_account.setdefault(meter.account_id, []).append(MeterStatus(
-            meter.id, meter.serial, meter.zones,
-            meter_status(meter.id in submitted, today, window)))
-    return by_account
+    meters = session.execute(_meters_of_ids(), {"ids": list(account_ids),
+                                                "period": today.replace(day=1)}).tuples()
+    return _statuses(list(meters), today, window)
 
 
 def organization_overview(session: Session, organization_id: int | None, today: dt.date,
                           window: Window) -> OrganizationOverview:
     """The organization's contracts, each account with its balance and meters' reading
-    status: four queries whatever the number of contracts and accounts."""
+    status: three queries whatever the number of contracts and accounts."""
     contracts = organization_contracts(session, organization_id)
     totals = organization_balances(session, organization_id)
     meters = meter_statuses(session, [a.id for c in contracts for a in c.accounts], today,

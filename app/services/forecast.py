@@ -1,6 +1,7 @@
 """The month's forecast on the cabinet's main page: what the current month will likely cost,
 from this month's reading when it is in, else from the meter's average month, and how far the
-account is from the next consumption range. Two queries whatever the number of accounts."""
+account is from the next consumption range. Two queries whatever the number of accounts
+(one when the caller brings the readings)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -50,19 +51,33 @@ def _meter_month(rows: list[Reading], period: dt.date) -> tuple[dict[str, Decima
     return None
 
 
+#: The accepted readings of a meter a forecast looks at: this month's and the average's.
+HISTORY = AVERAGE_MONTHS + 2
+
+
+def recent_readings(session: Session, meter_ids: list[int],
+                    period: dt.date) -> dict[int, list[Reading]]:
+    """Each meter's last HISTORY accepted readings up to ``period``, newest first."""
+    readings: dict[int, list[Reading]] = defaultdict(list)
+    for reading in session.execute(
+            select(Reading).where(Reading.meter_id.in_(meter_ids),
+                                  Reading.status == "accepted", Reading.period <= period)
+            .order_by(Reading.meter_id, Reading.period.desc())).scalars():
+        if len(readings[reading.meter_id]) < HISTORY:
+            readings[reading.meter_id].append(reading)
+    return readings
+
+
 def for_accounts(session: Session, accounts: list[PersonalAccount], meters: list[Meter],
-                 today: dt.date) -> dict[int, Forecast]:
-    """Forecasts by account id, for the accounts whose meters have a history."""
+                 today: dt.date,
+                 readings: dict[int, list[Reading]] | None = None) -> dict[int, Forecast]:
+    """Forecasts by account id, for the accounts whose meters have a history. ``readings``
+    (as recent_readings gives them) when the caller has read them with the meters."""
     period = today.replace(day=1)
     if not meters:
         return {}
-    readings: dict[int, list[Reading]] = defaultdict(list)
-    for reading in session.execute(
-            select(Reading).where(Reading.meter_id.in_([m.id for m in meters]),
-                                  Reading.status == "accepted", Reading.period <= period)
-            .order_by(Reading.meter_id, Reading.period.desc())).scalars():
-        if len(readings[reading.meter_id]) <= AVERAGE_MONTHS + 1:
-            readings[reading.meter_id].append(reading)
+    if readings is None:
+        readings = recent_readings(session, [m.id for m in meters], period)
     book = load_tariff_book(session, period)
     by_account = {a.id: a for a in accounts}
     forecasts: dict[int, Forecast] = {}

@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from itertools import accumulate
 
-from sqlalchemy import select
+from sqlalchemy import Date, bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from app import models as m
@@ -114,19 +115,36 @@ class TariffBook:
         return (None,) if large_family else self.limits[(group_id, season_of(period))]
 
 
-def load_tariff_book(session: Session, on: dt.date) -> TariffBook:
-    book = TariffBook(on)
+@cache
+def _tariff_book_rows():
+    """Rates and range limits in force on the ``on`` parameter, as rows of one UNION ALL;
+    built once (building it costs more than running it)."""
+    on = bindparam("on", type_=Date)
 
     def in_force(model):
         return (model.effective_from <= on) & (
             (model.effective_to.is_(None)) | (model.effective_to > on))
 
-    for t in session.scalars(select(m.Tariff).where(in_force(m.Tariff))):
-        book.rates.setdefault((t.tariff_group_id, t.zones), {})[(t.zone, t.range_no)] = t.rate
+    tariff, limit = m.Tariff, m.ConsumptionRange
+    rates = select(literal(0).label("is_limit"), tariff.tariff_group_id, tariff.zones,
+                   tariff.zone, literal("").label("season"), tariff.range_no,
+                   tariff.rate.label("value")).where(in_force(tariff))
+    limits = select(literal(1), limit.tariff_group_id, literal(0), literal(""), limit.season,
+                    limit.range_no, limit.upper_kwh).where(in_force(limit))
+    return union_all(rates, limits).order_by("is_limit", "range_no")
+
+
+def load_tariff_book(session: Session, on: dt.date) -> TariffBook:
+    """The rates and the range limits in force on ``on``, in one round trip (the cabinet's
+    forecast reads them on every visit)."""
+    book = TariffBook(on)
     ranges: dict[tuple[int, str], list] = {}
-    for r in session.scalars(select(m.ConsumptionRange).where(in_force(m.ConsumptionRange))
-                             .order_by(m.ConsumptionRange.range_no)):
-        ranges.setdefault((r.tariff_group_id, r.season), []).append(r.upper_kwh)
+    for is_limit, group, zones, zone, season, range_no, value in session.execute(
+            _tariff_book_rows(), {"on": on}):
+        if is_limit:
+            ranges.setdefault((group, season), []).append(value)
+        else:
+            book.rates.setdefault((group, zones), {})[(zone, range_no)] = value
     book.limits = {key: tuple(values) for key, values in ranges.items()}
     return book
 

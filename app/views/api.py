@@ -21,21 +21,16 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.decorators import permission_name
-from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
-    current_user as jwt_user,
-    jwt_required,
-)
+from flask_jwt_extended import create_access_token, create_refresh_token, jwt_required
+from flask_jwt_extended import current_user as jwt_user
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import false, select
-from sqlalchemy.orm import joinedload
 
 from app import models as m
 from app.extensions import db
 from app.services import accounts, audit, bills
 from app.services import auth as auth_service
-from app.views.base import content_disposition
+from app.views.base import PagedInterface, content_disposition
 
 API_VERSION = "v1"
 PDF_MIMETYPE = "application/pdf"
@@ -342,7 +337,12 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
         self.list_model_schema = self.show_model_schema = schema
         self.add_model_schema = self.edit_model_schema = schema
         self.show_columns = self.show_columns or self.list_columns
+        self.datamodel = PagedInterface(self.datamodel.obj)
         super().__init__()
+        # Checked once here: jsonschema.validate() would check the schema itself (against
+        # the meta-schema) on every request, about a third of a list request's time.
+        schema = self.list_query_schema
+        self.list_query_validator = jsonschema.validators.validator_for(schema)(schema)
 
     @property
     def list_query_schema(self) -> dict:
@@ -425,9 +425,8 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
               $ref: '#/components/responses/422'
         """
         args = kwargs.get("rison")
-        try:
-            jsonschema.validate(args, self.list_query_schema)
-        except jsonschema.ValidationError as error:
+        error = jsonschema.exceptions.best_match(self.list_query_validator.iter_errors(args))
+        if error is not None:
             return self.response(400, message=f"Неверный параметр q: {error.message}")
         for item in args.get("filters", []):
             item["value"] = str(item["value"])
@@ -530,11 +529,8 @@ class AccountApi(OwnRowsApi):
     base_order = ("number", "asc")
 
     def _row_extras(self, rows: list[dict], ids: list[int]) -> None:
-        found = list(db.session.execute(
-            select(m.PersonalAccount).where(m.PersonalAccount.id.in_(ids))
-            .options(joinedload(m.PersonalAccount.premises))).scalars()) if ids else []
-        summaries = {s.id: s for s in accounts.summarize(db.session, found)}
-        for row, pk in zip(rows, ids):
+        summaries = {s.id: s for s in accounts.summarize(db.session, ids)}
+        for row, pk in zip(rows, ids, strict=True):
             summary = summaries[pk]
             row.update(address=summary.address, charged=quantized(summary.charged),
                        paid=quantized(summary.paid), balance=quantized(summary.balance))

@@ -71,8 +71,8 @@ class BusinessView(BaseView):
     def account(self, account_id: int):
         account = _account(account_id)
         today = formats.local_today()
-        charged, paid = accounts.organization_balances(
-            db.session, _organization_id()).get(account.id, (ZERO, ZERO))
+        summary, = accounts.summarize(db.session, [account.id])
+        charged, paid = summary.charged, summary.paid
         months = accounts.account_months(db.session, account, today)
         since, _last = consumption.window(today)
         tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", bills.DEFAULT_TZ)
