@@ -14,19 +14,35 @@ PYTEST_ARGS ?=
 PLUGIN_CFGS := $(wildcard plugins/*/setup.cfg)
 PLUGIN_INSTALL := $(foreach dir,$(dir $(PLUGIN_CFGS)),-e ./$(dir))
 
-.PHONY: run serve check-production test install install-test browser db seed test-sqlite test-postgres clean
+.PHONY: run serve check-production check lock test install install-test browser db seed test-sqlite test-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: setup.cfg pyproject.toml $(PLUGIN_CFGS) | $(BIN)/python
-	$(BIN)/pip install --quiet -e . $(PLUGIN_INSTALL)
+# requirements.lock pins every version (constraints): a fresh clone installs what CI tested.
+$(VENV)/.installed: setup.cfg pyproject.toml requirements.lock $(PLUGIN_CFGS) | $(BIN)/python
+	$(BIN)/pip install --quiet -c requirements.lock -e . $(PLUGIN_INSTALL)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
 	touch $@
+
+# Re-pin requirements.lock after a change in setup.cfg: resolve in a throwaway venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e '.[test]' $(PLUGIN_INSTALL)
+	{ sed -n '/^#/p' requirements.lock; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
+
+# Static checks, before the tests: ruff (pyproject.toml), bandit's high-severity findings,
+# pip-audit of requirements.lock (.ci/audit_dependencies.py says when it could not reach
+# the advisory service).
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r app plugins config.py run.py gunicorn.conf.py -x '*/tests/*' -lll
+	$(BIN)/python .ci/audit_dependencies.py
 
 install: $(VENV)/.installed
 
@@ -62,7 +78,7 @@ serve: check-production
 check-production: install
 	@PRODUCTION=1 $(BIN)/python -m app.production
 
-test: install-test test-sqlite test-postgres
+test: install-test check test-sqlite test-postgres
 
 # Every test, the portal's and the plugins' (setup.cfg's testpaths), on a throwaway SQLite file.
 test-sqlite: install-test

@@ -147,9 +147,10 @@ def verify(n: int, path: Path, first_row: int) -> None:
 
 def worker(kind: str, n: int, folder: str, check: bool) -> None:
     """One measurement in this (fresh) process; prints a JSON line."""
+    import openpyxl  # noqa: F401
+
     import app.plugins.act_xlsx  # noqa: F401  (imports outside the timing)
     import app.services.acts  # noqa: F401
-    import openpyxl  # noqa: F401
 
     path = Path(folder) / f"{kind}_{n}.xlsx"
     before = current_rss_kb()

@@ -210,6 +210,7 @@ def test_staff_and_business_cannot_use_the_resident_form(client, make_user_fn):
 def test_residents_cannot_use_the_staff_login(client, resident):
     r = client.post("/login/", data={"username": "+79185550011", "password": PASSWORD},
                     follow_redirects=True)
+    assert r.status_code == 200 and 'name="password"' in text(r)  # the form again
     assert client.get("/cabinet/").status_code == 302
 
 

@@ -21,8 +21,8 @@ from app import models as m
 from app.extensions import db
 from app.plugins import hookimpl
 from app.plugins.sandbox_gateway import SIGNATURE_HEADER, SandboxStore, luhn_ok, sign
-from app.services import accounts, payments
 from app.security import FINANCE, STAFF
+from app.services import accounts, payments
 from tests.plugins.recorder import Recorder
 
 OK_CARD, DECLINED_CARD, THREE_DS_CARD = ("4111 1111 1111 1111", "4000 0000 0000 0002",
@@ -258,8 +258,8 @@ def test_several_accounts_in_one_payment_split_per_account(client, session, resi
     pdf = client.get(f"/cabinet/pay/receipt/{rows[0].order_key}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
-    for expected in ("Подтверждение онлайн-оплаты", "Банковская карта", "230000000001", "235,00", "230000000002",
-                     "100,50", "335,50", record["id"]):
+    for expected in ("Подтверждение онлайн-оплаты", "Банковская карта", "230000000001", "235,00",
+                     "230000000002", "100,50", "335,50", record["id"]):
         assert expected in text, expected
 
 

@@ -12,7 +12,7 @@ from fpdf import FontFace
 from fpdf.enums import TableCellFillMode
 
 from app.plugins import hookimpl
-from app.services.bills import HEAD_FILL, MUTED, INK, _document, _header, money
+from app.services.bills import HEAD_FILL, INK, MUTED, _document, _header, money
 
 #: Column widths (mm) of one half: № п/п | Дата | Документ | Дебет | Кредит.
 HALF = ("№ п/п", "Дата", "Документ", "Дебет", "Кредит")

@@ -75,7 +75,8 @@ def configure(app):
 
 @hookimpl
 def register_otp_channels():
-    return [OutboxChannel("dev-sms", _settings["dir"]), OutboxChannel("dev-email", _settings["dir"])]
+    return [OutboxChannel("dev-sms", _settings["dir"]),
+            OutboxChannel("dev-email", _settings["dir"])]
 
 
 @hookimpl

@@ -9,8 +9,8 @@ live as JSON files in SANDBOX_PAY_DIR (the gateway's own records, not the portal
 
 Test cards: 4111 1111 1111 1111 succeeds, 4000 0000 0000 0002 is declined, 4000 0000 0000
 3220 asks for the 3-D Secure code 12345 first. A payment by СБП shows the QR code a bank app
-would scan, and two buttons that stand for the payer's answer in their bank app. Off when SANDBOX_PAY_ENABLED is off (by
-default in production, which also refuses to start with it on).
+would scan, and two buttons that stand for the payer's answer in their bank app. Off when
+SANDBOX_PAY_ENABLED is off (by default in production, which also refuses to start with it on).
 """
 from __future__ import annotations
 

@@ -87,8 +87,9 @@ def parse_amount(text: str | None, maximum: Decimal = MAX_AMOUNT) -> Decimal:
         raise AmountError("Сумма указывается числом в рублях, например 1500 или 1500,50.")
     try:
         value = Decimal(cleaned.lstrip("+").replace(",", "."))
-    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-        raise AmountError("Сумма указывается числом в рублях, например 1500 или 1500,50.")
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
+        raise AmountError("Сумма указывается числом в рублях, например 1500 или 1500,50.") \
+            from exc
     if value <= 0:
         raise AmountError("Сумма должна быть больше нуля.")
     if value != value.quantize(Decimal("0.01")):

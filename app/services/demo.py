@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from app import models as m
 from app.services import audit
 from app.services.auth import CONSENT_VERSION
-from app.services.phones import normalize_phone
 from app.services.periods import add_months
+from app.services.phones import normalize_phone
 from app.services.tariffs import (
     HEATING_MONTHS,
     TariffBook,

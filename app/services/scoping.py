@@ -47,7 +47,8 @@ def in_branch(session, obj, branch_id: int) -> bool:
         if obj.id is None:
             return False
         return session.execute(
-            select(m.PortalUser.id).where(m.PortalUser.id == obj.id, branch_condition(m.PortalUser, branch_id))
+            select(m.PortalUser.id).where(m.PortalUser.id == obj.id,
+                                          branch_condition(m.PortalUser, branch_id))
         ).first() is not None
     return False
 

@@ -10,9 +10,16 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from flask_appbuilder import Model
+from sqlalchemy import create_engine
 from werkzeug.test import EnvironBuilder
 
 import lk_yookassa
+from app import create_app
+from app import models as m
+from app.extensions import db
+from app.security import sync_roles
+from app.services import payments
 from app.services.payments import (
     ForgedNotification,
     GatewayError,
@@ -22,14 +29,8 @@ from app.services.payments import (
 )
 from lk_yookassa import YooKassaConfigError, YooKassaGateway
 from lk_yookassa.testing import SECRET, SHOP, FakeYooKassa
-from flask_appbuilder import Model
-from sqlalchemy import create_engine
-from app import create_app
-from app import models as m
-from app.extensions import db
-from app.security import sync_roles
-from app.services import payments
 from tests.factories import build_branch_world, make_user
+
 
 @pytest.fixture
 def fake():
