@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from flask import g
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
@@ -18,6 +19,7 @@ from app.services.dashboard import StaffCounters, staff_counters
 from app.views import MENU
 from app.views.admin import MeterView
 from app.views.base import OutOfScope, PortalViewMixin
+from app.views.filters import TypedFilterConverter
 from app.views.resident import RESIDENT_VIEWS
 from tests.factories import PASSWORD
 
@@ -604,3 +606,105 @@ def test_audit_journal_reads_russian(client, session, two_branches, sign_in):
     assert "Вход в систему" in rows and "Выгрузка списка в Excel" in rows
     assert "Список «Платежи»" in rows and "Пользователь" in rows
     assert "login.success" not in rows and "PaymentView" not in rows
+
+
+# Malformed input, refused before FAB reads it (app/views/guards.py) -------------------------
+
+
+@pytest.mark.parametrize("path", [
+    "/meterview/edit/99999999999999999999",  # past any id column
+    "/meterview/show/2147483648",  # past an integer column: an error on PostgreSQL
+    "/meterview/show/abc",
+    "/readingview/action/no_such_action/1",  # FAB: 'NoneType' has no attribute 'func'
+])
+def test_a_malformed_id_or_action_is_a_missing_page(client, two_branches, sign_in, path):
+    sign_in(ADMIN)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "Страница не найдена" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("data", [
+    {"action": "drop_everything", "rowid": ["1"]},
+    {"action": "accept_flagged", "rowid": ["1", "99999999999999999999"]},
+])
+def test_a_malformed_bulk_action_changes_nothing(client, session, two_branches, sign_in, data):
+    krd, _ = two_branches
+    sign_in(STAFF, branch_id=krd.branch_id)
+    reading = session.get(m.Reading, krd.ids["Reading"])
+    reading.status = "flagged"
+    session.commit()
+    response = client.post("/readingview/action_post", data=data)
+    assert response.status_code == 400
+    assert "Неверный запрос" in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(m.Reading, krd.ids["Reading"]).status == "flagged"
+
+
+def test_a_list_opens_without_arguments_it_cannot_use(client, two_branches, sign_in):
+    sign_in(FINANCE)
+    response = client.get("/tariffview/list/?_flt_0_range_no=99999&page_TariffView=abc"
+                          "&_oc_TariffView=tariff_group&_od_TariffView=asc&_flt_0_zone=T1")
+    assert response.status_code == 302
+    assert response.location == "/tariffview/list/?_od_TariffView=asc&_flt_0_zone=T1"
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Фильтр «Диапазон потребления» не применён" in page
+    assert "7,35" in rows_of(client.get("/tariffview/list/?_flt_0_range_no=1"))
+
+
+def test_a_related_row_in_the_add_address_must_be_one_id(client, session, two_branches,
+                                                          sign_in):
+    krd, _ = two_branches
+    sign_in(STAFF, branch_id=krd.branch_id)
+    before = count(session, m.Contract)
+    organization = krd.ids["Organization"]
+    response = client.post(
+        f"/contractview/add?_flt_0_organization={organization}&_flt_0_organization=2",
+        data={"number": "Д-1", "branch": krd.branch_id, "status": "active",
+              "signed_on": "2026-01-01", "valid_from": "2026-01-01"})
+    assert response.status_code == 400
+    assert count(session, m.Contract) == before
+
+
+def test_a_password_reset_without_its_user_is_a_missing_page(client, sign_in):
+    sign_in(ADMIN)
+    response = client.post("/resetpassword/form", data={"password": "Новый-пароль-2026",
+                                                        "conf_password": "Новый-пароль-2026"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("rate, message", [
+    ("sNaN", "Введите число."),  # WTForms' NumberRange raised on it
+    ("Infinity", "Введите число."),
+    ("1e308", "Число должно быть меньше 1\u00a0000\u00a0000 по модулю."),
+    ("7.123456", "Не больше 4 знаков после запятой."),
+])
+def test_a_number_the_column_cannot_hold_is_a_form_error(client, session, two_branches,
+                                                         sign_in, rate, message):
+    krd, _ = two_branches
+    sign_in(FINANCE)
+    before = count(session, m.Tariff)
+    response = client.post(url("TariffView", "add"), data={
+        "tariff_group": krd.ids["TariffGroup"], "zones": "1", "zone": "T1", "range_no": "1",
+        "rate": rate, "effective_from": "2026-01-01"})
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert count(session, m.Tariff) == before
+
+
+@pytest.mark.parametrize("index, text, amounts", [
+    (1, "400,5", ["500.00", "500.00"]),  # greater than: the comma people type
+    (1, "600", []),
+    (0, "500", ["500.00", "500.00"]),  # equal to
+    (1, "много", ["500.00", "500.00"]),  # no number: the filter is left out
+])
+def test_numeric_filters_compare_the_column_with_a_number(session, two_branches, index, text,
+                                                          amounts):
+    """FAB compares a Numeric column with the filter's text, which PostgreSQL refuses
+    ("operator does not exist: numeric > character varying")."""
+    datamodel = SQLAInterface(m.Payment, session)
+    datamodel.filter_converter_class = TypedFilterConverter
+    filters = datamodel.get_filters(["amount"])
+    filters.add_filter_index("amount", index, [text])
+    _count, rows = datamodel.query(filters)
+    assert sorted(str(row.amount) for row in rows) == amounts

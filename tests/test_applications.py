@@ -14,8 +14,8 @@ from flask import g
 from sqlalchemy import func, select
 
 from app import models as m
-from app.services import applications as service
 from app.security import RESIDENT, STAFF
+from app.services import applications as service
 from tests.factories import PASSWORD
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
@@ -240,6 +240,7 @@ def test_a_request_over_the_total_limit_gets_a_russian_413(app, signed_in, sessi
     ("address", "  ", "Укажите адрес объекта."),
     ("kind", "lottery", "Выберите вид заявки."),
     ("branch_id", "999999", "Выберите филиал"),
+    ("branch_id", str(2**63), "Выберите филиал"),  # past any id column: no server error
     ("phone", "12345", "Телефон указан неверно"),
     ("email", "ivan@", "Адрес электронной почты указан неверно."),
 ])

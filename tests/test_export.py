@@ -209,3 +209,17 @@ def test_finance_exports_the_subscribers_it_may_read(client, session, two_branch
     assert rows[0][:4] == ["Логин", "Фамилия", "Имя", "Тип пользователя"]
     assert rows[1][0] == "finance" and rows[1][3] == "Сотрудник"
     assert rows[1][7] == "Финансист" and rows[1][8] == "Да"
+
+
+def test_typed_names_stay_text_in_the_export(client, session, two_branches, make_user_fn,
+                                             finance):
+    """A control character made openpyxl refuse the whole file (a server error); a name
+    typed as a formula must not become one in finance's spreadsheet."""
+    user = make_user_fn("resident", "Resident", kind="resident")
+    user.first_name, user.last_name = "Ив\x02ан", '=HYPERLINK("http://evil.test","Жми")'
+    session.commit()
+    sheet = workbook(client.get("/users/export/xlsx?_oc_SubscriberView=username"
+                                "&_od_SubscriberView=asc"))
+    row = next(row for row in sheet.iter_rows(min_row=2) if row[0].value == "resident")
+    assert row[2].value == "Иван"
+    assert (row[1].value, row[1].data_type) == ('=HYPERLINK("http://evil.test","Жми")', "s")

@@ -72,6 +72,8 @@ def test_public_message_is_saved_for_the_chosen_branch(client, session, two_bran
     ({"branch": ""}, "branch", feedback.BRANCH_UNKNOWN),
     ({"branch": "999999"}, "branch", feedback.BRANCH_UNKNOWN),
     ({"branch": "1; drop"}, "branch", feedback.BRANCH_UNKNOWN),
+    ({"branch": "230000000001"}, "branch", feedback.BRANCH_UNKNOWN),  # past the id column
+    ({"branch": "²"}, "branch", feedback.BRANCH_UNKNOWN),  # a digit to isdigit(), not int()
     ({"topic": ""}, "topic", feedback.TOPIC_EMPTY),
     ({"message": "т" * 4001}, "message", feedback.MESSAGE_LONG),
     ({"consent": ""}, "consent", feedback.CONSENT_MISSING),
@@ -85,6 +87,15 @@ def test_public_form_refuses_bad_input_and_saves_nothing(client, session, two_br
     page = page_text(response)
     assert "Обращение не отправлено: исправьте отмеченные поля." in page
     assert f'id="{field}-error" role="alert">{message}<' in page
+    assert count(session) == before
+
+
+def test_a_nul_byte_is_refused_before_the_form(client, session, two_branches):
+    """PostgreSQL cannot store it: the whole request is refused, in Russian."""
+    krd, _ = two_branches
+    before = count(session)
+    response = client.post("/feedback/", data=public_form(krd.branch_id, message="Текст\x00"))
+    assert response.status_code == 400 and "Неверный запрос" in page_text(response)
     assert count(session) == before
 
 
@@ -173,7 +184,7 @@ def test_resident_writes_about_a_bound_account(client, session, owner):
     assert "Счётчик заменили" in page_text(client.get("/cabinet/feedback/"))
 
 
-@pytest.mark.parametrize("account", ["other", "", "abc", "999999"])
+@pytest.mark.parametrize("account", ["other", "", "abc", "999999", "230000000001", "²"])
 def test_resident_cannot_write_about_another_account(client, session, owner, account):
     user, _, nvr = owner
     raw = nvr.ids["PersonalAccount"] if account == "other" else account

@@ -164,7 +164,8 @@ def test_each_resident_gets_one_personal_letter(session, residents, smtp_server)
 
 
 @pytest.mark.parametrize("subject", [
-    "Plain ASCII subject", "Короткая тема", "Очень длинная тема письма, " * 6 + "ёЁ — «кавычки» 😀"])
+    "Plain ASCII subject", "Короткая тема",
+    "Очень длинная тема письма, " * 6 + "ёЁ — «кавычки» 😀"])
 def test_subjects_are_encoded_as_mail_readers_decode_them(subject):
     from email.header import decode_header, make_header
 
@@ -389,6 +390,20 @@ def test_staff_compose_preview_and_send(app, client, session, residents, staff):
                         follow_redirects=True).get_data(as_text=True)
     assert "Отправить можно только черновик" in again
     assert len(outbox_letters(app)) == 2
+
+
+@pytest.mark.parametrize("min_debt, message", [
+    ("sNaN", "Введите число."),  # WTForms' NumberRange raised on it: a server error
+    ("1e20", "Число должно быть меньше"),  # past the Numeric(14, 2) column
+    ("-5", "Сумма не может быть отрицательной."),
+])
+def test_the_debt_of_a_segment_is_a_sum_the_column_holds(client, session, staff, min_debt,
+                                                        message):
+    response = client.post("/mailingview/add", data={
+        "subject": "Долг", "body": "Оплатите", "branch": staff.branch_id,
+        "min_debt": min_debt})
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert session.execute(select(m.Mailing).where(m.Mailing.subject == "Долг")).first() is None
 
 
 def test_staff_cannot_preview_or_send_another_branchs_mailing(client, session, residents,

@@ -41,6 +41,7 @@ from app.models import (
     TariffGroup,
 )
 from app.services import audit
+from app.services.ids import get_row
 from app.services.notify import contacts_of, send_notice
 from app.services.phones import normalize_phone
 
@@ -201,10 +202,7 @@ def submit_application(session: Session, user: PortalUser, *, kind: str, branch_
     errors: dict[str, str] = {}
     if kind not in ApplicationKind.labels:
         errors["kind"] = "Выберите вид заявки."
-    try:
-        branch = session.get(Branch, int(branch_id)) if branch_id not in (None, "") else None
-    except (TypeError, ValueError):
-        branch = None
+    branch = get_row(session, Branch, branch_id)
     if branch is None:
         errors["branch_id"] = "Выберите филиал, который обслуживает адрес."
     applicant_name = " ".join((applicant_name or "").split())
@@ -385,10 +383,7 @@ def open_account_for(session: Session, application_id: int, *, actor_id: int | N
     holder_name = " ".join((holder_name or "").split())
     if not holder_name or len(holder_name) > 160:
         errors["holder_name"] = "Укажите владельца лицевого счёта (до 160 символов)."
-    try:
-        group = session.get(TariffGroup, int(tariff_group_id))
-    except (TypeError, ValueError):
-        group = None
+    group = get_row(session, TariffGroup, tariff_group_id)
     if group is None:
         errors["tariff_group_id"] = "Выберите тарифную группу."
     if locality_type not in LocalityType.labels:

@@ -8,6 +8,7 @@ from typing import IO, Any, Callable, Iterable, Sequence
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -67,8 +68,22 @@ def _header_cell(sheet, label: str) -> WriteOnlyCell:
 def _cell(sheet, value: Any, column: Column, to_local) -> WriteOnlyCell | Any:
     if isinstance(value, dt.datetime):
         value = to_local(value)
+    if isinstance(value, str):
+        return _text_cell(sheet, value)
     if value is None or column.number_format is None:
         return value
     cell = WriteOnlyCell(sheet, value=value)
     cell.number_format = column.number_format
+    return cell
+
+
+def _text_cell(sheet, text: str) -> WriteOnlyCell | str:
+    """Text as text: without the control characters a worksheet cannot hold (openpyxl
+    refuses the whole file), and never a formula (a name typed as "=HYPERLINK(...)" stays a
+    name in finance's spreadsheet)."""
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if not text.startswith("="):
+        return text
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.data_type = "s"
     return cell

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.models import Branch, Feedback, FeedbackStatus, PersonalAccount, PortalUser
 from app.services import accounts, audit, notify
+from app.services.ids import parse_id
 from app.services.phones import normalize_phone
 from app.services.throttle import guard
 
@@ -86,10 +87,8 @@ def _account_id(raw, allowed_accounts, session: Session) -> int | None:
     text = str(raw).strip() if raw is not None else ""
     if not text:
         return None
-    if not text.isdigit():
-        raise ValueError(text)
-    account_id = int(text)
-    if allowed_accounts is None or session.execute(
+    account_id = parse_id(text)
+    if account_id is None or allowed_accounts is None or session.execute(
             select(PersonalAccount.id).where(PersonalAccount.id == account_id,
                                              PersonalAccount.id.in_(allowed_accounts))
     ).first() is None:
@@ -152,10 +151,10 @@ def branches(session: Session) -> list[Branch]:
 
 
 def _branch_id(session: Session, raw) -> int | None:
-    text = str(raw).strip() if raw is not None else ""
-    if not text.isdigit():
+    branch_id = parse_id(raw)
+    if branch_id is None:
         return None
-    return session.execute(select(Branch.id).where(Branch.id == int(text))).scalar_one_or_none()
+    return session.execute(select(Branch.id).where(Branch.id == branch_id)).scalar_one_or_none()
 
 
 def _email(raw: str | None) -> str | None:

@@ -5,9 +5,9 @@ from flask import current_app, jsonify, render_template, request
 from flask_appbuilder import AppBuilder
 from werkzeug.exceptions import HTTPException
 
-from app.views import admin, jobs, reconciliation
-from app.views import feedback as feedback_views
 from app.views import acts as act_views
+from app.views import admin, guards, jobs, reconciliation
+from app.views import feedback as feedback_views
 from app.views import mailings as mailing_views
 from app.views import notices as notice_views
 
@@ -66,6 +66,7 @@ ERROR_PAGES = {
 def register_all(appbuilder: AppBuilder) -> None:
     for code in ERROR_PAGES:
         current_app.register_error_handler(code, _error_page)
+    guards.init_app(current_app)
     for view, label, icon, category in MENU:
         category_label, category_icon = CATEGORIES[category]
         appbuilder.add_view(

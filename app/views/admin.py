@@ -23,10 +23,9 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from app import models as m
 from app.extensions import db
 from app.security import current_branch_scope
-from app.services import applications, credentials, letters, payments, readings, supplier
-from app.services import acts
-from app.views.applications import attachment_response
+from app.services import acts, applications, credentials, letters, payments, readings, supplier
 from app.views.acts import ActDocumentsMixin
+from app.views.applications import attachment_response
 from app.views.base import (
     CAN_APPEND,
     CAN_KEEP,
@@ -37,6 +36,7 @@ from app.views.base import (
     current_user_id,
 )
 from app.views.formats import local_today
+from app.views.guards import FitsColumn
 
 #: Labels of the columns many tables share.
 COMMON_LABELS = {
@@ -165,7 +165,7 @@ class TariffView(DirectoryModelView):
     base_order = ("effective_from", "desc")
     choices_columns = {"zones": ZONE_SCHEMES, "zone": ZONES, "range_no": RANGES}
     choices_coerce = {"zones": int, "range_no": int}
-    validators_columns = {"rate": [POSITIVE]}
+    validators_columns = {"rate": [FitsColumn(m.Tariff.rate), POSITIVE]}
     description_columns = {
         "rate": "Рублей за кВт·ч, с НДС",
         "effective_to": "Пусто — тариф действует до отмены",
@@ -188,7 +188,7 @@ class ConsumptionRangeView(DirectoryModelView):
     base_order = ("effective_from", "desc")
     choices_columns = {"season": m.Season.labels, "range_no": RANGES}
     choices_coerce = {"range_no": int}
-    validators_columns = {"upper_kwh": [NOT_NEGATIVE]}
+    validators_columns = {"upper_kwh": [FitsColumn(m.ConsumptionRange.upper_kwh), NOT_NEGATIVE]}
     description_columns = {
         "upper_kwh": "Пусто — последний диапазон, без верхней границы",
         "effective_to": "Пусто — действует до отмены",
@@ -309,7 +309,8 @@ class PremisesView(PortalModelView):
     order_columns = ["locality", "street", "house", "flat", "locality_type", "residents"]
     base_order = ("locality", "asc")
     choices_columns = {"locality_type": m.LocalityType.labels}
-    validators_columns = {"postcode": [POSTCODE], "residents": [NOT_NEGATIVE]}
+    validators_columns = {"postcode": [POSTCODE],
+                          "residents": [FitsColumn(m.Premises.residents), NOT_NEGATIVE]}
     description_columns = {
         "electric_stove": "Дома с электроплитами оплачивают электроэнергию по своей "
                           "тарифной группе",
@@ -339,7 +340,8 @@ class ReadingView(PortalModelView):
     choices_columns = {"source": m.ReadingSource.labels, "status": m.ReadingStatus.labels}
     add_form_extra_fields = {"source": choice_field("Источник", m.ReadingSource.labels,
                                                     default="staff")}
-    validators_columns = {"t1": [NOT_NEGATIVE], "t2": [NOT_NEGATIVE], "t3": [NOT_NEGATIVE]}
+    validators_columns = {zone: [FitsColumn(getattr(m.Reading, zone)), NOT_NEGATIVE]
+                          for zone in ("t1", "t2", "t3")}
     description_columns = {
         "period": "Месяц, за который переданы показания (первое число месяца)",
         "t2": "Только для двух- и трёхзонных приборов учёта",
@@ -436,6 +438,8 @@ class ChargeView(PortalModelView):
     base_order = ("period", "desc")
     choices_columns = {"kind": m.ChargeKind.labels, "zone": ZONES, "range_no": RANGES}
     choices_coerce = {"range_no": int}
+    validators_columns = {column: [FitsColumn(getattr(m.Charge, column))]
+                          for column in ("kwh", "rate", "amount")}
     description_columns = {
         "amount": "Положительная сумма увеличивает долг, отрицательная уменьшает",
         "note": "Почему сделана корректировка: номер обращения, акта, служебной записки",
@@ -485,7 +489,7 @@ class PaymentView(PortalModelView):
     order_columns = ["amount", "method", "status", "paid_at", "created_at"]
     base_order = ("created_at", "desc")
     choices_columns = {"status": m.PaymentStatus.labels, "method": m.PaymentMethod.labels}
-    validators_columns = {"amount": [POSITIVE]}
+    validators_columns = {"amount": [FitsColumn(m.Payment.amount), POSITIVE]}
     description_columns = {
         "external_id": "Номер платёжного поручения или операции банка, если есть",
         "paid_at": "Когда деньги поступили (для банковских и кассовых платежей)",

@@ -22,11 +22,7 @@ from flask_appbuilder.fieldwidgets import (
     Select2Widget,
 )
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.filters import (
-    FilterEqual,
-    FilterNotEqual,
-    SQLAFilterConverter,
-)
+from flask_appbuilder.models.sqla.filters import FilterEqual, FilterNotEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.urltools import get_filter_args, get_order_args
@@ -42,6 +38,7 @@ from app.security import current_branch_scope
 from app.services import audit, export
 from app.services.scoping import branch_condition, has_branch_rule, in_branch
 from app.views import formats
+from app.views.filters import TypedFilterConverter
 
 #: Permission sets of the back-office views. Every list can be exported (the role policy
 #: decides who may); history-bearing rows are kept (no delete), ledger rows are only appended.
@@ -110,7 +107,7 @@ def _label_of(labels: Mapping[Any, str]) -> Callable[[Any], str]:
     return lambda value: "" if value is None else labels.get(value, str(value))
 
 
-class OnceFilterConverter(SQLAFilterConverter):
+class OnceFilterConverter(TypedFilterConverter):
     """FAB's filter converter, converting each column once per interface: FAB builds the
     filters of every column of the model again each time it makes a Filters, twice in every
     list request. The filters are stateless; each caller gets its own list of them."""

@@ -17,6 +17,7 @@ from app.services import mailings
 from app.views.admin import AUDIT_ACTIONS, RowRefused, labels
 from app.views.base import CAN_ALL, PortalModelView, current_user_id
 from app.views.formats import local_today
+from app.views.guards import FitsColumn
 from app.views.jobs import progress_bar
 
 AUDIT_ACTIONS.update({
@@ -57,7 +58,9 @@ class MailingView(PortalModelView):
     base_order = ("created_at", "desc")
     choices_columns = {"status": m.MailingStatus.labels}
     formatters_columns = {"percent": progress_bar}
-    validators_columns = {"min_debt": [Optional(), NumberRange(min=0)]}
+    validators_columns = {"min_debt": [Optional(), FitsColumn(m.Mailing.min_debt),
+                                       NumberRange(min=0, message="Сумма не может быть "
+                                                                  "отрицательной.")]}
     description_columns = {
         "subject": "Тема письма; подстановки работают и здесь",
         "body": PLACEHOLDER_HELP + ". Пустая строка — новый абзац. Ссылку для отписки "

@@ -53,7 +53,8 @@ class PayView(BaseView):
         methods = payments.offered_methods()
         method = methods[0] if methods else None
         if request.method == "POST":
-            chosen = {int(v) for v in request.form.getlist("account") if v.isdigit()}
+            chosen = {int(v) for v in request.form.getlist("account")
+                      if v.isascii() and v.isdigit()}
             method = request.form.get("method") or method
             parts: list[tuple[int, Decimal]] = []
             for s in summaries:
