@@ -35,6 +35,7 @@ def init_app(app: Flask) -> Celery:
         f"notices-{event}": {"task": "lk_portal.send_notices", "args": (event,),
                              "schedule": crontab(hour=notices_hour, minute=5 * n)}
         for n, event in enumerate(SCHEDULED)}
+    visibility = int(app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)
     celery_app.conf.update(
         beat_schedule=beat_schedule,
         broker_url=broker or "memory://",
@@ -45,9 +46,14 @@ def init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        # A task of a worker that died goes back to the queue after this many seconds.
-        broker_transport_options={"visibility_timeout": int(
-            app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)},
+        # A task of a worker that died goes back to the queue after this many seconds; a
+        # live worker looks for such tasks every few seconds (kombu 5.7 would look only every
+        # 100 s: its interval times its throttle), a cheap ZRANGE on a small sorted set.
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": min(10, visibility),
+            "unacked_restore_throttle": 1,
+        },
         timezone="Europe/Moscow",
     )
     celery_app.set_default()
