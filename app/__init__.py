@@ -27,7 +27,7 @@ class DatabaseIntConverter(IntegerConverter):
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
     from app import cli, headers, jobs, plugins, production
-    from app.extensions import csrf, db, mail, migrate, tune_sqlite
+    from app.extensions import commit_read_only_requests, csrf, db, mail, migrate, tune_sqlite
     from app.security import build_fab_roles
     from app.services import channels, throttle
     from app.views import VIEW_MENUS, business_acts, formats, register_all
@@ -66,6 +66,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
 
     db.init_app(app)
+    commit_read_only_requests(app)
     headers.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)

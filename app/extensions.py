@@ -4,6 +4,7 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import text
 
 db = SQLA()
 appbuilder = AppBuilder(update_perms=False)
@@ -30,3 +31,31 @@ def tune_sqlite(engine) -> None:
         cursor.close()
 
     engine.dispose()
+
+
+#: True while the transaction has written nothing (PostgreSQL assigns a transaction id on the
+#: first write only).
+NOTHING_WRITTEN = text("SELECT pg_current_xact_id_if_assigned() IS NULL")
+
+
+def commit_read_only_requests(app) -> None:
+    """End a request's PostgreSQL transaction that wrote nothing with COMMIT, not ROLLBACK.
+
+    psycopg forgets its prepared statements on every ROLLBACK (an object they refer to might
+    have been dropped in the transaction), and the session ends every request with one, so no
+    statement was ever prepared: each request planned its queries afresh, 1.4 ms alone for the
+    signed-in user's joins, ten times its execution. Committing a transaction that wrote
+    nothing changes nothing; one that wrote, or a request that failed, still rolls back.
+    Registered after the session's own teardown, so it runs before it."""
+
+    @app.teardown_appcontext
+    def _commit_if_nothing_written(error) -> None:
+        if error is not None or not db.session.registry.has():
+            return
+        session = db.session()
+        if not session.in_transaction() or session.new or session.dirty or session.deleted:
+            return
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        if session.execute(NOTHING_WRITTEN).scalar():
+            session.commit()

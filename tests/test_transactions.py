@@ -1,0 +1,81 @@
+"""How a request's transaction ends on PostgreSQL (app.extensions.commit_read_only_requests):
+one that wrote nothing with COMMIT, so that psycopg keeps the statements it prepared; one that
+wrote without committing, or failed, with ROLLBACK, so that nothing it wrote is kept."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from app import create_app
+from app import models as m
+from app.extensions import db
+from tests.conftest import _test_config
+
+
+@pytest.fixture
+def served(app, database_url, tmp_path):
+    """A second app over the test's database with three probe routes; its requests each get
+    their own app context (and so their own session and teardown), as under gunicorn. Yields
+    (test client, the list of how each transaction ended)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's prepared statements are PostgreSQL's (TEST_DATABASE_URL)")
+    portal = create_app(_test_config(database_url, tmp_path / "served"))
+
+    @portal.get("/_probe/read")
+    def read():
+        db.session.execute(select(m.Branch.id).where(m.Branch.code == "probe")).all()
+        prepared = db.session.execute(text("SELECT count(*) FROM pg_prepared_statements"))
+        return str(prepared.scalar())
+
+    @portal.get("/_probe/write")
+    def write_without_commit():
+        db.session.add(m.Branch(code="probe", name="Проба", city="Краснодар"))
+        db.session.flush()
+        return "written"
+
+    @portal.get("/_probe/fail")
+    def fail_after_writing():
+        db.session.add(m.Branch(code="probe", name="Проба", city="Краснодар"))
+        db.session.flush()
+        raise RuntimeError("the view failed after writing")
+
+    ends: list[str] = []
+    with portal.app_context():
+        engine = db.engine
+    event.listen(engine, "commit", lambda _conn: ends.append("commit"))
+    event.listen(engine, "rollback", lambda _conn: ends.append("rollback"))
+    try:
+        yield portal.test_client(), ends
+    finally:
+        with portal.app_context():
+            db.engine.dispose()
+
+
+def probes(session) -> int:
+    session.rollback()
+    return session.execute(select(func.count()).select_from(m.Branch)
+                            .where(m.Branch.code == "probe")).scalar_one()
+
+
+def test_a_request_that_wrote_nothing_commits_and_keeps_prepared_statements(served):
+    client, ends = served
+    answers = [client.get("/_probe/read").get_data(as_text=True) for _ in range(8)]
+    assert ends == ["commit"] * 8
+    # psycopg prepares a statement on its fifth run on a connection; a ROLLBACK would have
+    # made it forget them all again.
+    assert int(answers[-1]) >= 2, answers
+
+
+def test_a_request_that_wrote_without_committing_rolls_back(served, session):
+    client, ends = served
+    assert client.get("/_probe/write").get_data(as_text=True) == "written"
+    assert ends == ["rollback"]
+    assert probes(session) == 0
+
+
+def test_a_failed_request_rolls_back(served, session):
+    client, ends = served
+    client.application.testing = False  # a 500 page, as served, not the exception
+    assert client.get("/_probe/fail").status_code == 500
+    assert ends == ["rollback"]
+    assert probes(session) == 0
