@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from flask import g
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.sqla.models import Role
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
@@ -528,6 +529,21 @@ def test_menu_and_login_page_are_russian(client, sign_in):
         assert f">{english}<" not in home and f" {english}<" not in home, english
     for russian in ("Доступ", "Пользователи", "Роли", "Абоненты", "Расчёты", "Профиль"):
         assert russian in home, russian
+
+
+def test_only_staff_pages_carry_the_back_office_menu(client, session, sign_in):
+    """Visitors, residents and organizations get the brand and their user menu only, even a
+    customer's account that was given a back-office role by mistake."""
+    assert 'class="dropdown-toggle"' not in client.get("/auth/").get_data(as_text=True)
+    resident = sign_in(RESIDENT, kind="resident")
+    resident.roles.append(session.scalar(select(Role).filter_by(name=STAFF)))
+    session.commit()
+    cabinet = client.get("/cabinet/")
+    assert cabinet.status_code == 200
+    cabinet = cabinet.get_data(as_text=True)
+    assert cabinet.count('class="dropdown-toggle"') == 1  # the user menu
+    for item in ("Пользователи", "Роли", "Абоненты", "Расчёты"):
+        assert item not in cabinet, item
 
 
 # Home page -------------------------------------------------------------------------------------
