@@ -333,6 +333,8 @@ class Premises(Model):
     __tablename__ = "premises"
     __table_args__ = (
         CheckConstraint(LocalityType.check("locality_type"), name="ck_premises_locality"),
+        # The back office finds premises by the street as it is typed (app.services.lookup).
+        Index("ix_premises_street_house", "street", "house"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

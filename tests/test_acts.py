@@ -694,9 +694,11 @@ def test_finance_of_a_branch_sees_decides_and_downloads_only_its_acts(
     act = session.get(m.ReconciliationAct, own)
     assert act.status == "ready" and act.decided_by.username == f"finance-{krd.branch_id}"
     assert session.get(m.ReconciliationAct, other).status == "requested"
-    # The add form offers only the branch's organizations and refuses another's.
-    form = client.get("/reconciliationactview/add").get_data(as_text=True)
-    assert "Ромашка-Краснодар" in form and "Ромашка-Новороссийск" not in form
+    # The add form finds only the branch's organizations and refuses another's.
+    found = client.get("/reconciliationactview/lookup/add/organization?q=Ромашка").get_json()
+    assert [r["text"] for r in found["results"]] == ["ООО «Ромашка-Краснодар» (ИНН 2308000001)"]
+    contracts = client.get("/reconciliationactview/lookup/add/contract?q=Д-").get_json()
+    assert [r["id"] for r in contracts["results"]] == [krd.ids["Contract"]]
     before = session.scalar(select(func.count(m.ReconciliationAct.id)))
     client.post("/reconciliationactview/add", data={
         "organization": nvr.ids["Organization"], "contract": nvr.ids["Contract"],

@@ -108,6 +108,10 @@ class ActDocumentsMixin:
                                    **(getattr(self, fields) or {})})
         super()._init_properties()
 
+    def lookup_branch_scope(self) -> int | None:
+        """Organizations and contracts are searched within the act scope."""
+        return act_branch_scope()
+
     def _check_scope(self, item) -> None:
         branch_id = act_branch_scope()
         organization = db.session.get(m.Organization, item.organization_id) \

@@ -1,7 +1,9 @@
 """Back-office views over the domain tables (staff, finance and administrators).
 
 Declarative on purpose: columns, Russian labels, searches and permission sets. Branch scope,
-value display, selects of status values and the .xlsx export come from app.views.base.
+value display, selects of status values, the search-as-you-type relation fields and filters
+(accounts, meters, users, organizations, contracts, premises) and the .xlsx export come from
+app.views.base.
 Rows that carry history (accounts, meters, readings, the ledger) are never deleted: they are
 closed, deactivated or corrected by a new row.
 """

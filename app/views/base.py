@@ -4,6 +4,9 @@ FAB applies ``base_filters`` to list, show, edit and delete, not to create nor t
 of relation drop-downs: a branch operator's adds and edits are checked in ``pre_add`` and
 ``pre_update``, and every drop-down over a branch-owned table is limited to the operator's
 branch. Status-like columns show their Russian labels and are edited through a select.
+A relation to a table that grows with the customers (accounts, meters, users...) is never a
+drop-down of every row: a search-as-you-type field in forms and a text filter on the related
+row's natural key in searches (app.views.related, app.services.lookup).
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from urllib.parse import quote
 
 from flask import g, request, send_file
 from flask_appbuilder import ModelView
+from flask_appbuilder.baseviews import BaseCRUDView
 from flask_appbuilder.fieldwidgets import (
+    BS3TextFieldWidget,
     DatePickerWidget,
     DateTimePickerWidget,
     Select2Widget,
@@ -30,7 +35,14 @@ from flask_appbuilder.views import expose
 from flask_appbuilder.widgets import ListWidget
 from sqlalchemy import func, inspect
 from sqlalchemy.orm import MANYTOONE, joinedload, selectinload
-from wtforms import BooleanField, DateField, DateTimeField, SelectField, ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeField,
+    SelectField,
+    StringField,
+    ValidationError,
+)
 from wtforms.validators import InputRequired, Optional
 
 from app.extensions import db
@@ -38,7 +50,8 @@ from app.security import current_branch_scope
 from app.services import audit, export
 from app.services.scoping import branch_condition, has_branch_rule, in_branch
 from app.views import formats
-from app.views.filters import TypedFilterConverter
+from app.views.filters import TypedFilterConverter, relation_filters
+from app.views.related import LookupViewMixin, lookup_field, lookup_model
 
 #: Permission sets of the back-office views. Every list can be exported (the role policy
 #: decides who may); history-bearing rows are kept (no delete), ledger rows are only appended.
@@ -202,12 +215,13 @@ class PortalViewMixin:
                 self.validators_columns.setdefault(column, []).append(first_day_of_month)
         self.declared_formatters = dict(self.formatters_columns)
         self.formatters_columns = {**self._type_formatters(), **self.formatters_columns}
+        self.lookup_columns = self._lookup_columns()
         self.add_form_extra_fields = self._form_fields(self.add_form_extra_fields,
-                                                       self.add_columns)
+                                                       self.add_columns, "add")
         self.edit_form_extra_fields = self._form_fields(self.edit_form_extra_fields,
-                                                        self.edit_columns)
+                                                        self.edit_columns, "edit")
         self.search_form_extra_fields = self._form_fields(
-            self.search_form_extra_fields, self.search_columns, search=True)
+            self.search_form_extra_fields, self.search_columns, "search")
         self.add_form_query_rel_fields = self._scoped_relations(
             self.add_form_query_rel_fields, self.add_columns)
         self.edit_form_query_rel_fields = self._scoped_relations(
@@ -215,6 +229,8 @@ class PortalViewMixin:
         self.search_form_query_rel_fields = self._scoped_relations(
             self.search_form_query_rel_fields, self.search_columns)
         self._narrow_choice_filters()
+        self._relations_by_key()
+        self._lookup_templates()
 
     def _type_formatters(self) -> dict[str, Callable[[Any], Any]]:
         shown = dict.fromkeys([*self.list_columns, *self.show_columns])
@@ -247,14 +263,33 @@ class PortalViewMixin:
         return {"month": formats.month, "timestamp": formats.timestamp, "date": formats.date,
                 "flag": formats.yes_no}.get(kind, formats.text)
 
-    def _form_fields(self, extra: dict | None, columns: list[str],
-                     search: bool = False) -> dict:
+    def _lookup_columns(self) -> dict[str, set[str]]:
+        """The relation columns of each form that are searched as you type: in the views
+        with the lookup endpoints, those to a table that grows with the customers."""
+        if not isinstance(self, LookupViewMixin):
+            return {}
+        forms = {"add": self.add_columns, "edit": self.edit_columns,
+                 "search": self.search_columns}
+        return {form: {c for c in columns if lookup_model(self.datamodel, c) is not None}
+                for form, columns in forms.items()}
+
+    def _form_fields(self, extra: dict | None, columns: list[str], form: str) -> dict:
         """Give a form a select for every status-like column and a plain checkbox for every
         flag (FAB marks a NOT NULL flag required, so it could never be left unticked); give
-        the search form empty date pickers (FAB pre-fills them with the column's default)."""
+        the search form empty date pickers (FAB pre-fills them with the column's default).
+        A relation to a large table is a search field in add and edit, and a text box for
+        its natural key in the search form (never a list of every related row)."""
         fields = dict(extra or {})
+        search = form == "search"
         for column in columns:
             if column in fields:
+                continue
+            if column in self.lookup_columns.get(form, ()):
+                fields[column] = (
+                    StringField(str(self.label_columns.get(column, column)),
+                                validators=[Optional()], widget=BS3TextFieldWidget(),
+                                render_kw={"data-filter-default": "1"})
+                    if search else lookup_field(self, column, form))
                 continue
             label = str(self.label_columns.get(column, column))
             description = self.description_columns.get(column, "")
@@ -283,6 +318,25 @@ class PortalViewMixin:
                 if column in table:
                     table[column] = [f for f in table[column]
                                      if type(f) in (FilterEqual, FilterNotEqual)]
+
+    def _relations_by_key(self) -> None:
+        """Search a relation to a large table by the related row's natural key (index 1 on:
+        "номер равен", "начинается с"...), keeping FAB's filter by id at index 0 for links."""
+        for column in self.lookup_columns.get("search", ()):
+            made = relation_filters(self.datamodel.obj, column)
+            if made is None:
+                continue
+            for table in (self._filters.get_search_filters(), self._filters._all_filters):
+                table[column] = [f(column, self.datamodel) for f in made]
+
+    def _lookup_templates(self) -> None:
+        """FAB's add, edit and list pages with the script of the search fields."""
+        if not isinstance(self, LookupViewMixin):
+            return
+        for kind in ("add", "edit", "list"):
+            attribute = f"{kind}_template"
+            if getattr(self, attribute) == getattr(BaseCRUDView, attribute):
+                setattr(self, attribute, f"portal/lookup/{kind}.html")
 
     def _default(self, column: str) -> Any:
         if column not in self.datamodel.list_columns:
@@ -409,7 +463,7 @@ def _today() -> dt.date:
     return formats.local_time(dt.datetime.now(dt.timezone.utc)).date()
 
 
-class PortalModelView(PortalViewMixin, ModelView):
+class PortalModelView(LookupViewMixin, PortalViewMixin, ModelView):
     """A back-office list/show/add/edit view whose rows are scoped to the user's branch."""
 
     base_filters = [["id", BranchScopeFilter, lambda: None]]

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.security import ADMIN, BUSINESS, FINANCE, RESIDENT, STAFF
 from app.services.phones import normalize_phone
 from app.views.base import BranchScopeFilter, PortalViewMixin
+from app.views.related import LookupViewMixin
 
 #: The roles a user other than an administrator may grant or take away.
 ROLES_STAFF_MAY_GRANT = frozenset({STAFF, RESIDENT, BUSINESS})
@@ -67,8 +68,9 @@ def roles_field(required: bool) -> QuerySelectMultipleField:
     )
 
 
-class SubscriberView(PortalViewMixin, UserDBModelView):
-    """Users of every kind (residents, organizations, staff); operators see their branch."""
+class SubscriberView(LookupViewMixin, PortalViewMixin, UserDBModelView):
+    """Users of every kind (residents, organizations, staff); operators see their branch.
+    The organization is chosen by typing its name or INN (app.views.related)."""
 
     base_filters = [["id", BranchScopeFilter, lambda: None]]
     base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_userinfo",
