@@ -66,7 +66,6 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
 
     db.init_app(app)
-    commit_read_only_requests(app)
     headers.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
@@ -74,6 +73,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     jobs.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
+        commit_read_only_requests(app, db.engine)
         plugins.init_app(app)
         channels.init_app(app)
         throttle.init_app(app)

@@ -4,7 +4,6 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import text
 
 db = SQLA()
 appbuilder = AppBuilder(update_perms=False)
@@ -33,20 +32,36 @@ def tune_sqlite(engine) -> None:
     engine.dispose()
 
 
-#: True while the transaction has written nothing (PostgreSQL assigns a transaction id on the
-#: first write only).
-NOTHING_WRITTEN = text("SELECT pg_current_xact_id_if_assigned() IS NULL")
+def _writes(statement: str) -> bool:
+    """Whether a statement may write: anything but a SELECT (INSERT, UPDATE, DELETE, WITH,
+    DDL, SAVEPOINT... all count)."""
+    return statement.lstrip()[:6].upper() != "SELECT"
 
 
-def commit_read_only_requests(app) -> None:
+def commit_read_only_requests(app, engine) -> None:
     """End a request's PostgreSQL transaction that wrote nothing with COMMIT, not ROLLBACK.
 
     psycopg forgets its prepared statements on every ROLLBACK (an object they refer to might
     have been dropped in the transaction), and the session ends every request with one, so no
     statement was ever prepared: each request planned its queries afresh, 1.4 ms alone for the
-    signed-in user's joins, ten times its execution. Committing a transaction that wrote
-    nothing changes nothing; one that wrote, or a request that failed, still rolls back.
-    Registered after the session's own teardown, so it runs before it."""
+    signed-in user's joins, ten times its execution. Committing a transaction that ran only
+    SELECTs changes nothing; one that ran anything else, or a request that failed, still
+    rolls back. The statements are watched at the engine, so raw SQL counts as well as the
+    ORM's. Registered after the session's own teardown, so it runs before it."""
+    from sqlalchemy import event
+
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_writes(conn, _cursor, statement, *_args) -> None:
+        if _writes(statement):
+            conn.info["wrote"] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _forget_writes(conn) -> None:
+        conn.info.pop("wrote", None)
 
     @app.teardown_appcontext
     def _commit_if_nothing_written(error) -> None:
@@ -55,7 +70,5 @@ def commit_read_only_requests(app) -> None:
         session = db.session()
         if not session.in_transaction() or session.new or session.dirty or session.deleted:
             return
-        if session.get_bind().dialect.name != "postgresql":
-            return
-        if session.execute(NOTHING_WRITTEN).scalar():
+        if not session.connection().info.get("wrote"):
             session.commit()

@@ -1,6 +1,7 @@
 """How a request's transaction ends on PostgreSQL (app.extensions.commit_read_only_requests):
-one that wrote nothing with COMMIT, so that psycopg keeps the statements it prepared; one that
-wrote without committing, or failed, with ROLLBACK, so that nothing it wrote is kept."""
+one that only read with COMMIT, so that psycopg keeps the statements it prepared; one that
+wrote without committing (through the ORM or raw SQL), or failed, with ROLLBACK, so that
+nothing it wrote is kept."""
 from __future__ import annotations
 
 import pytest
@@ -31,6 +32,13 @@ def served(app, database_url, tmp_path):
     def write_without_commit():
         db.session.add(m.Branch(code="probe", name="Проба", city="Краснодар"))
         db.session.flush()
+        return "written"
+
+    @portal.get("/_probe/raw-write")
+    def write_raw_sql_without_commit():
+        db.session.execute(text("INSERT INTO branch (code, name, city) "
+                                "VALUES ('probe', 'Проба', 'Краснодар')"))
+        db.session.execute(select(m.Branch.id)).all()  # a read after the write
         return "written"
 
     @portal.get("/_probe/fail")
@@ -71,6 +79,15 @@ def test_a_request_that_wrote_without_committing_rolls_back(served, session):
     assert client.get("/_probe/write").get_data(as_text=True) == "written"
     assert ends == ["rollback"]
     assert probes(session) == 0
+
+
+def test_a_request_that_wrote_with_raw_sql_rolls_back(served, session):
+    client, ends = served
+    assert client.get("/_probe/raw-write").get_data(as_text=True) == "written"
+    assert ends == ["rollback"]
+    assert probes(session) == 0
+    assert client.get("/_probe/read").status_code == 200
+    assert ends == ["rollback", "commit"]  # the write is not held against the next request
 
 
 def test_a_failed_request_rolls_back(served, session):
