@@ -30,7 +30,7 @@ from app import models as m
 from app.extensions import db
 from app.services import accounts, audit, bills
 from app.services import auth as auth_service
-from app.views.base import PagedInterface, content_disposition
+from app.views.base import RowsInterface, content_disposition
 
 API_VERSION = "v1"
 PDF_MIMETYPE = "application/pdf"
@@ -337,7 +337,7 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
         self.list_model_schema = self.show_model_schema = schema
         self.add_model_schema = self.edit_model_schema = schema
         self.show_columns = self.show_columns or self.list_columns
-        self.datamodel = PagedInterface(self.datamodel.obj)
+        self.datamodel = RowsInterface(self.datamodel.obj, self.list_columns)
         super().__init__()
         # Checked once here: jsonschema.validate() would check the schema itself (against
         # the meta-schema) on every request, about a third of a list request's time.
@@ -470,9 +470,12 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
             422:
               $ref: '#/components/responses/422'
         """
-        if not 0 < pk <= MAX_ID:
+        row = self.datamodel.get_row(pk, self._base_filters) if 0 < pk <= MAX_ID else None
+        if row is None:
             return self.response_404()
-        return self.get_headless(pk)
+        data = {"id": pk, "result": self.show_model_schema.dump(row)}
+        self.pre_get(data)
+        return self.response(200, **data)
 
     def pre_get_list(self, data: dict) -> None:
         self._row_extras(data["result"], data["ids"])
