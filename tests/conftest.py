@@ -241,7 +241,8 @@ def browser_page(browser, live_server):
     """A fresh browser context (no cookies) whose relative URLs go to ``live_server``."""
     context = browser.new_context(base_url=live_server, locale="ru-RU",
                                   viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    # Generous: a busy CI machine once stalled a page load past 15 s; a real hang still fails.
+    context.set_default_timeout(45_000)
     page = context.new_page()
     try:
         yield page
