@@ -630,6 +630,8 @@ def test_audit_journal_reads_russian(client, session, two_branches, sign_in):
     "/meterview/show/2147483648",  # past an integer column: an error on PostgreSQL
     "/meterview/show/abc",
     "/readingview/action/no_such_action/1",  # FAB: 'NoneType' has no attribute 'func'
+    "/roles/action/copyrole/1",  # FAB: a list's action given one row, 'Role' not iterable
+    "/feedbackview/action/assign/2147483647",  # FAB: the action given None
 ])
 def test_a_malformed_id_or_action_is_a_missing_page(client, two_branches, sign_in, path):
     sign_in(ADMIN)

@@ -134,13 +134,23 @@ def _existing_user(pk: str) -> bool:
     return valid_id(sm.user_model, pk) and sm.get_user_by_id(int(pk)) is not None
 
 
+def _single_action_on_a_row(view: BaseModelView, name: str | None, pk) -> bool:
+    """Whether ``/action/<name>/<pk>`` names an action of one row, on a row the view shows:
+    FAB hands the row to the action as is, even to one that takes a list (copying roles) or
+    when there is no such row."""
+    action = getattr(view, "actions", {}).get(name)
+    if action is None or not action.single:
+        return False
+    return view.datamodel.get(pk, view._base_filters) is not None
+
+
 def _refused_arguments(view: BaseModelView) -> tuple[int, tuple[str, str]] | None:
     args = request.view_args or {}
     method = (request.endpoint or "").rsplit(".", 1)[-1]
     model = view.datamodel.obj
     if "pk" in args and not valid_id(model, str(args["pk"])):
         return 404, NOT_FOUND
-    if method == "action" and args.get("name") not in getattr(view, "actions", {}):
+    if method == "action" and not _single_action_on_a_row(view, args.get("name"), args["pk"]):
         return 404, NOT_FOUND
     if method == "action_post" and (
             request.form.get("action") not in getattr(view, "actions", {})
