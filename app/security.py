@@ -19,12 +19,16 @@ from flask_appbuilder.security.sqla.models import (
     Group,
     Permission,
     PermissionView,
+    Role,
     ViewMenu,
+    assoc_group_role,
     assoc_permissionview_role,
+    assoc_user_group,
+    assoc_user_role,
 )
 from flask_appbuilder.security.views import AuthDBView
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select, true, union_all
+from sqlalchemy.orm import joinedload, load_only
 
 from app.models import Organization, PortalUser
 from app.services import audit
@@ -42,6 +46,10 @@ BRANCH_SCOPED_ROLES = frozenset({STAFF})
 #: filtered to the user's own accounts like the cabinet's.
 API_VIEWS = ["ContractApi", "AccountApi", "ChargeApi", "InvoiceApi", "PaymentApi", "MeterApi",
              "ReadingApi"]
+
+#: The user's columns an API call reads on every request.
+API_USER_COLUMNS = ("id", "username", "active", "kind", "branch_id", "organization_id",
+                    "must_change_password")
 
 #: What each builtin role may do, by view class name. "crud": list, show, add, edit, delete;
 #: "read": list and show; "export": the .xlsx export of a list; "pages": every permission on
@@ -181,6 +189,28 @@ def _signed_in_user():
                      joinedload(PortalUser.organization).joinedload(Organization.branch)))
 
 
+@cache
+def _api_user():
+    """The statement of PortalSecurityManager.load_user_jwt: the API's user is read on every
+    call and needs only the columns that say who may see what (the others load on first
+    use), and the names and ids of the roles, direct and through groups, as plain values:
+    eager-loaded role objects cost the ORM more per request than the query itself."""
+    user_id = bindparam("id")
+    role_ids = union_all(
+        select(assoc_user_role.c.role_id.label("role_id"))
+        .where(assoc_user_role.c.user_id == user_id),
+        select(assoc_group_role.c.role_id)
+        .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
+        .where(assoc_user_group.c.user_id == user_id),
+    ).subquery()
+    return (select(PortalUser, Role.id, Role.name)
+            .select_from(PortalUser)
+            .outerjoin(role_ids, true())
+            .outerjoin(Role, Role.id == role_ids.c.role_id)
+            .where(PortalUser.id == user_id)
+            .options(load_only(*(getattr(PortalUser, name) for name in API_USER_COLUMNS))))
+
+
 class StaffAuthDBView(AuthDBView):
     """FAB's /login/ is the back-office entrance: staff only. Residents and organizations
     have their own forms (/auth/, /business/login)."""
@@ -218,6 +248,23 @@ class PortalSecurityManager(SecurityManager):
         user = self.session.execute(_signed_in_user(), {"id": int(pk)}).unique() \
             .scalar_one_or_none()
         return user if user is not None and user.is_active else None
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """The API's user (flask-jwt-extended's user loader), with FAB's ``g.user``."""
+        rows = self.session.execute(_api_user(), {"id": int(jwt_data["sub"])}).all()
+        user = rows[0][0] if rows else None
+        if user is None or not user.is_active:
+            return None
+        user.effective_roles = [SimpleNamespace(id=role_id, name=name)
+                                for _user, role_id, name in rows if role_id is not None]
+        g.user = user
+        return user
+
+    def get_user_roles(self, user):
+        """The roles the API's user loader read with the user, else FAB's: the user's roles
+        and the roles of the user's groups."""
+        effective = getattr(user, "effective_roles", None)
+        return effective if effective is not None else super().get_user_roles(user)
 
     def is_item_public(self, permission_name, view_name):
         """Whether anonymous visitors may use a view: in memory when Public is a builtin role

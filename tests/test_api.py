@@ -7,6 +7,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from flask_appbuilder.security.sqla.models import Group, assoc_user_group
 from openapi_spec_validator import validate as validate_spec
 from pypdf import PdfReader
 from sqlalchemy import func, select
@@ -157,6 +158,24 @@ def test_refresh_gives_a_new_access_token_while_the_user_is_active(client, world
                        headers=bearer(tokens["refresh_token"])).status_code == 401
     assert client.get(f"{API}/account/",
                       headers=bearer(tokens["access_token"])).status_code == 401
+
+
+def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world, headers,
+                                                                    session):
+    """The token names the user; the rights are the roles the user has at the call."""
+    resident = session.execute(select(m.PortalUser).filter_by(username="resident")).scalar_one()
+    role = resident.roles[0]
+    resident.roles = []
+    session.commit()
+    assert client.get(f"{API}/account/", headers=headers["resident"]).status_code == 403
+    group = Group(name="Жители по договору", label="Жители")
+    group.roles = [role]
+    session.add(group)
+    session.flush()
+    session.execute(assoc_user_group.insert().values(user_id=resident.id, group_id=group.id))
+    session.commit()
+    listing = client.get(f"{API}/account/", headers=headers["resident"])
+    assert listing.status_code == 200 and listing.json["count"] == 1
 
 
 def test_no_token_no_data_and_no_session_cookies(client, world, owner):
