@@ -10,7 +10,7 @@ import pytest
 from flask_appbuilder.security.sqla.models import Group, assoc_user_group
 from openapi_spec_validator import validate as validate_spec
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app import models as m
 from app.security import ROLE_POLICY, STAFF
@@ -176,6 +176,32 @@ def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world
     session.commit()
     listing = client.get(f"{API}/account/", headers=headers["resident"])
     assert listing.status_code == 200 and listing.json["count"] == 1
+
+
+def test_reads_run_without_a_transaction_on_postgresql(app, client, world, headers, session):
+    """A list or one row: each statement on its own (no BEGIN, no COMMIT); a bill's PDF,
+    which writes the audit journal, in a transaction."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("autocommit reads are PostgreSQL's (TEST_DATABASE_URL)")
+    autocommit: list[bool] = []
+
+    def note(conn, *_args):
+        autocommit.append(conn.connection.driver_connection.autocommit)
+
+    krd, _ = world
+    event.listen(session.get_bind(), "before_cursor_execute", note)
+    try:
+        for path in ("account/", f"account/{krd.ids['PersonalAccount']}", "meter/"):
+            with app.app_context():  # a session of its own, as each request has when served
+                assert client.get(f"{API}/{path}", headers=headers["krd"]).status_code == 200
+        read = list(autocommit)
+        autocommit.clear()
+        with app.app_context():
+            pdf = client.get(f"{API}/invoice/{krd.ids['Invoice']}/pdf", headers=headers["krd"])
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", note)
+    assert len(read) >= 6 and all(read)
+    assert pdf.status_code == 200 and autocommit and not any(autocommit)
 
 
 def test_no_token_no_data_and_no_session_cookies(client, world, owner):

@@ -1,7 +1,8 @@
 """How a request's transaction ends on PostgreSQL (app.extensions.commit_read_only_requests):
 one that only read with COMMIT, so that psycopg keeps the statements it prepared; one that
 wrote without committing (through the ORM or raw SQL), or failed, with ROLLBACK, so that
-nothing it wrote is kept."""
+nothing it wrote is kept; and the API's reads without a transaction at all
+(app.extensions.read_without_a_transaction)."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import event, func, select, text
 
 from app import create_app
 from app import models as m
-from app.extensions import db
+from app.extensions import db, read_without_a_transaction
 from tests.conftest import _test_config
 
 
@@ -46,6 +47,17 @@ def served(app, database_url, tmp_path):
         db.session.add(m.Branch(code="probe", name="Проба", city="Краснодар"))
         db.session.flush()
         raise RuntimeError("the view failed after writing")
+
+    @portal.get("/_probe/snapshots")
+    def snapshots():
+        """Whether the second of two statements ran in a transaction of its own."""
+        db.session.execute(text("SELECT pg_sleep(0.002)")).all()
+        return str(db.session.execute(text("SELECT now() = statement_timestamp()")).scalar())
+
+    portal.add_url_rule("/_probe/snapshots-in-a-transaction", "snapshots_in_a_transaction",
+                        snapshots)
+    with portal.app_context():
+        read_without_a_transaction(portal, db.engine, {"snapshots"})
 
     ends: list[str] = []
     with portal.app_context():
@@ -96,3 +108,11 @@ def test_a_failed_request_rolls_back(served, session):
     assert client.get("/_probe/fail").status_code == 500
     assert ends == ["rollback"]
     assert probes(session) == 0
+
+
+def test_a_read_only_route_runs_each_statement_on_its_own(served):
+    client, _ends = served
+    assert client.get("/_probe/snapshots").get_data(as_text=True) == "True"
+    # Any other route: one transaction from the first statement to the end of the request.
+    assert client.get("/_probe/snapshots-in-a-transaction").get_data(as_text=True) == "False"
+

@@ -27,7 +27,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import false, select
 
 from app import models as m
-from app.extensions import db
+from app.extensions import db, read_without_a_transaction
 from app.services import accounts, audit, bills
 from app.services import auth as auth_service
 from app.views.base import RowsInterface, content_disposition
@@ -692,6 +692,9 @@ def register_api(appbuilder) -> None:
     from app.views.api_acts import ActApi
     from app.views.api_readings import ReadingApi
 
-    for api in (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi,
-                ReadingApi, ActApi):
+    apis = (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi, ReadingApi,
+            ActApi)
+    for api in apis:
         appbuilder.add_api(api)
+    read_without_a_transaction(current_app._get_current_object(), db.engine, {
+        f"{api.__name__}.{method}" for api in apis for method in ("get", "get_list")})
