@@ -27,7 +27,15 @@ class DatabaseIntConverter(IntegerConverter):
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
     from app import cli, headers, jobs, plugins, production
-    from app.extensions import commit_read_only_requests, csrf, db, mail, migrate, tune_sqlite
+    from app.extensions import (
+        commit_read_only_requests,
+        csrf,
+        db,
+        mail,
+        migrate,
+        read_without_a_transaction,
+        tune_sqlite,
+    )
     from app.security import build_fab_roles
     from app.services import channels, throttle
     from app.views import VIEW_MENUS, business_acts, formats, register_all
@@ -74,6 +82,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     with app.app_context():
         tune_sqlite(db.engine)
         commit_read_only_requests(app, db.engine)
+        read_without_a_transaction(app, db.engine)
         plugins.init_app(app)
         channels.init_app(app)
         throttle.init_app(app)

@@ -75,8 +75,17 @@ def commit_read_only_requests(app, engine) -> None:
             session.commit()
 
 
-def read_without_a_transaction(app, engine, endpoints: set[str]) -> None:
-    """Run the GET requests of ``endpoints``, routes that only read, on PostgreSQL without a
+
+def reads_only(view):
+    """Mark a view function that only reads: its GET requests run without a transaction on
+    PostgreSQL (read_without_a_transaction). Put it next to ``def``, under the decorators that
+    copy a function's attributes to their wrapper (functools.wraps)."""
+    view.reads_only = True
+    return view
+
+
+def read_without_a_transaction(app, engine) -> None:
+    """Run the GET requests of the views marked ``reads_only`` on PostgreSQL without a
     transaction (autocommit): the BEGIN and COMMIT around their queries are two round trips
     to the server, as many as the queries themselves, and buy nothing: under READ COMMITTED
     each statement sees its own snapshot inside a transaction too. Registered first among
@@ -85,9 +94,11 @@ def read_without_a_transaction(app, engine, endpoints: set[str]) -> None:
         return
 
     def _autocommit() -> None:
+        if request.method != "GET" or not getattr(
+                app.view_functions.get(request.endpoint), "reads_only", False):
+            return
         session = db.session()
-        if (request.method == "GET" and request.endpoint in endpoints
-                and not session.in_transaction()):  # a test's session, shared, may have begun
+        if not session.in_transaction():  # a test's shared session may have begun
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
     app.before_request_funcs.setdefault(None, []).insert(0, _autocommit)

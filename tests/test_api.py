@@ -178,9 +178,10 @@ def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world
     assert listing.status_code == 200 and listing.json["count"] == 1
 
 
-def test_reads_run_without_a_transaction_on_postgresql(app, client, world, headers, session):
-    """A list or one row: each statement on its own (no BEGIN, no COMMIT); a bill's PDF,
-    which writes the audit journal, in a transaction."""
+def test_reads_run_without_a_transaction_on_postgresql(app, client, world, headers, session,
+                                                       owner):
+    """A list or one row, and the cabinet's main page: each statement on its own (no BEGIN,
+    no COMMIT); a bill's PDF, which writes the audit journal, in a transaction."""
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("autocommit reads are PostgreSQL's (TEST_DATABASE_URL)")
     autocommit: list[bool] = []
@@ -194,6 +195,8 @@ def test_reads_run_without_a_transaction_on_postgresql(app, client, world, heade
         for path in ("account/", f"account/{krd.ids['PersonalAccount']}", "meter/"):
             with app.app_context():  # a session of its own, as each request has when served
                 assert client.get(f"{API}/{path}", headers=headers["krd"]).status_code == 200
+        with app.app_context():
+            assert "230000000001" in client.get("/cabinet/").get_data(as_text=True)
         read = list(autocommit)
         autocommit.clear()
         with app.app_context():

@@ -2,7 +2,7 @@
 one that only read with COMMIT, so that psycopg keeps the statements it prepared; one that
 wrote without committing (through the ORM or raw SQL), or failed, with ROLLBACK, so that
 nothing it wrote is kept; and the API's reads without a transaction at all
-(app.extensions.read_without_a_transaction)."""
+(app.extensions.reads_only)."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select, text
 
 from app import create_app
 from app import models as m
-from app.extensions import db, read_without_a_transaction
+from app.extensions import db, reads_only
 from tests.conftest import _test_config
 
 
@@ -48,16 +48,14 @@ def served(app, database_url, tmp_path):
         db.session.flush()
         raise RuntimeError("the view failed after writing")
 
-    @portal.get("/_probe/snapshots")
-    def snapshots():
+    def two_statements():
         """Whether the second of two statements ran in a transaction of its own."""
         db.session.execute(text("SELECT pg_sleep(0.002)")).all()
         return str(db.session.execute(text("SELECT now() = statement_timestamp()")).scalar())
 
+    portal.add_url_rule("/_probe/snapshots", "snapshots", reads_only(lambda: two_statements()))
     portal.add_url_rule("/_probe/snapshots-in-a-transaction", "snapshots_in_a_transaction",
-                        snapshots)
-    with portal.app_context():
-        read_without_a_transaction(portal, db.engine, {"snapshots"})
+                        two_statements)
 
     ends: list[str] = []
     with portal.app_context():

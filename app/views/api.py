@@ -27,7 +27,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import false, select
 
 from app import models as m
-from app.extensions import db, read_without_a_transaction
+from app.extensions import db, reads_only
 from app.services import accounts, audit, bills
 from app.services import auth as auth_service
 from app.views.base import RowsInterface, content_disposition
@@ -382,6 +382,7 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
     @safe
     @permission_name("get")
     @rison()
+    @reads_only
     def get_list(self, **kwargs):
         """The user's rows, a page at a time
         ---
@@ -436,6 +437,7 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
     @protect()
     @safe
     @permission_name("get")
+    @reads_only
     def get(self, pk: int, **kwargs):
         """One of the user's rows; another's id is 404, like a missing one
         ---
@@ -692,9 +694,6 @@ def register_api(appbuilder) -> None:
     from app.views.api_acts import ActApi
     from app.views.api_readings import ReadingApi
 
-    apis = (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi, ReadingApi,
-            ActApi)
-    for api in apis:
+    for api in (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi,
+                ReadingApi, ActApi):
         appbuilder.add_api(api)
-    read_without_a_transaction(current_app._get_current_object(), db.engine, {
-        f"{api.__name__}.{method}" for api in apis for method in ("get", "get_list")})

@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 
-from app.extensions import db
+from app.extensions import db, reads_only
 from app.services import accounts, binding
 from app.services.readings import Rules
 from app.services.throttle import Throttled
@@ -44,6 +44,7 @@ class CabinetView(BaseView):
     @expose("/")
     @entrance("ResidentAuthView.signin")
     @has_access
+    @reads_only
     def home(self):
         rules = Rules.from_config(current_app.config)
         summaries = accounts.cabinet_overview(db.session, current_user.id, local_today(),
