@@ -75,7 +75,6 @@ def commit_read_only_requests(app, engine) -> None:
             session.commit()
 
 
-
 def reads_only(view):
     """Mark a view function that only reads: its GET requests run without a transaction on
     PostgreSQL (read_without_a_transaction). Put it next to ``def``, under the decorators that
