@@ -189,17 +189,9 @@ def audiences(app, session, two_branches, make_user_fn):
 def security_restored(app, session):
     """The roles and permissions as they were: conftest keeps them between tests, and the
     administrator's requests to FAB's security views may change them."""
-    tables = [t for t in Model.metadata.sorted_tables if t.name in KEPT_TABLES]
-    saved = {t: [dict(row._mapping) for row in session.execute(t.select())] for t in tables}
-    session.rollback()
+    rights = Rights(session, {})
     yield
-    session.rollback()
-    for table in reversed(Model.metadata.sorted_tables):
-        session.execute(table.delete())
-    for table in tables:
-        if saved[table]:
-            session.execute(table.insert(), saved[table])
-    session.commit()
+    rights.restore()
 
 
 #: Who may do what: the administrator's requests to FAB's security views and to the users
