@@ -27,8 +27,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
+    literal,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 Money = Numeric(14, 2)
@@ -350,12 +353,27 @@ class Premises(Model):
 
     branch: Mapped[Branch] = relationship()
 
-    @property
+    @hybrid_property
     def address(self) -> str:
         parts = [self.postcode, self.locality, self.street, f"д. {self.house}"]
         if self.flat:
             parts.append(f"кв. {self.flat}")
         return ", ".join(p for p in parts if p)
+
+    @address.inplace.expression
+    @classmethod
+    def _address_expression(cls):
+        """The same address in SQL (SQLite has no concat_ws): a statement can read it."""
+        def part(column, before="", after=""):
+            value = func.nullif(column, "")
+            if before:
+                value = literal(before) + value
+            if after:
+                value = value + after
+            return func.coalesce(value, "")
+        return (part(cls.postcode, after=", ") + part(cls.locality, after=", ")
+                + part(cls.street, after=", ") + "д. " + cls.house
+                + part(cls.flat, before=", кв. "))
 
     def __repr__(self) -> str:
         return self.address

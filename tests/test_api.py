@@ -268,6 +268,24 @@ def test_money_is_a_string_to_the_kopeck(client, world, headers):
     assert (charge["amount"], charge["kwh"], charge["rate"]) == ("735.00", "100.000", "7.3500")
 
 
+@pytest.mark.parametrize("postcode, street, flat", [
+    ("350000", "ул. Красная", "12"), (None, "ул. Красная", None), ("", "", ""),
+])
+def test_an_accounts_address_reads_as_on_its_bill(client, world, headers, session, postcode,
+                                                  street, flat):
+    """The API reads the address in SQL; it is the same text the bill and the cabinet show."""
+    krd, _nvr = world
+    account = session.get(m.PersonalAccount, krd.ids["PersonalAccount"])
+    account.premises.postcode, account.premises.street = postcode, street
+    account.premises.flat = flat
+    session.commit()
+    expected = account.premises.address
+    listed = client.get(f"{API}/account/", headers=headers["krd"]).json["result"][0]
+    shown = client.get(f"{API}/account/{account.id}", headers=headers["krd"]).json["result"]
+    assert listed["address"] == shown["address"] == expected
+    assert expected.startswith(f"{postcode}, " if postcode else "Краснодар")
+
+
 # Bills
 
 

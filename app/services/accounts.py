@@ -21,6 +21,7 @@ from app.models import (
     Payment,
     PaymentMethod,
     PersonalAccount,
+    Premises,
     Reading,
 )
 from app.services import consumption
@@ -69,15 +70,31 @@ class AccountSummary:
 # correlated subqueries) costs more CPU than PostgreSQL spends running it.
 
 
-def _with_balances(*columns) -> Select:
-    """Accounts with their premises and ledger totals (charged; paid by succeeded payments),
-    and any extra entities or columns, ordered by number: each total is an index lookup."""
+def _ledger_totals():
+    """An account's ledger totals as correlated subqueries: charged, and paid by succeeded
+    payments (None without any row); each is an index lookup."""
     charged = (select(func.sum(Charge.amount)).where(Charge.account_id == PersonalAccount.id)
                .correlate(PersonalAccount).scalar_subquery())
     paid = (select(func.sum(Payment.amount))
             .where(Payment.account_id == PersonalAccount.id, Payment.status == "succeeded")
             .correlate(PersonalAccount).scalar_subquery())
-    return (select(PersonalAccount, charged, paid, *columns)
+    return charged, paid
+
+
+def summary_columns() -> list:
+    """An account's address, charged, paid and balance as labelled columns of a statement
+    over PersonalAccount: the API reads its accounts with their balances in one statement."""
+    charged, paid = (func.coalesce(total, ZERO) for total in _ledger_totals())
+    address = (select(Premises.address).where(Premises.id == PersonalAccount.premises_id)
+               .correlate(PersonalAccount).scalar_subquery())
+    return [address.label("address"), charged.label("charged"), paid.label("paid"),
+            (charged - paid).label("balance")]
+
+
+def _with_balances(*columns) -> Select:
+    """Accounts with their premises and ledger totals, and any extra entities or columns,
+    ordered by number."""
+    return (select(PersonalAccount, *_ledger_totals(), *columns)
             .options(joinedload(PersonalAccount.premises)).order_by(PersonalAccount.number))
 
 

@@ -332,12 +332,18 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
     #: The marshmallow schema of one row, for list and show alike.
     row_schema: type[Schema]
 
+    @staticmethod
+    def computed_columns() -> list:
+        """Labelled expressions read with each row besides ``list_columns``."""
+        return []
+
     def __init__(self):
         schema = self.row_schema()
         self.list_model_schema = self.show_model_schema = schema
         self.add_model_schema = self.edit_model_schema = schema
         self.show_columns = self.show_columns or self.list_columns
-        self.datamodel = RowsInterface(self.datamodel.obj, self.list_columns)
+        self.datamodel = RowsInterface(self.datamodel.obj, self.list_columns,
+                                       computed=self.computed_columns())
         super().__init__()
         # Checked once here: jsonschema.validate() would check the schema itself (against
         # the meta-schema) on every request, about a third of a list request's time.
@@ -373,9 +379,6 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
         api_spec.components.schema(f"{name}.get", schema=self.row_schema)
         BaseApi.add_apispec_components(self, api_spec)
         api_spec.components.schema(f"{name}.list_query", self.list_query_schema)
-
-    def _row_extras(self, rows: list[dict], ids: list[int]) -> None:
-        """Add computed values to the dumped rows (a fixed number of queries)."""
 
     @expose("/", methods=["GET"])
     @protect()
@@ -475,15 +478,7 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
         row = self.datamodel.get_row(pk, self._base_filters) if 0 < pk <= MAX_ID else None
         if row is None:
             return self.response_404()
-        data = {"id": pk, "result": self.show_model_schema.dump(row)}
-        self.pre_get(data)
-        return self.response(200, **data)
-
-    def pre_get_list(self, data: dict) -> None:
-        self._row_extras(data["result"], data["ids"])
-
-    def pre_get(self, data: dict) -> None:
-        self._row_extras([data["result"]], [data["id"]])
+        return self.response(200, id=pk, result=self.show_model_schema.dump(row))
 
 
 class ContractSchema(Schema):
@@ -533,12 +528,7 @@ class AccountApi(OwnRowsApi):
     search_columns = ["number", "status", "contract_id"]
     base_order = ("number", "asc")
 
-    def _row_extras(self, rows: list[dict], ids: list[int]) -> None:
-        summaries = {s.id: s for s in accounts.summarize(db.session, ids)}
-        for row, pk in zip(rows, ids, strict=True):
-            summary = summaries[pk]
-            row.update(address=summary.address, charged=quantized(summary.charged),
-                       paid=quantized(summary.paid), balance=quantized(summary.balance))
+    computed_columns = staticmethod(accounts.summary_columns)
 
 
 class ChargeSchema(Schema):

@@ -174,11 +174,12 @@ class RowsInterface(PagedInterface):
     """The API's interface: a resource's rows are its table's own columns, read as plain rows
     (``row.id``, ``row.amount``) rather than as ORM objects, which cost more to build than the
     query to run. Filters, order and pages are FAB's, as for the objects. ``get`` still gives
-    the object (a bill's PDF needs its account); ``get_row`` gives the row."""
+    the object (a bill's PDF needs its account); ``get_row`` gives the row. ``computed`` are
+    labelled expressions read in the same statement (an account's balance)."""
 
-    def __init__(self, obj, columns: list[str], session=None):
+    def __init__(self, obj, columns: list[str], session=None, computed: list | None = None):
         super().__init__(obj, session)
-        self.row_columns = [getattr(obj, column) for column in columns]
+        self.row_columns = [getattr(obj, column) for column in columns] + (computed or [])
 
     def _base_query(self):
         return self.session.query(*self.row_columns)
