@@ -71,7 +71,10 @@ def commit_read_only_requests(app, engine) -> None:
         session = db.session()
         if not session.in_transaction() or session.new or session.dirty or session.deleted:
             return
-        if not session.connection().info.get("wrote"):
+        connection = session.connection()
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # no transaction to end; psycopg keeps its prepared statements then
+        if not connection.info.get("wrote"):
             session.commit()
 
 

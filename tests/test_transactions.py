@@ -54,6 +54,7 @@ def served(app, database_url, tmp_path):
         return str(db.session.execute(text("SELECT now() = statement_timestamp()")).scalar())
 
     portal.add_url_rule("/_probe/snapshots", "snapshots", reads_only(lambda: two_statements()))
+    portal.add_url_rule("/_probe/read-only", "read_only", reads_only(lambda: read()))
     portal.add_url_rule("/_probe/snapshots-in-a-transaction", "snapshots_in_a_transaction",
                         two_statements)
 
@@ -114,3 +115,9 @@ def test_a_read_only_route_runs_each_statement_on_its_own(served):
     # Any other route: one transaction from the first statement to the end of the request.
     assert client.get("/_probe/snapshots-in-a-transaction").get_data(as_text=True) == "False"
 
+
+def test_a_read_only_route_ends_without_commit_and_keeps_prepared_statements(served):
+    client, ends = served
+    answers = [client.get("/_probe/read-only").get_data(as_text=True) for _ in range(8)]
+    assert "commit" not in ends
+    assert int(answers[-1]) >= 2, answers
