@@ -240,6 +240,14 @@ class PortalSecurityManager(SecurityManager):
         self.security_api = PortalSecurityApi
         super().__init__(appbuilder)
 
+    def create_jwt_manager(self, app):
+        """FAB's JWT manager, whose refusals answer like the rest of the API."""
+        from app.views.api import token_error_answers
+
+        jwt_manager = super().create_jwt_manager(app)
+        token_error_answers(jwt_manager)
+        return jwt_manager
+
     def load_user(self, pk):
         """The signed-in user (session or JWT) with roles, groups and the groups' roles, and
         an organization's user's organization and its branch, in one query: every permission

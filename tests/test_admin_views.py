@@ -610,6 +610,9 @@ def test_refusals_and_missing_rows_read_russian(client, two_branches, sign_in):
     missing = client.get(url("MeterView", "show", nvr.ids["Meter"]))
     assert missing.status_code == 404
     assert "Страница не найдена" in missing.get_data(as_text=True)
+    wrong_method = client.put(url("MeterView", "show", krd.ids["Meter"]))
+    assert wrong_method.status_code == 405
+    assert "Метод не поддерживается" in wrong_method.get_data(as_text=True)
     assert "Профиль" not in client.get("/").get_data(as_text=True)
 
 

@@ -3,11 +3,13 @@ resource seen by two organizations and a resident: each sees only its own rows, 
 is a 404, a submission with another's account or meter is refused and changes nothing."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 from decimal import Decimal
 
 import pytest
 from flask_appbuilder.security.sqla.models import Group, assoc_user_group
+from flask_jwt_extended import create_access_token
 from openapi_spec_validator import validate as validate_spec
 from pypdf import PdfReader
 from sqlalchemy import event, func, select
@@ -147,17 +149,38 @@ def test_refresh_gives_a_new_access_token_while_the_user_is_active(client, world
     assert client.get(f"{API}/account/", headers=bearer(
         refreshed.json["access_token"])).status_code == 200
     # An access token is not a refresh token, nor the other way round.
-    assert client.post(f"{API}/security/refresh",
-                       headers=bearer(tokens["access_token"])).status_code == 422
-    assert client.get(f"{API}/account/",
-                      headers=bearer(tokens["refresh_token"])).status_code == 422
+    refused = client.post(f"{API}/security/refresh", headers=bearer(tokens["access_token"]))
+    assert (refused.status_code, refused.json) == (
+        422, {"message": "Нужен refresh-токен, а не access."})
+    refused = client.get(f"{API}/account/", headers=bearer(tokens["refresh_token"]))
+    assert (refused.status_code, refused.json) == (
+        422, {"message": "Нужен access-токен, а не refresh."})
     user = session.execute(select(m.PortalUser).filter_by(username="org-krd")).scalar_one()
     user.active = False
     session.commit()
-    assert client.post(f"{API}/security/refresh",
-                       headers=bearer(tokens["refresh_token"])).status_code == 401
-    assert client.get(f"{API}/account/",
-                      headers=bearer(tokens["access_token"])).status_code == 401
+    refused = client.post(f"{API}/security/refresh", headers=bearer(tokens["refresh_token"]))
+    assert (refused.status_code, refused.json) == (401, {"message": "Войдите заново."})
+    refused = client.get(f"{API}/account/", headers=bearer(tokens["access_token"]))
+    assert (refused.status_code, refused.json) == (401, {"message": "Войдите заново."})
+
+
+def test_token_refusals_answer_in_russian_like_the_other_errors(app, client, world):
+    with app.app_context():
+        expired = create_access_token(identity="1", expires_delta=dt.timedelta(seconds=-5))
+    answers = {
+        "expired": client.get(f"{API}/account/", headers=bearer(expired)),
+        "garbage": client.get(f"{API}/account/", headers=bearer("not.a.token")),
+        "basic": client.get(f"{API}/account/", headers={"Authorization": "Basic eDp5"}),
+        "delete": client.delete(f"{API}/account/1", headers=bearer(expired)),
+    }
+    assert {who: (r.status_code, r.json) for who, r in answers.items()} == {
+        "expired": (401, {"message": "Срок действия токена истёк: обновите его (refresh) "
+                                     "или войдите заново."}),
+        "garbage": (422, {"message": "Токен испорчен или недействителен."}),
+        "basic": (401, {"message": "Нужен вход: передайте access-токен в заголовке "
+                                   "Authorization: Bearer <токен>."}),
+        "delete": (405, {"message": "Метод не поддерживается"}),
+    }
 
 
 def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world, headers,
@@ -210,7 +233,8 @@ def test_reads_run_without_a_transaction_on_postgresql(app, client, world, heade
 def test_no_token_no_data_and_no_session_cookies(client, world, owner):
     # ``owner`` signed the client in on the web: the API still wants a token.
     for resource in RESOURCES:
-        assert client.get(f"{API}/{resource}/").status_code == 401
+        refused = client.get(f"{API}/{resource}/")
+        assert refused.status_code == 401 and refused.json["message"].startswith("Нужен вход")
 
 
 # Row-level isolation on every endpoint
@@ -249,14 +273,22 @@ def test_filters_cannot_widen_the_rows(client, world, headers):
 
 
 @pytest.mark.parametrize("q, message", [
-    ("(filters:!((col:amount,opr:eq,value:'1')))", "Неверный параметр q"),
-    ("(order_column:holder_name)", "Неверный параметр q"),
-    ("(columns:!(account.holder_name))", "Неверный параметр q"),
-    ("(not rison", "Not a valid rison/json argument"),
+    ("(filters:!((col:amount,opr:eq,value:'1')))",
+     "filters.0.col: допустимо одно из: account_id, period, kind."),
+    ("(filters:!((col:kind,opr:like,value:'1')))",
+     "filters.0.opr: допустимо одно из: eq, neq, gt, lt, sw, ct."),
+    ("(filters:!((col:kind)))", "filters.0: нет поля opr, value."),
+    ("(order_column:holder_name)", "order_column: допустимо одно из: period, id."),
+    ("(columns:!(account.holder_name))", "неизвестные поля: columns."),
+    ("(page:-1)", "page: не меньше 0."),
+    ("(page_size:500)", "page_size: не больше 100."),
+    ("(page:'2')", "page: ожидается целое число."),
+    ("(not rison", "это не rison и не JSON."),
 ])
-def test_bad_queries_are_400(client, world, headers, q, message):
+def test_bad_queries_are_400_in_russian(client, world, headers, q, message):
     response = client.get(f"{API}/charge/", query_string={"q": q}, headers=headers["krd"])
-    assert response.status_code == 400 and message in response.json["message"]
+    assert (response.status_code, response.json) == (
+        400, {"message": f"Неверный параметр q: {message}"})
 
 
 def test_money_is_a_string_to_the_kopeck(client, world, headers):

@@ -14,7 +14,7 @@ import io
 from decimal import Decimal
 
 import jsonschema
-from flask import current_app, g, request, send_file
+from flask import current_app, g, jsonify, request, send_file
 from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, rison, safe
 from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
 from flask_appbuilder.models.filters import BaseFilter
@@ -46,6 +46,21 @@ MUST_CHANGE_PASSWORD = ("Задайте новый пароль в личном 
 NOT_JSON = "Тело запроса должно быть объектом JSON."
 BAD_INPUT = "Проверьте данные запроса."
 NOT_FOUND = "Не найдено."
+#: flask-jwt-extended's and FAB's answers, in Russian and under ``message`` as the spec says.
+TOKEN_MISSING = "Нужен вход: передайте access-токен в заголовке Authorization: Bearer <токен>."
+TOKEN_INVALID = "Токен испорчен или недействителен."
+#: flask-jwt-extended's reason for a token of the other kind -> what the caller should send.
+TOKEN_OF_ANOTHER_KIND = {"Only non-refresh tokens are allowed": "Нужен access-токен, а не refresh.",
+                         "Only refresh tokens are allowed": "Нужен refresh-токен, а не access."}
+TOKEN_EXPIRED = "Срок действия токена истёк: обновите его (refresh) или войдите заново."
+SIGN_IN_AGAIN = "Войдите заново."
+FORBIDDEN = "Нет доступа."
+NOT_PROCESSED = "Запрос не удалось обработать."
+INTERNAL_ERROR = "Внутренняя ошибка. Попробуйте позже."
+BAD_QUERY = "Неверный параметр q"
+NOT_RISON = f"{BAD_QUERY}: это не rison и не JSON."
+JSON_TYPES = {"integer": "целое число", "string": "строка", "array": "список",
+              "object": "объект"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +128,48 @@ def error_body(message: str, errors=None) -> dict:
 
 def quantized(value: Decimal | None, places: Decimal = CENTS) -> str | None:
     return None if value is None else str(Decimal(value).quantize(places))
+
+
+def query_error(error: jsonschema.ValidationError) -> str:
+    """What is wrong with a list's ``q``, in Russian (jsonschema says it in English)."""
+    value = error.validator_value
+    match error.validator:
+        case "additionalProperties":
+            unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            problem = f"неизвестные поля: {', '.join(unknown)}"
+        case "required":
+            missing = [name for name in value if name not in error.instance]
+            problem = f"нет поля {', '.join(missing)}"
+        case "enum":
+            problem = f"допустимо одно из: {', '.join(map(str, value))}"
+        case "type":
+            problem = f"ожидается {JSON_TYPES.get(value, value)}"
+        case "minimum":
+            problem = f"не меньше {value}"
+        case "maximum":
+            problem = f"не больше {value}"
+        case "maxItems":
+            problem = f"не больше {value} элементов"
+        case "maxLength":
+            problem = f"не длиннее {value} символов"
+        case _:
+            problem = "недопустимое значение"
+    where = ".".join(map(str, error.absolute_path))
+    return f"{BAD_QUERY}: {where}: {problem}." if where else f"{BAD_QUERY}: {problem}."
+
+
+def token_error_answers(jwt_manager) -> None:
+    """flask-jwt-extended's refusals as the API's other errors: ``message``, in Russian."""
+    def answer(status: int, message: str):
+        return lambda *_args: (jsonify(message=message), status)
+
+    jwt_manager.unauthorized_loader(answer(401, TOKEN_MISSING))
+    jwt_manager.invalid_token_loader(
+        lambda reason: (jsonify(message=TOKEN_OF_ANOTHER_KIND.get(reason, TOKEN_INVALID)), 422))
+    jwt_manager.expired_token_loader(answer(401, TOKEN_EXPIRED))
+    jwt_manager.user_lookup_error_loader(answer(401, SIGN_IN_AGAIN))
+    jwt_manager.needs_fresh_token_loader(answer(401, SIGN_IN_AGAIN))
+    jwt_manager.revoked_token_loader(answer(401, SIGN_IN_AGAIN))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +256,25 @@ class PortalApiMixin:
 
     def response_404(self):
         return self.response(404, message=NOT_FOUND)
+
+    # FAB's own refusals (its decorators call these) in Russian.
+
+    def response_400(self, message: str | None = None):
+        if message is None or message.startswith("Not a valid rison"):
+            message = NOT_RISON if message else BAD_INPUT
+        return self.response(400, message=message)
+
+    def response_401(self):
+        return self.response(401, message=TOKEN_MISSING)
+
+    def response_403(self):
+        return self.response(403, message=FORBIDDEN)
+
+    def response_422(self, message: str | None = None):
+        return self.response(422, message=message or NOT_PROCESSED)
+
+    def response_500(self, message: str | None = None):
+        return self.response(500, message=INTERNAL_ERROR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,7 +507,7 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
         args = kwargs.get("rison")
         error = jsonschema.exceptions.best_match(self.list_query_validator.iter_errors(args))
         if error is not None:
-            return self.response(400, message=f"Неверный параметр q: {error.message}")
+            return self.response(400, message=query_error(error))
         for item in args.get("filters", []):
             item["value"] = str(item["value"])
         return self.get_list_headless(rison=args)
