@@ -255,6 +255,14 @@ class PortalUser(FabUser):
         foreign_keys=[organization_id], back_populates="users"
     )
 
+    def get_id(self) -> str:
+        """Flask-Login's id of the user's session and "remember me" cookie: the id and the
+        password's stamp, so that a new password signs every other browser out
+        (PortalSecurityManager.load_user)."""
+        from app.services.passwords import password_stamp
+
+        return f"{self.id}.{password_stamp(self.password)}"
+
     def get_full_name(self) -> str:
         """The name for menus and greetings; a resident who gave none is shown by login."""
         return super().get_full_name().strip() or self.username

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from types import SimpleNamespace
 
-from flask import flash, g, has_request_context, request, session
+from flask import current_app, flash, g, has_request_context, request, session
 from flask_appbuilder import expose
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
@@ -27,11 +27,13 @@ from flask_appbuilder.security.sqla.models import (
     assoc_user_role,
 )
 from flask_appbuilder.security.views import AuthDBView
+from flask_login import current_user, login_user
 from sqlalchemy import bindparam, select, true, union_all
 from sqlalchemy.orm import joinedload, load_only
 
 from app.models import Organization, PortalUser
 from app.services import audit
+from app.services.passwords import password_stamp
 from app.services.phones import normalize_phone
 from app.services.throttle import Throttled, signin_throttle
 
@@ -49,7 +51,11 @@ API_VIEWS = ["ContractApi", "AccountApi", "ChargeApi", "InvoiceApi", "PaymentApi
 
 #: The user's columns an API call reads on every request.
 API_USER_COLUMNS = ("id", "username", "active", "kind", "branch_id", "organization_id",
-                    "must_change_password")
+                    "must_change_password", "password")
+#: The API token's claim with the password's stamp (app.services.passwords.password_stamp).
+STAMP_CLAIM = "stamp"
+#: A session's user id as PortalUser.get_id gives it: the id (an integer column), a stamp.
+SESSION_ID = re.compile(r"[1-9][0-9]{0,9}\.[0-9a-f]{16}")
 
 #: What each builtin role may do, by view class name. "crud": list, show, add, edit, delete;
 #: "read": list and show; "export": the .xlsx export of a list; "pages": every permission on
@@ -211,6 +217,14 @@ def _api_user():
             .options(load_only(*(getattr(PortalUser, name) for name in API_USER_COLUMNS))))
 
 
+def renew_session(user) -> None:
+    """After the user's own new password: the session of this browser, whose id carries the
+    old stamp, is issued again (with its "remember me" cookie, if it has one); every other
+    browser and API token of the user is signed out by the new stamp."""
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    login_user(user, remember=remember in request.cookies)
+
+
 class StaffAuthDBView(AuthDBView):
     """FAB's /login/ is the back-office entrance: staff only. Residents and organizations
     have their own forms (/auth/, /business/login)."""
@@ -249,19 +263,27 @@ class PortalSecurityManager(SecurityManager):
         return jwt_manager
 
     def load_user(self, pk):
-        """The signed-in user (session or JWT) with roles, groups and the groups' roles, and
-        an organization's user's organization and its branch, in one query: every permission
-        check reads the roles, every page of the organization's cabinet shows the rest, and
-        each would otherwise be a lazy load of its own."""
-        user = self.session.execute(_signed_in_user(), {"id": int(pk)}).unique() \
+        """The signed-in user of a session (``PortalUser.get_id``: id and password stamp)
+        with roles, groups and the groups' roles, and an organization's user's organization
+        and its branch, in one query: every permission check reads the roles, every page of
+        the organization's cabinet shows the rest, and each would otherwise be a lazy load of
+        its own. None once the password has changed since the session began."""
+        if not SESSION_ID.fullmatch(str(pk)):
+            return None  # a session from before the stamps, or a malformed one
+        user = self.session.execute(_signed_in_user(), {"id": int(pk.partition(".")[0])}) \
+            .unique() \
             .scalar_one_or_none()
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active or user.get_id() != pk:
+            return None
+        return user
 
     def load_user_jwt(self, _jwt_header, jwt_data):
-        """The API's user (flask-jwt-extended's user loader), with FAB's ``g.user``."""
+        """The API's user (flask-jwt-extended's user loader), with FAB's ``g.user``; None
+        once the password has changed since the token was issued."""
         rows = self.session.execute(_api_user(), {"id": int(jwt_data["sub"])}).all()
         user = rows[0][0] if rows else None
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or \
+                jwt_data.get(STAMP_CLAIM) != password_stamp(user.password):
             return None
         user.effective_roles = [SimpleNamespace(id=role_id, name=name)
                                 for _user, role_id, name in rows if role_id is not None]
@@ -305,6 +327,14 @@ class PortalSecurityManager(SecurityManager):
                 .where(assoc_permissionview_role.c.role_id.in_(role_ids))
             ).tuples())
         return known[role_ids]
+
+    def reset_password(self, userid, password):
+        """FAB's password reset (a staff member's own, or an administrator's for anyone); the
+        user's own keeps this browser signed in (renew_session)."""
+        super().reset_password(userid, password)
+        if has_request_context() and current_user.is_authenticated \
+                and current_user.id == userid:
+            renew_session(current_user._get_current_object())
 
     def find_user(self, username=None, email=None):
         """Find by username, then by e-mail, then by phone number in any usual Russian form."""

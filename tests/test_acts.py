@@ -103,7 +103,7 @@ def document_rows(sheet):
 def sign_in_business(client, make_user_fn, org, username):
     user = make_user_fn(username, "Business", kind="business", organization_id=org.id)
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
     return user
 

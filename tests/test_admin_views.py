@@ -83,7 +83,7 @@ def sign_in(client, make_user_fn, login):
             assert login(user.username).status_code == 302
         else:
             with client.session_transaction() as session:
-                session["_user_id"] = str(user.id)
+                session["_user_id"] = user.get_id()
                 session["_fresh"] = True
         return user
 
@@ -690,6 +690,34 @@ def test_a_password_reset_without_its_user_is_a_missing_page(client, sign_in):
     response = client.post("/resetpassword/form", data={"password": "Новый-пароль-2026",
                                                         "conf_password": "Новый-пароль-2026"})
     assert response.status_code == 404
+
+
+def test_a_password_reset_by_staff_signs_the_user_out_and_keeps_ones_own_session(
+        app, client, sign_in, make_user_fn, login, session):
+    """An administrator's new password for someone signs that person's browsers out; a
+    staff member's own new password (FAB's «Сбросить мой пароль») keeps their browser in."""
+    admin = sign_in(ADMIN)
+    customer = make_user_fn("org-user", "Business", kind="business")
+    theirs = app.test_client()
+    with theirs.session_transaction() as their_session:
+        their_session["_user_id"], their_session["_fresh"] = customer.get_id(), True
+    g.pop("_login_user", None)
+    assert theirs.get("/business/").status_code == 200
+    new = "Новый-пароль-2026"
+    g.pop("_login_user", None)
+    reset = client.post(f"/resetpassword/form?pk={customer.id}",
+                        data={"password": new, "conf_password": new})
+    assert reset.status_code == 302
+    g.pop("_login_user", None)
+    assert theirs.get("/business/").status_code == 302
+
+    g.pop("_login_user", None)
+    own = client.post("/resetmypassword/form", data={"password": new, "conf_password": new})
+    assert own.status_code == 302
+    g.pop("_login_user", None)
+    assert client.get(url("PaymentView")).status_code == 200
+    g.pop("_login_user", None)
+    assert login(admin.username, new).status_code == 302
 
 
 @pytest.mark.parametrize("rate, message", [

@@ -221,7 +221,7 @@ def test_organization_user_goes_to_the_business_form(client, make_user_fn, two_b
     user = make_user_fn("romashka", "Business", kind="business",
                         organization_id=krd.ids["Organization"], branch_id=krd.branch_id)
     with client.session_transaction() as s:
-        s["_user_id"], s["_fresh"] = str(user.id), True
+        s["_user_id"], s["_fresh"] = user.get_id(), True
     assert client.get("/feedback/").location.endswith("/business/feedback")
 
 

@@ -258,7 +258,7 @@ def test_hook_payment_status_changed_sends_the_payment_received_notice(
     resident, neighbour, _ = people
     g.pop("_login_user", None)
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = str(resident.id)
+        flask_session["_user_id"] = resident.get_id()
         flask_session["_fresh"] = True
     account = krd.ids["PersonalAccount"]
     pay_card(client, start(client, account, {account: "235"}), OK_CARD)

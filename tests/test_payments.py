@@ -54,7 +54,7 @@ def resident(session, two_branches, make_user_fn, client):
     session.commit()
     g.pop("_login_user", None)
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = str(user.id)
+        flask_session["_user_id"] = user.get_id()
         flask_session["_fresh"] = True
     return user
 
@@ -653,7 +653,7 @@ def test_off_sandbox_means_no_card_payments(database_url, tmp_path, session, two
     session.commit()
     client = flask_app.test_client()
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = str(user.id)
+        flask_session["_user_id"] = user.get_id()
         flask_session["_fresh"] = True
     body = client.get(f"/cabinet/pay/{account}").get_data(as_text=True)
     assert "Оплата онлайн сейчас недоступна" in body

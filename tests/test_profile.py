@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from flask import g
 from sqlalchemy import func, select
 
 from app import models as m
@@ -77,7 +78,7 @@ def test_anonymous_visitors_are_sent_to_the_resident_sign_in(client, url):
 def test_organizations_cannot_open_a_residents_profile(client, make_user_fn, session):
     user = make_user_fn("org-user", "Business", kind="business")
     with client.session_transaction() as sess:
-        sess["_user_id"] = str(user.id)
+        sess["_user_id"] = user.get_id()
         sess["_fresh"] = True
     assert client.get("/cabinet/profile/").status_code in (302, 403)
     assert client.get("/cabinet/profile/export").status_code in (302, 403)
@@ -297,6 +298,54 @@ def test_password_change_needs_the_current_one_and_is_announced(client, signed_i
         .location.endswith("/cabinet/")
 
 
+def test_a_new_password_signs_out_every_other_browser_and_app(app, resident, outbox):
+    """The browser that changed it stays signed in, "remember me" included; another browser,
+    its remembered cookie and the mobile app's tokens of the old password no longer open
+    anything; the new password does."""
+    def request(client, method: str, url: str, **kwargs):
+        g.pop("_login_user", None)  # requests share the test's app context, and so its g
+        return client.open(url, method=method, **kwargs)
+
+    def browser():
+        client = app.test_client()
+        signin = request(client, "POST", "/auth/", data={
+            "login": "9185550011", "password": PASSWORD, "remember": "y"})
+        assert signin.status_code == 302 and signin.location.endswith("/cabinet/")
+        return client
+
+    def cabinet_from_cookie(cookie) -> int:
+        """A browser restarted: its session is gone, the "remember me" cookie is not."""
+        client = app.test_client()
+        client.set_cookie("remember_token", cookie.value)
+        return request(client, "GET", "/cabinet/").status_code
+
+    def bearer(token: str) -> dict:
+        return {"Authorization": f"Bearer {token}"}
+
+    mine, other = browser(), browser()
+    others_cookie = other.get_cookie("remember_token")
+    api = app.test_client()
+    tokens = api.post("/api/v1/security/login", json={
+        "username": PHONE, "password": PASSWORD, "refresh": True}).json
+    assert cabinet_from_cookie(others_cookie) == 200
+
+    changed = request(mine, "POST", "/cabinet/profile/password", data={
+        "current": PASSWORD, "password": OTHER_PASSWORD, "password_again": OTHER_PASSWORD})
+    assert changed.status_code == 302 and changed.location.endswith("/cabinet/profile/")
+
+    assert request(mine, "GET", "/cabinet/").status_code == 200
+    assert cabinet_from_cookie(mine.get_cookie("remember_token")) == 200
+    assert request(other, "GET", "/cabinet/").status_code == 302
+    assert cabinet_from_cookie(others_cookie) == 302
+    refused = [api.get("/api/v1/account/", headers=bearer(tokens["access_token"])),
+               api.post("/api/v1/security/refresh", headers=bearer(tokens["refresh_token"]))]
+    assert [(r.status_code, r.json) for r in refused] == [
+        (401, {"message": "Войдите заново."})] * 2
+    new_token = api.post("/api/v1/security/login", json={
+        "username": PHONE, "password": OTHER_PASSWORD}).json["access_token"]
+    assert api.get("/api/v1/account/", headers=bearer(new_token)).status_code == 200
+
+
 def test_guessing_the_current_password_is_throttled(client, signed_in, session):
     for _ in range(10):
         client.post("/cabinet/profile/password", data={
@@ -419,7 +468,7 @@ def test_every_profile_form_needs_a_csrf_token(database_url, _roles_synced, tmp_
                             "WTF_CSRF_ENABLED": True})
     client = flask_app.test_client()
     with client.session_transaction() as sess:
-        sess["_user_id"] = str(user.id)
+        sess["_user_id"] = user.get_id()
         sess["_fresh"] = True
     assert client.get("/cabinet/profile/").status_code == 200, "signed in"
     for url, data in [("/cabinet/profile/name", {"first_name": "А", "last_name": "Б"}),

@@ -178,7 +178,7 @@ def organization_user(app, session, world, count: int):
 def signed_in(measured, user):
     client = measured.test_client()
     with client.session_transaction() as cookie:
-        cookie["_user_id"] = str(user.id)
+        cookie["_user_id"] = user.get_id()
         cookie["_fresh"] = True
     return client
 

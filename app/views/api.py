@@ -28,8 +28,10 @@ from sqlalchemy import false, select
 
 from app import models as m
 from app.extensions import db, reads_only
+from app.security import STAMP_CLAIM
 from app.services import accounts, audit, bills
 from app.services import auth as auth_service
+from app.services.passwords import password_stamp
 from app.views.base import RowsInterface, content_disposition
 
 API_VERSION = "v1"
@@ -355,10 +357,12 @@ class PortalSecurityApi(PortalApiMixin, SecurityApi):
             return self.response(401, message=g.pop("signin_error", None) or failure)
         if user.must_change_password:
             return self.response(403, message=MUST_CHANGE_PASSWORD)
-        tokens = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(identity=str(user.id),
-                                                                     fresh=True)}
+        stamp = {STAMP_CLAIM: password_stamp(user.password)}
+        tokens = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
+            identity=str(user.id), fresh=True, additional_claims=stamp)}
         if payload["refresh"]:
-            tokens[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(identity=str(user.id))
+            tokens[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(
+                identity=str(user.id), additional_claims=stamp)
         return self.response(200, **tokens)
 
     @expose("/refresh", methods=["POST"])
@@ -383,11 +387,12 @@ class PortalSecurityApi(PortalApiMixin, SecurityApi):
           security:
             - jwt_refresh: []
         """
-        user = jwt_user  # loaded by the security manager: None once deactivated
+        user = jwt_user  # by the security manager: None once deactivated or a new password
         if not user or user.kind not in ("business", "resident") or user.must_change_password:
-            return self.response(401, message="Войдите заново.")
+            return self.response(401, message=SIGN_IN_AGAIN)
         return self.response(200, **{API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
-            identity=str(user.id), fresh=False)})
+            identity=str(user.id), fresh=False,
+            additional_claims={STAMP_CLAIM: password_stamp(user.password)})})
 
 
 # ---------------------------------------------------------------------------------------------

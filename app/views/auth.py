@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.models import Branch
 from app.plugins import DeliveryError
+from app.security import renew_session
 from app.services import auth as auth_service
 from app.services import otp, payment_qr
 
@@ -215,6 +216,7 @@ class ResidentAuthView(BaseView):
             except auth_service.AuthError as exc:
                 flash(str(exc), "danger")
             else:
+                renew_session(current_user._get_current_object())
                 flash("Новый пароль сохранён.", "success")
                 return redirect(BUSINESS_HOME if current_user.kind == "business"
                                 else CABINET_HOME)

@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.models import NoticeTopic
 from app.plugins import DeliveryError
+from app.security import renew_session
 from app.services import otp
 from app.services import profile as profile_service
 from app.services.auth import AuthError, Contact
@@ -188,6 +189,7 @@ class ProfileView(BaseView):
             except (AuthError, Throttled) as exc:
                 flash(str(exc), "danger")
             else:
+                renew_session(current_user._get_current_object())
                 flash("Новый пароль сохранён. Мы сообщили об этом на ваши телефон и e-mail.",
                       "success")
                 return redirect(url_for(".index"))
