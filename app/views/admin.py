@@ -79,12 +79,24 @@ AUDIT_ACTIONS = {
     "password.reset": "Восстановление пароля",
     "user.created": "Создан пользователь",
     "user.registered": "Регистрация в личном кабинете",
+    "user.contacts_released": "Контакты закрытого кабинета отданы новой регистрации",
+    "password.change_refused": "Отказ в смене пароля: неверный текущий пароль",
+    "profile.name_changed": "Изменены имя и фамилия",
+    "profile.contact_changed": "Изменены телефон или e-mail",
+    "profile.contact_refused": "Отказ в смене телефона или e-mail",
+    "profile.notifications_changed": "Изменены настройки уведомлений",
+    "pd.exported": "Выгрузка своих персональных данных",
+    "pd_consent.withdrawn": "Отзыв согласия на обработку персональных данных",
     "credentials.issued": "Выданы логин и пароль",
     "account.bound": "Привязка лицевого счёта",
     "account.unbound": "Отвязка лицевого счёта",
     "account.bind_refused": "Отказ в привязке лицевого счёта",
     "reading.submitted": "Переданы показания",
     "reading.replaced": "Показания заменены",
+    "reading.guest_refused": "Отказ в приёме показаний без входа",
+    "export.pdf": "Выгрузка документа в PDF",
+    "billing.run": "Расчёт периода",
+    "job.queued": "Поставлена фоновая задача",
     "export.xlsx": "Выгрузка списка в Excel",
     "act.requested": "Запрошен акт сверки",
     "act.ready": "Акт сверки сформирован",
@@ -94,6 +106,8 @@ AUDIT_ACTIONS = {
     "demo.seed": "Загрузка демонстрационных данных",
 }
 AUDIT_OBJECTS = {"user": "Пользователь", "account": "Лицевой счёт", "meter": "Прибор учёта",
+                 "reading": "Показания", "payment": "Платёж", "period": "Расчётный период",
+                 "act": "Акт сверки", "job": "Фоновая задача", "mailing": "Рассылка",
                  "demo": "Демонстрационные данные"}
 
 INN = Regexp(r"^(\d{10}|\d{12})$", message="ИНН — 10 цифр (организация) или 12 цифр (ИП).")
