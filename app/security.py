@@ -8,6 +8,7 @@ its permissions are read once per request (PortalSecurityManager), not once per 
 """
 from __future__ import annotations
 
+import hmac
 import re
 from functools import cache
 from types import SimpleNamespace
@@ -270,10 +271,10 @@ class PortalSecurityManager(SecurityManager):
         its own. None once the password has changed since the session began."""
         if not SESSION_ID.fullmatch(str(pk)):
             return None  # a session from before the stamps, or a malformed one
-        user = self.session.execute(_signed_in_user(), {"id": int(pk.partition(".")[0])}) \
-            .unique() \
+        user_id = int(pk.partition(".")[0])
+        user = self.session.execute(_signed_in_user(), {"id": user_id}).unique() \
             .scalar_one_or_none()
-        if user is None or not user.is_active or user.get_id() != pk:
+        if user is None or not user.is_active or not hmac.compare_digest(user.get_id(), pk):
             return None
         return user
 
@@ -282,8 +283,9 @@ class PortalSecurityManager(SecurityManager):
         once the password has changed since the token was issued."""
         rows = self.session.execute(_api_user(), {"id": int(jwt_data["sub"])}).all()
         user = rows[0][0] if rows else None
+        stamp = str(jwt_data.get(STAMP_CLAIM, "")).encode()
         if user is None or not user.is_active or \
-                jwt_data.get(STAMP_CLAIM) != password_stamp(user.password):
+                not hmac.compare_digest(stamp, password_stamp(user.password).encode()):
             return None
         user.effective_roles = [SimpleNamespace(id=role_id, name=name)
                                 for _user, role_id, name in rows if role_id is not None]

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.models import AccountBinding, AuditEvent, PortalUser
 from tests.factories import PASSWORD
-from tests.test_auth import GOOD_PASSWORD, Outbox
+from tests.test_auth import GOOD_PASSWORD, Outbox, register
 
 PHONE = "+79185550011"
 EMAIL = "resident@example.ru"
@@ -454,6 +454,50 @@ def test_withdrawing_consent_closes_the_cabinet_and_keeps_history(client, signed
     signin = client.post("/auth/", data={"login": "9185550011", "password": PASSWORD})
     assert signin.status_code == 200 and "Неверный логин или пароль." in text(signin)
     assert client.get("/cabinet/").status_code == 302
+
+
+@pytest.mark.parametrize("method, contact, destination", [
+    ("phone", "8 918 555-00-11", PHONE), ("email", EMAIL, EMAIL)])
+def test_a_closed_cabinets_contact_can_register_again_and_starts_empty(
+        client, signed_in, histories, session, outbox, method, contact, destination):
+    """Whoever holds the phone or e-mail now may register with it; they prove only the
+    contact, which may have passed to someone else, so the old cabinet's accounts, name and
+    other contact stay with the closed record."""
+    client.post("/cabinet/profile/withdraw", data={"confirm": "y"})
+    g.pop("_login_user", None)
+    closed_id = signed_in.id
+    registered = register(client, outbox, method, contact, destination)
+    assert registered.status_code == 302 and registered.location.endswith("/cabinet/")
+    session.expire_all()
+    closed = session.get(PortalUser, closed_id)
+    assert not closed.active and closed.phone is None and closed.username == f"closed-{closed_id}"
+    assert closed.email.endswith("@closed.invalid")
+    new = session.execute(select(PortalUser).where(
+        PortalUser.username == destination)).scalar_one()
+    assert new.id != closed_id and new.active and new.pd_consent_withdrawn_at is None
+    assert (new.first_name, new.last_name) == ("", "")
+    assert session.execute(select(func.count()).select_from(AccountBinding).where(
+        AccountBinding.user_id == new.id)).scalar_one() == 0
+    assert session.execute(select(func.count()).select_from(AccountBinding).where(
+        AccountBinding.user_id == closed_id)).scalar_one() == 1
+    g.pop("_login_user", None)
+    assert "не привязан ни один лицевой счёт" in text(client.get("/cabinet/"))
+    released = session.execute(select(AuditEvent).where(
+        AuditEvent.action == "user.contacts_released")).scalar_one()
+    assert (released.object_id, released.actor_id) == (str(closed_id), new.id)
+
+
+def test_an_active_or_staff_closed_account_still_refuses_a_registration(
+        client, signed_in, session, outbox):
+    """Only the holder's own withdrawal frees the contact: a cabinet that staff deactivated
+    (a dispute, fraud) stays taken."""
+    signed_in.active = False
+    session.commit()
+    g.pop("_login_user", None)
+    refused = register(client, outbox, "phone", "8 918 555-00-11", PHONE)
+    assert refused.status_code == 200 and "уже зарегистрирован" in text(refused)
+    session.expire_all()
+    assert session.get(PortalUser, signed_in.id).phone == PHONE
 
 
 # --- CSRF -------------------------------------------------------------------------------------

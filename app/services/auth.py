@@ -108,9 +108,13 @@ def complete_registration(session: Session, sm, contact: Contact, code: str, pas
         raise AuthError(problems[0])
     otp.verify_code(session, key=_key(), purpose="register", destination=contact.value,
                     code=code)
-    if find_by_contact(session, contact) is not None or sm.find_user(username=contact.value):
+    holders = {user for user in (find_by_contact(session, contact),
+                                 sm.find_user(username=contact.value)) if user is not None}
+    if not all(closed_by_withdrawal(user) for user in holders):
         raise AlreadyRegistered("Этот телефон или адрес уже зарегистрирован. Войдите или "
                                 "восстановите пароль.")
+    for closed in holders:
+        release_contacts(session, closed)
     is_phone = contact.kind == "phone"
     user = sm.add_user(
         username=contact.value,
@@ -132,7 +136,29 @@ def complete_registration(session: Session, sm, contact: Contact, code: str, pas
     audit.record(session, "user.registered", actor_id=user.id, object_type="user",
                  object_id=user.id, ip=ip, details={"channel": contact.channel,
                                                     "consent_version": CONSENT_VERSION})
+    for closed in holders:
+        audit.record(session, "user.contacts_released", actor_id=user.id, object_type="user",
+                     object_id=closed.id, ip=ip, details={"channel": contact.channel})
     return user
+
+
+def closed_by_withdrawal(user: PortalUser) -> bool:
+    """A resident's cabinet closed by the withdrawal of the personal-data consent."""
+    return user.kind == "resident" and not user.active and user.pd_consent_withdrawn_at is not None
+
+
+def release_contacts(session: Session, user: PortalUser) -> None:
+    """Free a closed cabinet's login, phone and e-mail for a new registration with them.
+
+    The one who registers proved only that the contact is theirs now: a phone number passes
+    to another person in time. So the new cabinet starts empty (accounts are bound again by
+    account number and meter serial), and the closed one keeps its history, with no contact
+    left that could reach or identify anyone."""
+    user.username = f"closed-{user.id}"
+    user.phone = None
+    user.email = f"closed-{user.id}@closed.invalid"
+    user.email_is_placeholder = True
+    session.flush()
 
 
 def placeholder_email(phone: str) -> str:

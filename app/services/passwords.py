@@ -57,5 +57,6 @@ def password_stamp(stored_hash: str | None) -> str:
     cookie and API token: a new password gives a new stamp, and the old ones stop opening
     anything. Keyed with SECRET_KEY so that a cookie, which its holder can read, tells
     nothing of the hash."""
-    key = current_app.config["SECRET_KEY"].encode()
+    key = current_app.secret_key
+    key = key.encode() if isinstance(key, str) else key
     return hmac.new(key, (stored_hash or "").encode(), hashlib.sha256).hexdigest()[:16]
