@@ -213,6 +213,27 @@ def _mailing(world, n):
     return {"subject": f"Отключения {n}", "body": "Плановые работы", "branch": world.branch_id}
 
 
+@pytest.mark.parametrize("view, model, form, field, value, message", [
+    ("OrganizationView", m.Organization, _organization, "inn", "٢٣١٠٠٠٠٠٠١",
+     "ИНН — 10 цифр"),
+    ("OrganizationView", m.Organization, _organization, "kpp", "２３１００１００１",
+     "КПП — 9 цифр."),
+    ("PremisesView", m.Premises, _premises, "postcode", "٣٥٠٠٠٠", "Почтовый индекс — 6 цифр."),
+    ("PersonalAccountView", m.PersonalAccount, _account, "number", "２３１００００００００９",
+     "Номер лицевого счёта — от 10 до 13 цифр."),
+])
+def test_requisites_take_only_ascii_digits(client, session, two_branches, sign_in, view, model,
+                                           form, field, value, message):
+    """Other scripts' digits (Arabic-Indic, full-width) pass Python's \\d but would reach
+    bills, QR codes and acts as such: refused like letters."""
+    krd, _ = two_branches
+    sign_in(ADMIN)
+    before = count(session, model)
+    response = client.post(url(view, "add"), data={**form(krd, 7), field: value})
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert count(session, model) == before
+
+
 @pytest.mark.parametrize("view, model, form", [
     ("PersonalAccountView", m.PersonalAccount, _account),
     ("MeterView", m.Meter, _meter),

@@ -47,8 +47,10 @@ from app.services.phones import normalize_phone
 
 MAX_FILES = 5
 MB = 1024 * 1024
-CADASTRAL_NUMBER = re.compile(r"^\d{2}:\d{2}:\d{6,7}:\d+$")
-ACCOUNT_NUMBER = re.compile(r"^\d{10,13}$")
+#: ASCII digits only: Python's \d also takes other scripts' digits (٣, ３), which would be
+#: stored as such and match no register.
+CADASTRAL_NUMBER = re.compile(r"^\d{2}:\d{2}:\d{6,7}:\d+$", re.ASCII)
+ACCOUNT_NUMBER = re.compile(r"^\d{10,13}$", re.ASCII)
 #: Accepted scans: (first bytes, content type, what the applicant reads, file extensions).
 SIGNATURES = (
     (b"%PDF-", "application/pdf", "PDF", (".pdf",)),

@@ -10,6 +10,7 @@ closed, deactivated or corrected by a new row.
 from __future__ import annotations
 
 import base64
+import re
 from decimal import Decimal
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
@@ -110,10 +111,15 @@ AUDIT_OBJECTS = {"user": "Пользователь", "account": "Лицевой 
                  "act": "Акт сверки", "job": "Фоновая задача", "mailing": "Рассылка",
                  "demo": "Демонстрационные данные"}
 
-INN = Regexp(r"^(\d{10}|\d{12})$", message="ИНН — 10 цифр (организация) или 12 цифр (ИП).")
-KPP = Regexp(r"^\d{9}$", message="КПП — 9 цифр.")
-OGRN = Regexp(r"^(\d{13}|\d{15})$", message="ОГРН — 13 цифр, ОГРНИП — 15 цифр.")
-POSTCODE = Regexp(r"^\d{6}$", message="Почтовый индекс — 6 цифр.")
+#: Requisites are ASCII digits: Python's \d also takes other scripts' digits (٣, ３), which
+#: would reach bills, QR codes and acts as such.
+INN = Regexp(r"^(\d{10}|\d{12})$", re.ASCII,
+             message="ИНН — 10 цифр (организация) или 12 цифр (ИП).")
+KPP = Regexp(r"^\d{9}$", re.ASCII, message="КПП — 9 цифр.")
+OGRN = Regexp(r"^(\d{13}|\d{15})$", re.ASCII, message="ОГРН — 13 цифр, ОГРНИП — 15 цифр.")
+POSTCODE = Regexp(r"^\d{6}$", re.ASCII, message="Почтовый индекс — 6 цифр.")
+ACCOUNT_NUMBER = Regexp(r"^\d{10,13}$", re.ASCII,
+                        message="Номер лицевого счёта — от 10 до 13 цифр.")
 POSITIVE = NumberRange(min=Decimal("0.0001"), message="Значение должно быть больше нуля.")
 NOT_NEGATIVE = NumberRange(min=0, message="Значение не может быть отрицательным.")
 
@@ -555,8 +561,7 @@ class PersonalAccountView(PortalModelView):
     order_columns = ["number", "holder_name", "status"]
     base_order = ("number", "asc")
     choices_columns = {"status": m.AccountStatus.labels}
-    validators_columns = {"number": [
-        Regexp(r"^\d{10,13}$", message="Номер лицевого счёта — от 10 до 13 цифр.")]}
+    validators_columns = {"number": [ACCOUNT_NUMBER]}
     description_columns = {
         "number": "Номер, который печатается в квитанции",
         "holder_name": "Фамилия, имя и отчество владельца (или наименование организации)",
