@@ -185,6 +185,7 @@ class Config:
     APPLICATION_UPLOAD_DIR = _env("APPLICATION_UPLOAD_DIR", str(INSTANCE_ROOT / "uploads"))
     # Finished branch exports of reconciliation acts (.zip, named by a random token).
     ACT_EXPORT_DIR = _env("ACT_EXPORT_DIR", str(INSTANCE_ROOT / "act_exports"))
+    ACT_EXPORT_KEEP_DAYS = int(_env("ACT_EXPORT_KEEP_DAYS", "7"))  # then the archive is deleted
     MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH_MB", "30")) * 1024 * 1024  # a whole request
 
     # Card payments through a gateway plugin. Unset: the built-in sandbox unless PRODUCTION

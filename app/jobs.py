@@ -35,6 +35,8 @@ def init_app(app: Flask) -> Celery:
         f"notices-{event}": {"task": "lk_portal.send_notices", "args": (event,),
                              "schedule": crontab(hour=notices_hour, minute=5 * n)}
         for n, event in enumerate(SCHEDULED)}
+    beat_schedule["prune-act-exports"] = {"task": "lk_portal.prune_act_exports",
+                                          "schedule": crontab(hour=3, minute=30)}
     visibility = int(app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)
     celery_app.conf.update(
         beat_schedule=beat_schedule,

@@ -53,6 +53,14 @@ def deliver_mailing(self, mailing_id: int) -> dict:
     return {"sent": outcome.sent, "failed": outcome.failed}
 
 
+@celery_app.task(name="lk_portal.prune_act_exports")
+def prune_act_exports() -> int:
+    """Delete the branch exports of acts past their keeping time; returns how many."""
+    from app.services import acts
+
+    return acts.prune_archives()
+
+
 @celery_app.task(name="lk_portal.send_notices")
 def send_notices(event: str, day: str | None = None) -> int:
     """Send the event notices of ``event`` (notices.SCHEDULED) due on ``day`` (ISO date;

@@ -9,6 +9,7 @@ import io
 import itertools
 import os
 import re
+import time
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -782,6 +783,41 @@ def test_branch_export_runs_in_the_background_and_only_its_branch_downloads(
     back_office(client, make_user_fn, login, "Finance", None, "finance-head")
     assert client.get(f"/actexportview/download/{job.id}").status_code == 200
     assert client.get(f"/actexportview/download/{job.id + 1}").status_code == 404
+
+
+def test_archives_past_their_keeping_time_are_deleted(
+        app, client, session, two_branches, make_user_fn, login, export_dir):
+    """The daily Celery beat task (and each new export) deletes archives older than
+    ACT_EXPORT_KEEP_DAYS, and a worker's half-written leftovers; the list then says so."""
+    from app.tasks import prune_act_exports
+
+    krd, _ = two_branches
+    _sample(app, session, krd)
+    back_office(client, make_user_fn, login, "Finance", krd.branch_id)
+    client.post("/actexportview/add/", data={
+        "branch": krd.branch_id, "date_from": "2026-01-01", "date_to": "2026-10-31",
+        "format": "xlsx"})
+    job = session.execute(select(m.BackgroundJob)).scalar_one()
+    archive = acts.job_archive(job)
+    leftover = export_dir / f"acts_{'1' * 32}.part"
+    leftover.write_bytes(b"PK")
+    keep_days = app.config["ACT_EXPORT_KEEP_DAYS"]
+    assert keep_days == 7
+    assert prune_act_exports.delay().get() == 0
+    now = time.time()
+    os.utime(leftover, (now - 8 * 86400,) * 2)
+    os.utime(archive, (now - keep_days * 86400 + 3600,) * 2)  # an hour short of its time
+    assert prune_act_exports.delay().get() == 1
+    assert archive.is_file() and not leftover.exists()
+    os.utime(archive, (now - keep_days * 86400 - 60,) * 2)
+    assert prune_act_exports.delay().get() == 1
+    assert list(export_dir.iterdir()) == [] and acts.job_archive(job) is None
+
+    assert client.get(f"/actexportview/download/{job.id}").status_code == 404
+    assert "удалён по сроку хранения" in client.get("/actexportview/list/").get_data(
+        as_text=True)
+    schedule = app.extensions["celery"].conf.beat_schedule
+    assert schedule["prune-act-exports"]["task"] == "lk_portal.prune_act_exports"
 
 
 def test_archive_names_never_come_from_input(app, session, two_branches, export_dir):

@@ -566,6 +566,22 @@ def export_dir(config: Mapping[str, Any] | None = None) -> Path:
     return folder
 
 
+def prune_archives(config: Mapping[str, Any] | None = None,
+                   now: dt.datetime | None = None) -> int:
+    """Delete the archives (and any half-written one of a worker that died) older than
+    ACT_EXPORT_KEEP_DAYS: an export can be made again, and a branch's acts of every
+    organization should not pile up on disk. Returns how many files went."""
+    config = _config(config)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    oldest = (now - dt.timedelta(days=int(config.get("ACT_EXPORT_KEEP_DAYS", 7)))).timestamp()
+    pruned = 0
+    for path in [*export_dir(config).glob("acts_*.zip"), *export_dir(config).glob("acts_*.part")]:
+        if path.stat().st_mtime < oldest:
+            path.unlink(missing_ok=True)
+            pruned += 1
+    return pruned
+
+
 def archive_path(token: str, config: Mapping[str, Any] | None = None) -> Path:
     """The archive of a job, named by the random token the portal gave the job when it was
     queued: never by anything a user typed."""
@@ -645,6 +661,7 @@ def run_batch(session: Session, params: dict, progress: background.Progress) -> 
     fmts = list(params.get("formats") or ["xlsx"])
     tz = app.config.get("BABEL_DEFAULT_TIMEZONE", DEFAULT_TZ)
     registry = exporters(app)
+    prune_archives(app.config)  # also where no Celery beat runs (development, demo)
     contracts = branch_contracts(session, branch_id)
     total = len(contracts) * len(fmts)
     target = archive_path(params["archive"], app.config)
