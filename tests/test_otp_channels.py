@@ -15,18 +15,24 @@ def _app(database_url, tmp_path, **overrides):
     return create_app({**_test_config(database_url, tmp_path), **overrides})
 
 
+@pytest.mark.parametrize("purpose, subject", [
+    ("register", "Код для регистрации в личном кабинете"),
+    ("recover", "Код для восстановления доступа к личному кабинету"),
+    ("change_contact", "Код для подтверждения адреса электронной почты"),
+])
 def test_email_code_reaches_a_real_smtp_server(database_url, _roles_synced, tmp_path,
-                                               smtp_server):
+                                               smtp_server, purpose, subject):
+    """A long Russian subject arrives with every space (the header is folded at 78 columns)."""
     controller, inbox = smtp_server
     flask_app = _app(database_url, tmp_path, MAIL_SERVER="127.0.0.1",
                      MAIL_PORT=controller.port, MAIL_DEFAULT_SENDER="noreply@nesk.example")
     with flask_app.app_context():
         channel = channel_for("email")
         assert channel.name == "email"
-        channel.send("ivan@example.test", "482913", "register")
+        channel.send("ivan@example.test", "482913", purpose)
     (recipients, message), = inbox.messages
     assert recipients == ["ivan@example.test"]
-    assert message["Subject"] == "Код для регистрации в личном кабинете"
+    assert message["Subject"] == subject
     assert "Ваш код: 482913" in message.get_body().get_content()
 
 

@@ -45,8 +45,8 @@ class EmailChannel:
             "Код действует 10 минут. Никому его не сообщайте: сотрудники НЭСК его не спрашивают.\n"
             "Если вы не запрашивали код, просто проигнорируйте это письмо.\n"
         )
-        _send(Message(subject=SUBJECTS.get(purpose, "Код подтверждения"),
-                      recipients=[destination], body=body))
+        _send(NoticeMessage(subject=SUBJECTS.get(purpose, "Код подтверждения"),
+                            recipients=[destination], body=body))
 
 
 class SmtpBulkMailer:
@@ -111,10 +111,10 @@ def _text(value) -> str:
 
 
 class NoticeMessage(Message):
-    """Flask-Mail's message, written out so that a long Russian subject keeps its spaces (the
-    standard library's refolding at 78 columns drops the space between two encoded words;
-    Flask-Mail has already folded it correctly) and text parts are quoted-printable, so that
-    no line of a long paragraph exceeds SMTP's 998 bytes."""
+    """Flask-Mail's message (codes and notices alike), written out so that a long Russian
+    subject keeps its spaces (the standard library's refolding at 78 columns drops the space
+    between two encoded words; Flask-Mail has already folded it correctly) and text parts are
+    quoted-printable, so that no line of a long paragraph exceeds SMTP's 998 bytes."""
 
     def _message(self):
         msg = super()._message()
