@@ -17,7 +17,6 @@ from flask import current_app, flash, g, has_request_context, request, session
 from flask_appbuilder import expose
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
-    Group,
     Permission,
     PermissionView,
     Role,
@@ -29,7 +28,7 @@ from flask_appbuilder.security.sqla.models import (
 )
 from flask_appbuilder.security.views import AuthDBView
 from flask_login import current_user, login_user
-from sqlalchemy import bindparam, select, true, union_all
+from sqlalchemy import Select, bindparam, select, true, union_all
 from sqlalchemy.orm import joinedload, load_only
 
 from app.models import Organization, PortalUser
@@ -166,10 +165,10 @@ def current_branch_scope() -> int | None:
     user = getattr(g, "user", None)
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    role_names = {r.name for r in user.roles}
-    if role_names & {ADMIN, FINANCE}:
+    names = role_names(user)
+    if names & {ADMIN, FINANCE}:
         return None
-    if role_names & BRANCH_SCOPED_ROLES:
+    if names & BRANCH_SCOPED_ROLES:
         return user.branch_id if user.branch_id is not None else -1
     return None
 
@@ -186,22 +185,10 @@ def sync_roles(appbuilder) -> list[str]:
     return names
 
 
-@cache
-def _signed_in_user():
-    """The statement of PortalSecurityManager.load_user, built once (it runs on every
-    request; building it costs more than running it)."""
-    return (select(PortalUser).where(PortalUser.id == bindparam("id"))
-            .options(joinedload(PortalUser.roles),
-                     joinedload(PortalUser.groups).joinedload(Group.roles),
-                     joinedload(PortalUser.organization).joinedload(Organization.branch)))
-
-
-@cache
-def _api_user():
-    """The statement of PortalSecurityManager.load_user_jwt: the API's user is read on every
-    call and needs only the columns that say who may see what (the others load on first
-    use), and the names and ids of the roles, direct and through groups, as plain values:
-    eager-loaded role objects cost the ORM more per request than the query itself."""
+def _user_with_roles(*options) -> Select:
+    """The user of the ``id`` parameter, once per role, with the role's id and name as plain
+    values (direct roles and those of the user's groups; one row of None without any):
+    eager-loaded role and group objects cost the ORM more per request than the query."""
     user_id = bindparam("id")
     role_ids = union_all(
         select(assoc_user_role.c.role_id.label("role_id"))
@@ -215,7 +202,38 @@ def _api_user():
             .outerjoin(role_ids, true())
             .outerjoin(Role, Role.id == role_ids.c.role_id)
             .where(PortalUser.id == user_id)
-            .options(load_only(*(getattr(PortalUser, name) for name in API_USER_COLUMNS))))
+            .options(*options))
+
+
+@cache
+def _signed_in_user() -> Select:
+    """The statement of PortalSecurityManager.load_user, built once (it runs on every
+    request; building it costs more than running it): with an organization's user's
+    organization and its branch, which every page of the organization's cabinet shows."""
+    return _user_with_roles(joinedload(PortalUser.organization).joinedload(Organization.branch))
+
+
+@cache
+def _api_user() -> Select:
+    """The statement of PortalSecurityManager.load_user_jwt: the API's user needs only the
+    columns that say who may see what (the others load on first use)."""
+    return _user_with_roles(load_only(*(getattr(PortalUser, name) for name in API_USER_COLUMNS)))
+
+
+def _with_effective_roles(rows) -> PortalUser | None:
+    """The user of _user_with_roles's rows, its roles kept as plain values for
+    PortalSecurityManager.get_user_roles; None when inactive or unknown."""
+    user = rows[0][0] if rows else None
+    if user is None or not user.is_active:
+        return None
+    user.effective_roles = [SimpleNamespace(id=role_id, name=name)
+                            for _user, role_id, name in rows if role_id is not None]
+    return user
+
+
+def role_names(user) -> set[str]:
+    """The names of the user's roles, direct and through groups."""
+    return {role.name for role in current_app.appbuilder.sm.get_user_roles(user)}
 
 
 def renew_session(user) -> None:
@@ -272,23 +290,21 @@ class PortalSecurityManager(SecurityManager):
         if not SESSION_ID.fullmatch(str(pk)):
             return None  # a session from before the stamps, or a malformed one
         user_id = int(pk.partition(".")[0])
-        user = self.session.execute(_signed_in_user(), {"id": user_id}).unique() \
-            .scalar_one_or_none()
-        if user is None or not user.is_active or not hmac.compare_digest(user.get_id(), pk):
+        user = _with_effective_roles(self.session.execute(_signed_in_user(),
+                                                          {"id": user_id}).all())
+        if user is None or not hmac.compare_digest(user.get_id(), pk):
             return None
         return user
 
     def load_user_jwt(self, _jwt_header, jwt_data):
         """The API's user (flask-jwt-extended's user loader), with FAB's ``g.user``; None
         once the password has changed since the token was issued."""
-        rows = self.session.execute(_api_user(), {"id": int(jwt_data["sub"])}).all()
-        user = rows[0][0] if rows else None
+        user = _with_effective_roles(self.session.execute(
+            _api_user(), {"id": int(jwt_data["sub"])}).all())
         stamp = str(jwt_data.get(STAMP_CLAIM, "")).encode()
-        if user is None or not user.is_active or \
+        if user is None or \
                 not hmac.compare_digest(stamp, password_stamp(user.password).encode()):
             return None
-        user.effective_roles = [SimpleNamespace(id=role_id, name=name)
-                                for _user, role_id, name in rows if role_id is not None]
         g.user = user
         return user
 

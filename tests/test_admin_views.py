@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import g
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.security.sqla.models import Role
+from flask_appbuilder.security.sqla.models import Group, Role, assoc_user_group
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
@@ -622,6 +622,31 @@ def test_money_and_dates_read_russian(client, session, two_branches, sign_in):
     rows = rows_of(client.get(url("InvoiceView")))
     assert "12\u00a0345,60" in rows and "10.11.2026" in rows and "октябрь 2026" in rows
     assert "None" not in rows
+
+
+def test_a_role_given_through_a_group_opens_the_views_within_the_branch(
+        client, session, two_branches, make_user_fn, login):
+    """The web reads the roles a user has at each request, direct or through a group, and
+    a group's branch-scoped role limits the rows to the user's branch like a direct one."""
+    krd, nvr = two_branches
+    user = make_user_fn("group-operator", STAFF, branch_id=krd.branch_id)
+    role = user.roles[0]
+    user.roles = []
+    group = Group(name="Операторы Краснодара", label="Операторы")
+    group.roles = [role]
+    session.add(group)
+    session.flush()
+    session.execute(assoc_user_group.insert().values(user_id=user.id, group_id=group.id))
+    session.commit()
+    g.pop("_login_user", None)
+    assert login("group-operator").status_code == 302
+    g.pop("_login_user", None)
+    meters = rows_of(client.get(url("MeterView")))
+    assert "SN-krd-1" in meters and "SN-nvr-2" not in meters
+    session.execute(assoc_user_group.delete().where(assoc_user_group.c.user_id == user.id))
+    session.commit()
+    g.pop("_login_user", None)
+    assert refused(client.get(url("MeterView")))
 
 
 def test_refusals_and_missing_rows_read_russian(client, two_branches, sign_in):

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, FINANCE, current_branch_scope
+from app.security import ADMIN, FINANCE, current_branch_scope, role_names
 from app.services import acts, audit
 from app.services.scoping import branch_condition
 from app.views.base import CAN_READ, content_disposition, current_user_id
@@ -41,7 +41,7 @@ def act_branch_scope() -> int | None:
     user = getattr(g, "user", None)
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    roles = {r.name for r in user.roles}
+    roles = role_names(user)
     if FINANCE in roles and ADMIN not in roles and user.branch_id is not None:
         return user.branch_id
     return None

@@ -8,7 +8,7 @@ from flask_appbuilder import IndexView, expose
 
 from app.extensions import db
 from app.models import Branch
-from app.security import ADMIN, FINANCE, STAFF, current_branch_scope
+from app.security import ADMIN, FINANCE, STAFF, current_branch_scope, role_names
 from app.services import dashboard
 from app.views import formats
 
@@ -39,7 +39,7 @@ TILES = (
 
 
 def in_back_office(user) -> bool:
-    return bool(user and user.is_authenticated and {r.name for r in user.roles} & BACK_OFFICE_ROLES)
+    return bool(user and user.is_authenticated and role_names(user) & BACK_OFFICE_ROLES)
 
 
 class PortalIndexView(IndexView):

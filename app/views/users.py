@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Optional
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, BUSINESS, FINANCE, RESIDENT, STAFF
+from app.security import ADMIN, BUSINESS, FINANCE, RESIDENT, STAFF, role_names
 from app.services.phones import normalize_phone
 from app.views.base import BranchScopeFilter, PortalViewMixin
 from app.views.related import LookupViewMixin
@@ -41,7 +41,7 @@ class UserRefused(Exception):
 
 def signed_in_as_admin() -> bool:
     user = getattr(g, "user", None)
-    return bool(user and user.is_authenticated and any(r.name == ADMIN for r in user.roles))
+    return bool(user and user.is_authenticated and ADMIN in role_names(user))
 
 
 def role_label(role: Role) -> str:
