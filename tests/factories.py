@@ -5,6 +5,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from flask_appbuilder.security.sqla.models import Group, assoc_user_group
+
 from app import models as m
 
 PASSWORD = "Тестовый-пароль-42"
@@ -37,6 +39,19 @@ def make_user(session, sm, *, username: str, role: str, kind: str = "staff",
     user.phone = phone
     session.commit()
     return user
+
+
+def move_roles_to_a_group(session, user: m.PortalUser, name: str) -> int:
+    """Take the user's roles away and give them back through a new group; returns its id.
+    (FAB's Group.users is typed to its own User, so the link is inserted as a row.)"""
+    group = Group(name=name, label=name)
+    group.roles = list(user.roles)
+    user.roles = []
+    session.add(group)
+    session.flush()
+    session.execute(assoc_user_group.insert().values(user_id=user.id, group_id=group.id))
+    session.commit()
+    return group.id
 
 
 def build_branch_world(session, code: str, name: str, city: str, n: int) -> BranchWorld:

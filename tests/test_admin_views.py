@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import g
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.security.sqla.models import Group, Role, assoc_user_group
+from flask_appbuilder.security.sqla.models import Role, assoc_user_group
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
@@ -24,7 +24,7 @@ from app.views.admin import MeterView
 from app.views.base import OutOfScope, PortalViewMixin
 from app.views.filters import TypedFilterConverter
 from app.views.resident import RESIDENT_VIEWS
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, move_roles_to_a_group
 
 ALL_VIEWS = [view.__name__ for view, *_ in MENU] + ["SubscriberView"]
 #: Menu views that are pages rather than model lists (no columns to label).
@@ -630,14 +630,7 @@ def test_a_role_given_through_a_group_opens_the_views_within_the_branch(
     a group's branch-scoped role limits the rows to the user's branch like a direct one."""
     krd, nvr = two_branches
     user = make_user_fn("group-operator", STAFF, branch_id=krd.branch_id)
-    role = user.roles[0]
-    user.roles = []
-    group = Group(name="Операторы Краснодара", label="Операторы")
-    group.roles = [role]
-    session.add(group)
-    session.flush()
-    session.execute(assoc_user_group.insert().values(user_id=user.id, group_id=group.id))
-    session.commit()
+    move_roles_to_a_group(session, user, "Операторы Краснодара")
     g.pop("_login_user", None)
     assert login("group-operator").status_code == 302
     g.pop("_login_user", None)

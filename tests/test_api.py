@@ -8,7 +8,7 @@ import io
 from decimal import Decimal
 
 import pytest
-from flask_appbuilder.security.sqla.models import Group, assoc_user_group
+from flask_appbuilder.security.sqla.models import assoc_user_group
 from flask_jwt_extended import create_access_token
 from openapi_spec_validator import validate as validate_spec
 from pypdf import PdfReader
@@ -18,7 +18,7 @@ from app import models as m
 from app.security import ROLE_POLICY, STAFF
 from app.services import acts
 from app.services.binding import bind_accounts
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, move_roles_to_a_group
 
 API = "/api/v1"
 #: Resource -> the factory's model name of its row in each branch's world.
@@ -187,15 +187,13 @@ def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world
                                                                     session):
     """The token names the user; the rights are the roles the user has at the call."""
     resident = session.execute(select(m.PortalUser).filter_by(username="resident")).scalar_one()
-    role = resident.roles[0]
-    resident.roles = []
+    group_id = move_roles_to_a_group(session, resident, "Жители по договору")
+    listing = client.get(f"{API}/account/", headers=headers["resident"])
+    assert listing.status_code == 200 and listing.json["count"] == 1
+    session.execute(assoc_user_group.delete().where(assoc_user_group.c.group_id == group_id))
     session.commit()
     assert client.get(f"{API}/account/", headers=headers["resident"]).status_code == 403
-    group = Group(name="Жители по договору", label="Жители")
-    group.roles = [role]
-    session.add(group)
-    session.flush()
-    session.execute(assoc_user_group.insert().values(user_id=resident.id, group_id=group.id))
+    session.execute(assoc_user_group.insert().values(user_id=resident.id, group_id=group_id))
     session.commit()
     listing = client.get(f"{API}/account/", headers=headers["resident"])
     assert listing.status_code == 200 and listing.json["count"] == 1
