@@ -282,11 +282,11 @@ class PortalSecurityManager(SecurityManager):
         return jwt_manager
 
     def load_user(self, pk):
-        """The signed-in user of a session (``PortalUser.get_id``: id and password stamp)
-        with roles, groups and the groups' roles, and an organization's user's organization
-        and its branch, in one query: every permission check reads the roles, every page of
-        the organization's cabinet shows the rest, and each would otherwise be a lazy load of
-        its own. None once the password has changed since the session began."""
+        """The signed-in user of a session (``PortalUser.get_id``: id and password stamp),
+        its roles (direct and through groups) as plain values, and an organization's user's
+        organization and its branch, in one query: every permission check reads the roles,
+        every page of the organization's cabinet shows the rest. None once the password has
+        changed since the session began."""
         if not SESSION_ID.fullmatch(str(pk)):
             return None  # a session from before the stamps, or a malformed one
         user_id = int(pk.partition(".")[0])

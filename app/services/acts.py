@@ -574,8 +574,8 @@ def prune_archives(config: Mapping[str, Any] | None = None,
     config = _config(config)
     now = now or dt.datetime.now(dt.timezone.utc)
     oldest = (now - dt.timedelta(days=int(config.get("ACT_EXPORT_KEEP_DAYS", 7)))).timestamp()
-    pruned = 0
-    for path in [*export_dir(config).glob("acts_*.zip"), *export_dir(config).glob("acts_*.part")]:
+    folder, pruned = export_dir(config), 0
+    for path in [*folder.glob("acts_*.zip"), *folder.glob("acts_*.part")]:
         if path.stat().st_mtime < oldest:
             path.unlink(missing_ok=True)
             pruned += 1

@@ -152,8 +152,8 @@ def release_contacts(session: Session, user: PortalUser) -> None:
 
     The one who registers proved only that the contact is theirs now: a phone number passes
     to another person in time. So the new cabinet starts empty (accounts are bound again by
-    account number and meter serial), and the closed one keeps its history, with no contact
-    left that could reach or identify anyone."""
+    account number and meter serial), and the closed one keeps its history and name, with no
+    contact left to reach anyone by."""
     user.username = f"closed-{user.id}"
     user.phone = None
     user.email = f"closed-{user.id}@closed.invalid"
