@@ -118,7 +118,7 @@ INN = Regexp(r"^(\d{10}|\d{12})$", re.ASCII,
 KPP = Regexp(r"^\d{9}$", re.ASCII, message="КПП — 9 цифр.")
 OGRN = Regexp(r"^(\d{13}|\d{15})$", re.ASCII, message="ОГРН — 13 цифр, ОГРНИП — 15 цифр.")
 POSTCODE = Regexp(r"^\d{6}$", re.ASCII, message="Почтовый индекс — 6 цифр.")
-ACCOUNT_NUMBER = Regexp(r"^\d{10,13}$", re.ASCII,
+ACCOUNT_NUMBER = Regexp(applications.ACCOUNT_NUMBER,
                         message="Номер лицевого счёта — от 10 до 13 цифр.")
 POSITIVE = NumberRange(min=Decimal("0.0001"), message="Значение должно быть больше нуля.")
 NOT_NEGATIVE = NumberRange(min=0, message="Значение не может быть отрицательным.")
