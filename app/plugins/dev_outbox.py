@@ -10,17 +10,26 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
+from flask import current_app
+
 from app.plugins.hookspecs import hookimpl
 
 log = logging.getLogger("lk_portal.dev_outbox")
 
-_settings: dict[str, str] = {}
+
+def outbox_folder() -> Path:
+    """DEV_OUTBOX_DIR of the app at work, read when a message is written: the plugin module
+    is shared by every app of the process, so it keeps no folder of its own."""
+    return Path(current_app.config["DEV_OUTBOX_DIR"])
 
 
 class OutboxChannel:
-    def __init__(self, name: str, folder: str):
+    def __init__(self, name: str):
         self.name = name
-        self.folder = Path(folder)
+
+    @property
+    def folder(self) -> Path:
+        return outbox_folder()
 
     def send(self, destination: str, code: str, purpose: str) -> None:
         self.write(destination, f"Код НЭСК: {code}", purpose=purpose)
@@ -36,8 +45,8 @@ class OutboxChannel:
 
 
 class OutboxTransport(OutboxChannel):
-    def __init__(self, name: str, channel: str, folder: str):
-        super().__init__(name, folder)
+    def __init__(self, name: str, channel: str):
+        super().__init__(name)
         self.channel = channel
 
     def send(self, notice) -> None:
@@ -55,8 +64,9 @@ class OutboxBulkMailer:
     name = "dev-email"
     development = True
 
-    def __init__(self, folder: str):
-        self.folder = Path(folder)
+    @property
+    def folder(self) -> Path:
+        return outbox_folder()
 
     @contextmanager
     def connect(self):
@@ -69,22 +79,15 @@ class OutboxBulkMailer:
 
 
 @hookimpl
-def configure(app):
-    _settings["dir"] = app.config["DEV_OUTBOX_DIR"]
-
-
-@hookimpl
 def register_otp_channels():
-    return [OutboxChannel("dev-sms", _settings["dir"]),
-            OutboxChannel("dev-email", _settings["dir"])]
+    return [OutboxChannel("dev-sms"), OutboxChannel("dev-email")]
 
 
 @hookimpl
 def register_notification_transports():
-    return [OutboxTransport("dev-sms", "sms", _settings["dir"]),
-            OutboxTransport("dev-email", "email", _settings["dir"])]
+    return [OutboxTransport("dev-sms", "sms"), OutboxTransport("dev-email", "email")]
 
 
 @hookimpl
 def register_bulk_mailers():
-    return [OutboxBulkMailer(_settings["dir"])]
+    return [OutboxBulkMailer()]

@@ -9,6 +9,7 @@ import smtplib
 from contextlib import contextmanager
 from email import policy as email_policy
 
+from flask import current_app
 from flask_mail import Message
 
 from app.extensions import mail
@@ -22,9 +23,6 @@ SUBJECTS = {
     "login": "Код для входа в личный кабинет",
     "change_contact": "Код для подтверждения адреса электронной почты",
 }
-
-_settings: dict = {}
-
 
 def _send(message: Message) -> None:
     from app.plugins import DeliveryError
@@ -142,22 +140,21 @@ class EmailTransport:
         _send(message)
 
 
-@hookimpl
-def configure(app):
-    _settings["enabled"] = bool(app.config.get("MAIL_SERVER"))
-    _settings["config"] = app.config
+def _enabled() -> bool:
+    """Offered to the app being built (its context is current) when it has an SMTP server."""
+    return bool(current_app.config.get("MAIL_SERVER"))
 
 
 @hookimpl
 def register_otp_channels():
-    return [EmailChannel()] if _settings.get("enabled") else []
+    return [EmailChannel()] if _enabled() else []
 
 
 @hookimpl
 def register_notification_transports():
-    return [EmailTransport()] if _settings.get("enabled") else []
+    return [EmailTransport()] if _enabled() else []
 
 
 @hookimpl
 def register_bulk_mailers():
-    return [SmtpBulkMailer(_settings["config"])] if _settings.get("enabled") else []
+    return [SmtpBulkMailer(current_app.config)] if _enabled() else []

@@ -57,8 +57,6 @@ THREE_DS_CODE = "12345"
 THREE_DS_ATTEMPTS = 3
 ID_SHAPE = re.compile(r"^sb_[A-Za-z0-9_-]{16,40}$")
 
-_settings: dict = {}
-
 
 def luhn_ok(number: str) -> bool:
     digits = [int(d) for d in number]
@@ -379,24 +377,23 @@ class SandboxPayView(BaseView):
 
 @hookimpl
 def configure(app):
-    enabled = sandbox_enabled(app.config)
-    if enabled and app.config.get("PRODUCTION"):
+    if sandbox_enabled(app.config) and app.config.get("PRODUCTION"):
         raise RuntimeError("PRODUCTION is on but SANDBOX_PAY_ENABLED turns the sandbox "
                            "payment gateway on: switch it off")
-    _settings["enabled"] = enabled
-    _settings["dir"] = app.config.get("SANDBOX_PAY_DIR") or os.path.join(app.instance_path,
-                                                                         "sandbox_pay")
-    _settings["secret"] = app.config.get("SANDBOX_PAY_SECRET") or app.config["SECRET_KEY"]
 
 
 @hookimpl
 def register_payment_gateways():
-    if not _settings.get("enabled"):
+    """Offered to the app being built (its context is current) when the sandbox is on."""
+    config = current_app.config
+    if not sandbox_enabled(config):
         return []
-    return [SandboxGateway(_settings["dir"], _settings["secret"])]
+    folder = config.get("SANDBOX_PAY_DIR") or os.path.join(current_app.instance_path,
+                                                           "sandbox_pay")
+    return [SandboxGateway(folder, config.get("SANDBOX_PAY_SECRET") or config["SECRET_KEY"])]
 
 
 @hookimpl
 def register_views(appbuilder):
-    if _settings.get("enabled"):
+    if sandbox_enabled(current_app.config):
         appbuilder.add_view_no_menu(SandboxPayView)

@@ -9,6 +9,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from flask import current_app
+
 from app.plugins import DeliveryError, hookimpl
 
 log = logging.getLogger(__name__)
@@ -17,8 +19,6 @@ log = logging.getLogger(__name__)
 NUMBER_PROBLEMS = {202, 207, 209}
 #: Per-number or daily limits: the user can only wait.
 LIMITS = {206, 230, 231, 232}
-
-_settings: dict = {}
 
 
 class SmsRuChannel:
@@ -90,21 +90,13 @@ class SmsRuTransport:
 
 
 def _channel() -> SmsRuChannel | None:
-    if not _settings.get("api_id"):
+    """The channel of the app being built (its context is current), when it has an API id."""
+    config = current_app.config
+    if not config.get("SMS_RU_API_ID"):
         return None
-    return SmsRuChannel(_settings["api_id"], _settings["base_url"], _settings["sender"],
-                        _settings["timeout"])
-
-
-@hookimpl
-def configure(app):
-    _settings.clear()
-    _settings.update(
-        api_id=app.config.get("SMS_RU_API_ID") or "",
-        base_url=app.config.get("SMS_RU_URL") or "https://sms.ru",
-        sender=app.config.get("SMS_RU_FROM") or None,
-        timeout=float(app.config.get("SMS_RU_TIMEOUT") or 10),
-    )
+    return SmsRuChannel(config["SMS_RU_API_ID"], config.get("SMS_RU_URL") or "https://sms.ru",
+                        config.get("SMS_RU_FROM") or None,
+                        float(config.get("SMS_RU_TIMEOUT") or 10))
 
 
 @hookimpl

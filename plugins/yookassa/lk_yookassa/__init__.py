@@ -22,6 +22,8 @@ import urllib.parse
 import urllib.request
 from decimal import Decimal, InvalidOperation
 
+from flask import current_app
+
 from app.plugins.hookspecs import hookimpl
 from app.services.payments import (
     CURRENCY,
@@ -55,7 +57,8 @@ MAX_PAUSE = 5.0
 UNAVAILABLE = "Платёжная система ЮKassa временно недоступна. Деньги не списаны; попробуйте позже."
 TIMED_OUT = "Платёжная система ЮKassa не ответила вовремя. Попробуйте позже."
 
-_settings: dict = {}
+#: Where configure() keeps an app's settings: the module is shared by every app of a process.
+EXTENSION = "lk_yookassa"
 
 
 class YooKassaConfigError(GatewayError):
@@ -337,7 +340,7 @@ def _proxies(value) -> tuple:
 
 @hookimpl
 def configure(app):
-    _settings.clear()
+    app.extensions[EXTENSION] = {}
     shop_id = _setting(app, "YOOKASSA_SHOP_ID")
     if not shop_id or app.config.get("PAYMENT_GATEWAY") != NAME:
         return  # off: offer nothing (PAYMENT_GATEWAY=yookassa without a shop stops the start)
@@ -355,7 +358,7 @@ def configure(app):
     except ValueError as exc:
         raise RuntimeError(f"YOOKASSA_NOTIFY_IPS / YOOKASSA_TRUSTED_PROXY / YOOKASSA_METHODS: "
                            f"{exc}") from None
-    _settings.update(
+    app.extensions[EXTENSION].update(
         shop_id=str(shop_id), secret_key=str(secret), api_url=api_url,
         timeout=float(_setting(app, "YOOKASSA_TIMEOUT", 10)),
         retries=int(_setting(app, "YOOKASSA_RETRIES", 3)),
@@ -366,9 +369,10 @@ def configure(app):
 
 @hookimpl
 def register_payment_gateways():
-    if not _settings.get("shop_id"):
+    settings = current_app.extensions[EXTENSION]
+    if not settings.get("shop_id"):
         return []
-    s = dict(_settings)
+    s = dict(settings)
     return [YooKassaGateway(s.pop("shop_id"), s.pop("secret_key"), s.pop("api_url"), **s)]
 
 
@@ -376,7 +380,7 @@ def register_payment_gateways():
 def register_views(appbuilder):
     """The notification URL to give YooKassa: /payments/yookassa/notify (the portal's
     generic /cabinet/pay/notify/yookassa answers the same)."""
-    if _settings.get("shop_id"):
+    if current_app.extensions[EXTENSION].get("shop_id"):
         from lk_yookassa.views import YooKassaNotifyView
 
         appbuilder.add_view_no_menu(YooKassaNotifyView)

@@ -7,9 +7,9 @@ import logging
 import time
 import uuid
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
+from flask import Flask
 from flask_appbuilder import Model
 from sqlalchemy import create_engine
 from werkzeug.test import EnvironBuilder
@@ -320,44 +320,51 @@ def test_malformed_notification_rejected(fake, body):
 
 
 def app_with(**config):
-    return SimpleNamespace(config=config)
+    """An app with these settings, configured by the plugin as the portal would."""
+    flask_app = Flask(__name__)
+    flask_app.config.update(config)
+    lk_yookassa.configure(flask_app)
+    return flask_app
+
+
+def offered(flask_app) -> list:
+    with flask_app.app_context():
+        return lk_yookassa.register_payment_gateways()
 
 
 def test_off_unless_shop_and_gateway_configured(monkeypatch):
     monkeypatch.delenv("YOOKASSA_SHOP_ID", raising=False)
-    lk_yookassa.configure(app_with(PAYMENT_GATEWAY="yookassa"))
-    assert lk_yookassa.register_payment_gateways() == []
-    lk_yookassa.configure(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET))
-    assert lk_yookassa.register_payment_gateways() == []
-    lk_yookassa.configure(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
-                                   PAYMENT_GATEWAY="sandbox"))
-    assert lk_yookassa.register_payment_gateways() == []
+    assert offered(app_with(PAYMENT_GATEWAY="yookassa")) == []
+    assert offered(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET)) == []
+    assert offered(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
+                            PAYMENT_GATEWAY="sandbox")) == []
 
 
 def test_configured_gateway_is_offered():
-    lk_yookassa.configure(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
-                                   PAYMENT_GATEWAY="yookassa",
-                                   YOOKASSA_TRUSTED_PROXY="10.0.0.1"))
-    try:
-        [gw] = lk_yookassa.register_payment_gateways()
-        assert gw.name == "yookassa" and gw.development is False
-        assert gw.api_url == "https://api.yookassa.ru"
-        assert len(gw.notify_networks) == 7 and len(gw.trusted_proxies) == 1
-    finally:
-        lk_yookassa.configure(app_with())
+    [gw] = offered(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
+                            PAYMENT_GATEWAY="yookassa", YOOKASSA_TRUSTED_PROXY="10.0.0.1"))
+    assert gw.name == "yookassa" and gw.development is False
+    assert gw.api_url == "https://api.yookassa.ru"
+    assert len(gw.notify_networks) == 7 and len(gw.trusted_proxies) == 1
+
+
+def test_settings_are_each_apps_own():
+    """The plugin module serves every app of a process: one app's shop is not another's."""
+    shop = app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
+                    PAYMENT_GATEWAY="yookassa")
+    app_with()
+    assert [gw.name for gw in offered(shop)] == ["yookassa"]
 
 
 def test_missing_secret_or_plain_http_in_production_stop_the_start():
     with pytest.raises(RuntimeError, match="YOOKASSA_SECRET_KEY"):
-        lk_yookassa.configure(app_with(YOOKASSA_SHOP_ID=SHOP, PAYMENT_GATEWAY="yookassa"))
+        app_with(YOOKASSA_SHOP_ID=SHOP, PAYMENT_GATEWAY="yookassa")
     with pytest.raises(RuntimeError, match="https"):
-        lk_yookassa.configure(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
-                                       PAYMENT_GATEWAY="yookassa", PRODUCTION=True,
-                                       YOOKASSA_API_URL="http://api.yookassa.ru"))
+        app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET, PAYMENT_GATEWAY="yookassa",
+                 PRODUCTION=True, YOOKASSA_API_URL="http://api.yookassa.ru")
     with pytest.raises(RuntimeError, match="YOOKASSA_NOTIFY_IPS"):
-        lk_yookassa.configure(app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET,
-                                       PAYMENT_GATEWAY="yookassa", YOOKASSA_NOTIFY_IPS="nope"))
-    lk_yookassa.configure(app_with())
+        app_with(YOOKASSA_SHOP_ID=SHOP, YOOKASSA_SECRET_KEY=SECRET, PAYMENT_GATEWAY="yookassa",
+                 YOOKASSA_NOTIFY_IPS="nope")
 
 
 NOTIFY = "/payments/yookassa/notify"
