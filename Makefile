@@ -8,13 +8,18 @@ FLASK := $(BIN)/flask --app run
 PORT ?= 5000
 # psycopg 3 (the driver the project installs); `postgresql://` alone would ask for psycopg2.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# pytest-xdist: one worker per core, each with its own app, database and Redis database;
+# an idle worker takes tests queued for the other (worksteal), so long tests do not trail.
+PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # Installable plugins: every plugins/<name>/ with a setup.cfg, each as its own editable install.
 PLUGIN_CFGS := $(wildcard plugins/*/setup.cfg)
 PLUGIN_INSTALL := $(foreach dir,$(dir $(PLUGIN_CFGS)),-e ./$(dir))
 
-.PHONY: run serve check-production check lock test install install-test browser db seed test-sqlite test-postgres clean
+.PHONY: run serve check-production check lock test test-fast install install-test browser db seed \
+	test-sqlite test-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,16 +85,20 @@ check-production: install
 
 test: install-test check test-sqlite test-postgres
 
-# Every test, the portal's and the plugins' (setup.cfg's testpaths), on a throwaway SQLite file.
+# A quick loop: one database (SQLite), no static checks; narrow it with PYTEST_ARGS, e.g.
+# make test-fast PYTEST_ARGS="tests/test_cabinet.py -k overview"
+test-fast: test-sqlite
+
+# Every test, the portal's and the plugins' (setup.cfg's testpaths), on throwaway SQLite files.
 test-sqlite: install-test
 	@echo "== SQLite: every test, browser tests included =="
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # The same suite but the browser tests on PostgreSQL, when the server answers.
 test-postgres: install-test
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "== PostgreSQL answers at $(PG_TEST_URL): every test but the browser ones =="; \
-	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(PYTEST) -m "not browser" $(PYTEST_ARGS); \
 	else echo "== PostgreSQL does not answer at $(PG_TEST_URL): PostgreSQL run skipped =="; fi
 
 clean:

@@ -5,6 +5,7 @@ from flask_appbuilder.models.sqla.base import SQLA
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.engine import Connection
 
 db = SQLA()
 appbuilder = AppBuilder(update_perms=False)
@@ -100,7 +101,9 @@ def read_without_a_transaction(app, engine) -> None:
                 app.view_functions.get(request.endpoint), "reads_only", False):
             return
         session = db.session()
-        if not session.in_transaction():  # a test's shared session may have begun
+        # A session that has begun, or that was handed a connection (a test's outer
+        # transaction), runs where it is.
+        if not session.in_transaction() and not isinstance(session.get_bind(), Connection):
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
     app.before_request_funcs.setdefault(None, []).insert(0, _autocommit)

@@ -1,53 +1,69 @@
-"""Fixtures: an app on a fresh schema (SQLite, or TEST_DATABASE_URL such as PostgreSQL),
-clients signed in by role, and two branches of data for isolation tests."""
+"""Fixtures: one app per pytest-xdist worker on the worker's own database (a clone of the run's
+migrated template, SQLite or TEST_DATABASE_URL such as PostgreSQL); each test inside an outer
+transaction rolled back after it, or, marked ``committed``, on committed data cleaned up after
+it; clients signed in by role, and two branches of data for isolation tests."""
 from __future__ import annotations
 
-import gc
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from flask_appbuilder import Model
-from sqlalchemy import create_engine
 
 import app.models  # noqa: F401  (registers the tables)
-from app import create_app
+from app import create_app, jobs
 from app.extensions import db
-from app.security import sync_roles
+from tests import databases
 from tests.factories import PASSWORD, build_branch_world, make_user
 
-#: FAB tables kept between tests (roles and permissions are synced once per session).
+#: FAB tables kept between tests (roles and permissions are synced once, in the template).
 KEPT_TABLES = {"ab_permission", "ab_view_menu", "ab_permission_view", "ab_role",
                "ab_permission_view_role"}
+#: Folders of the shared app that each test gets afresh under its own tmp_path.
+PER_TEST_FOLDERS = {"DEV_OUTBOX_DIR": "outbox", "APPLICATION_UPLOAD_DIR": "uploads"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "committed: the test's data must be committed, for another connection, "
+                   "thread or process to see (cleaned up by deleting every row after it)")
+    databases.run_id()  # made here in the controller, so that every worker shares it
 
 
 def pytest_unconfigure(config):
-    """Leave the suite's heap out of the interpreter's last garbage collection: several GB
-    of objects made the process take a minute and more to exit after its summary, twice per
-    CI run. The process's exit frees the memory anyway."""
-    gc.freeze()
+    if not hasattr(config, "workerinput"):  # the controller, after every worker has ended
+        databases.drop_run(os.environ.get("TEST_DATABASE_URL"))
+
+
+def _migrate(url: str) -> None:
+    """A new database as `make db` builds one: `flask db upgrade`, then `flask roles sync`."""
+    from flask_migrate import upgrade
+
+    from app import MIGRATIONS_DIR
+    from app.security import sync_roles
+
+    with tempfile.TemporaryDirectory(prefix="lk-template-") as folder:
+        builder = create_app(_test_config(url, Path(folder)))
+        with builder.app_context():
+            upgrade(directory=MIGRATIONS_DIR)
+            sync_roles(builder.appbuilder)
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    engine = create_engine(url)
-    Model.metadata.drop_all(engine)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    Model.metadata.create_all(engine)
-    engine.dispose()
-    return url
-
-
-@pytest.fixture(scope="session")
-def _roles_synced(database_url, tmp_path_factory):
-    flask_app = create_app(_test_config(database_url, tmp_path_factory.mktemp("inst")))
-    with flask_app.app_context():
-        sync_roles(flask_app.appbuilder)
-    return True
+def database_url(tmp_path_factory, request):
+    """This worker's own database, cloned from the run's migrated template."""
+    base = os.environ.get("TEST_DATABASE_URL") or "sqlite:///template.sqlite3"
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    shared = tmp_path_factory.getbasetemp()
+    if worker != "main":
+        shared = shared.parent  # the run's folder, above each worker's own
+    template = databases.build_template(base, shared, _migrate)
+    url = databases.clone(template, worker, tmp_path_factory.mktemp("db"))
+    yield url
+    databases.drop(url)
 
 
 def _test_config(database_url: str, instance_dir) -> dict:
@@ -59,6 +75,7 @@ def _test_config(database_url: str, instance_dir) -> dict:
         "MAIL_SERVER": None,
         "DEV_OUTBOX_DIR": str(instance_dir / "outbox"),
         "APPLICATION_UPLOAD_DIR": str(instance_dir / "uploads"),
+        "SANDBOX_PAY_DIR": str(instance_dir / "sandbox_pay"),
         "SERVER_NAME": "localhost",
         # Test users' passwords (FAB's add_user) with a cheap hash: scrypt costs about 130 ms
         # a user and a sign-in; the portal's own hashing (registration, recovery, the
@@ -67,15 +84,73 @@ def _test_config(database_url: str, instance_dir) -> dict:
     }
 
 
-@pytest.fixture
-def app(database_url, _roles_synced, tmp_path):
-    flask_app = create_app(_test_config(database_url, tmp_path))
+@pytest.fixture(scope="session")
+def worker_app(database_url, tmp_path_factory):
+    """The worker's one app: building it (about half a second) once, not once per test."""
+    flask_app = create_app(_test_config(database_url, tmp_path_factory.mktemp("portal")))
+    databases.sessions_may_join(db.session.session_factory)
     with flask_app.app_context():
-        yield flask_app
-        db.session.rollback()
-        _wipe(db.session)
-        db.session.remove()
-        db.engine.dispose()  # every test builds an app: its pool must not outlive it
+        databases.give_up_waiting_on_locks(db.engine)
+        db.engine.dispose()
+    yield flask_app
+    with flask_app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(worker_app, tmp_path, request):
+    """The worker's app for one test: its own outbox and upload folders, its settings as they
+    were before the test (a test may change them), its rate-limit counters empty, and its
+    data gone after it: rolled back, or deleted for a test marked ``committed``."""
+    settings = dict(worker_app.config)
+    worker_app.config.update({key: str(tmp_path / name) for key, name in PER_TEST_FOLDERS.items()})
+    jobs.init_app(worker_app)  # an app built by an earlier test took Celery's module state
+    committed = (request.node.get_closest_marker("committed") is not None
+                 or "live_server" in request.fixturenames)
+    try:
+        with worker_app.app_context():
+            if committed:
+                try:
+                    yield worker_app
+                finally:
+                    db.session.rollback()
+                    _wipe(db.session)
+                    db.session.remove()
+            else:
+                with databases.outer_transaction(db):
+                    yield worker_app
+    finally:
+        worker_app.config.clear()
+        worker_app.config.update(settings)
+        _forget_failures(worker_app)
+
+
+def _forget_failures(flask_app) -> None:
+    """Empty the in-memory counters of failed sign-ins, codes and lookups."""
+    for guard in flask_app.extensions["failure_guards"].values():
+        guard.limiter.storage.reset()
+    limiter = getattr(flask_app.appbuilder.sm, "limiter", None)
+    if limiter is not None and limiter.enabled:
+        limiter.reset()
+
+
+@pytest.fixture
+def make_app(app, tmp_path):
+    """make_app(**settings): another app over the test's database (and inside its outer
+    transaction), for a test of settings read when an app is built."""
+    made = []
+
+    def _make(**overrides):
+        folder = tmp_path / f"app{len(made)}"
+        flask_app = create_app({**_test_config(app.config["SQLALCHEMY_DATABASE_URI"], folder),
+                                **overrides})
+        made.append(flask_app)
+        return flask_app
+
+    yield _make
+    for flask_app in made:
+        with flask_app.app_context():
+            db.engine.dispose()
 
 
 def _wipe(session) -> None:
@@ -192,15 +267,15 @@ def live_overrides() -> dict:
 
 
 @pytest.fixture
-def live_server(app, database_url, tmp_path, live_overrides):
-    """The portal served by werkzeug in a thread on a free loopback port, with CSRF on as in
-    production, over the test's database (cleaned up by ``app``); yields the base URL."""
+def live_server(app, make_app, live_overrides):
+    """The worker_app served by werkzeug in a thread on a free loopback port, with CSRF on as in
+    production, over the test's committed data (deleted by ``app`` after it); yields the base
+    URL."""
     import threading
 
     from werkzeug.serving import make_server
 
-    server_app = create_app({**_test_config(database_url, tmp_path / "live"),
-                             "SERVER_NAME": None, "WTF_CSRF_ENABLED": True, **live_overrides})
+    server_app = make_app(SERVER_NAME=None, WTF_CSRF_ENABLED=True, **live_overrides)
     server = make_server("127.0.0.1", 0, server_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -210,8 +285,30 @@ def live_server(app, database_url, tmp_path, live_overrides):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-        with server_app.app_context():
-            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_lease():
+    """This worker's own Redis database for the whole run (see tests/redis_lease.py)."""
+    from tests import redis_lease as leases
+
+    held = leases.lease()
+    yield held
+    if held is not None:
+        held.release()
+
+
+@pytest.fixture
+def redis_url(redis_lease):
+    """The URL of this worker's Redis database, empty before and after the test."""
+    from tests.redis_lease import SERVER
+
+    if redis_lease is None:
+        pytest.skip(f"Redis does not answer at {SERVER}, or has no free database: start "
+                    "redis-server to run this test")
+    redis_lease.empty()
+    yield redis_lease.url
+    redis_lease.empty()
 
 
 @pytest.fixture(scope="session")

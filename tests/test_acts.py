@@ -733,6 +733,7 @@ def test_head_office_finance_sees_every_branch_and_staff_only_reads(
 # The branch export
 
 
+@pytest.mark.committed  # a job writes its progress on a connection of its own
 def test_branch_export_runs_in_the_background_and_only_its_branch_downloads(
         app, client, session, two_branches, make_user_fn, login, export_dir):
     krd, nvr = two_branches
@@ -785,6 +786,7 @@ def test_branch_export_runs_in_the_background_and_only_its_branch_downloads(
     assert client.get(f"/actexportview/download/{job.id + 1}").status_code == 404
 
 
+@pytest.mark.committed  # a job writes its progress on a connection of its own
 def test_archives_past_their_keeping_time_are_deleted(
         app, client, session, two_branches, make_user_fn, login, export_dir):
     """The daily Celery beat task (and each new export) deletes archives older than
@@ -837,6 +839,7 @@ def test_archive_names_never_come_from_input(app, session, two_branches, export_
     assert acts.job_archive(billing) is None
 
 
+@pytest.mark.committed  # a job writes its progress on a connection of its own
 def test_export_job_failure_leaves_no_archive(app, session, two_branches, export_dir,
                                               monkeypatch):
     krd, _ = two_branches

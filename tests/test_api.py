@@ -199,6 +199,7 @@ def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world
     assert listing.status_code == 200 and listing.json["count"] == 1
 
 
+@pytest.mark.committed  # the driver's own transactions are under test
 def test_reads_run_without_a_transaction_on_postgresql(app, client, world, headers, session,
                                                        owner):
     """A list or one row, and the cabinet's main page: each statement on its own (no BEGIN,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -329,11 +330,8 @@ def test_residents_cannot_open_the_business_cabinet(client, resident):
     assert client.get("/business/").status_code in (302, 403)
 
 
-def test_every_form_needs_a_csrf_token(database_url, _roles_synced, tmp_path):
-    from app import create_app
-    from tests.conftest import _test_config
-
-    flask_app = create_app({**_test_config(database_url, tmp_path), "WTF_CSRF_ENABLED": True})
+def test_every_form_needs_a_csrf_token(make_app):
+    flask_app = make_app(WTF_CSRF_ENABLED=True)
     client = flask_app.test_client()
     for url, data in [("/auth/", {"login": "x", "password": "y"}),
                       ("/auth/register", {"method": "phone", "contact": "9181234567"}),
@@ -345,7 +343,7 @@ def test_every_form_needs_a_csrf_token(database_url, _roles_synced, tmp_path):
                       ("/business/login", {"login": "x", "password": "y", "branch": 1}),
                       ("/login/", {"username": "x", "password": "y"})]:
         assert client.post(url, data=data).status_code == 400, url
-    assert not (tmp_path / "outbox").exists()
+    assert not Path(flask_app.config["DEV_OUTBOX_DIR"]).exists()
 
 
 def test_password_change_is_announced_on_every_real_contact(client, resident, outbox):

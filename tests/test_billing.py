@@ -272,6 +272,7 @@ def test_cli_runs_a_period(app, runner, session, world):
     assert bad.exit_code != 0 and "не распознан" in bad.output
 
 
+@pytest.mark.committed  # a job writes its progress on a connection of its own
 def test_finance_runs_a_period_from_the_back_office(client, session, login, make_user_fn,
                                                     world):
     make_user_fn("finance", "Finance")
@@ -294,6 +295,7 @@ def test_finance_runs_a_period_from_the_back_office(client, session, login, make
     assert "Расчёт начислений за 11.2026" in journal and "Готово" in journal
 
 
+@pytest.mark.committed  # a job writes its progress on a connection of its own
 def test_a_failed_run_is_reported_on_its_job_and_changes_nothing(client, session, login,
                                                                  make_user_fn, world):
     krd, _nvr = world

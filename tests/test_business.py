@@ -437,12 +437,9 @@ def test_sign_in_page_shows_the_apps_qr_code(app, client):
     assert decoded == [url]
 
 
-def test_the_app_url_comes_from_the_configuration(database_url, _roles_synced, tmp_path):
-    from app import create_app
-    from tests.conftest import _test_config
-
+def test_the_app_url_comes_from_the_configuration(make_app):
     other = "https://example.test/lk-app"
-    flask_app = create_app({**_test_config(database_url, tmp_path), "MOBILE_APP_URL": other})
+    flask_app = make_app(MOBILE_APP_URL=other)
     with flask_app.app_context():
         page = flask_app.test_client().get("/business/login").get_data(as_text=True)
         assert str(app_download_qr(other)) in page and f'href="{other}"' in page

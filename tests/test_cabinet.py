@@ -149,12 +149,8 @@ def test_readings_without_signing_in(client, session, two_branches, today):
     assert client.get("/readings/meter").status_code == 302, "the proof lasts one submission"
 
 
-def test_guessing_meters_without_signing_in_is_throttled(database_url, _roles_synced,
-                                                         tmp_path, two_branches):
-    from app import create_app
-    from tests.conftest import _test_config
-
-    client = create_app(_test_config(database_url, tmp_path)).test_client()
+def test_guessing_meters_without_signing_in_is_throttled(make_app, two_branches):
+    client = make_app().test_client()
     for serial in ("A1", "A2", "A3", "A4", "A5"):
         client.post("/readings/", data={"account": "230000000001", "serial": serial})
     blocked = client.post("/readings/", data={"account": "230000000001", "serial": "SN-KRD-1"})

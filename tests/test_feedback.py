@@ -9,14 +9,13 @@ import pytest
 from flask import g
 from sqlalchemy import event, func, select
 
-from app import create_app
 from app import models as m
 from app.extensions import db
 from app.security import RESIDENT, STAFF
 from app.services import feedback
 from app.services.binding import bind_accounts
 from app.services.throttle import Throttled
-from tests.conftest import _test_config, free_port
+from tests.conftest import free_port
 from tests.factories import PASSWORD
 
 SENT = "Спасибо! Обращение отправлено в филиал."
@@ -229,12 +228,11 @@ def test_organization_user_goes_to_the_business_form(client, make_user_fn, two_b
 
 
 @pytest.fixture
-def mail_app(app, database_url, tmp_path, smtp_server):
+def mail_app(make_app, smtp_server):
     """The portal with a real SMTP server; cleaned up by ``app``."""
     controller, inbox = smtp_server
-    flask_app = create_app({**_test_config(database_url, tmp_path / "mail"),
-                            "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": controller.port,
-                            "MAIL_DEFAULT_SENDER": "noreply@nesk.example"})
+    flask_app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port,
+                         MAIL_DEFAULT_SENDER="noreply@nesk.example")
     with flask_app.app_context():
         yield flask_app, inbox
         db.session.rollback()
@@ -311,10 +309,9 @@ def test_reply_to_a_resident_is_emailed_and_shows_in_the_cabinet(mail_app, two_b
     assert "Поверка в марте." in page and "Отвечено" in page
 
 
-def test_a_failed_email_does_not_undo_the_reply(app, database_url, tmp_path, two_branches):
+def test_a_failed_email_does_not_undo_the_reply(make_app, two_branches):
     krd, _ = two_branches
-    dead = create_app({**_test_config(database_url, tmp_path / "dead"),
-                       "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": free_port()})
+    dead = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())
     with dead.app_context():
         row = feedback.create_public(
             db.session, name="Анна", email="anna@example.com", phone=None,

@@ -46,11 +46,14 @@ from tests.factories import PASSWORD
 
 #: Who calls a route: the first audience whose role may (see ``audience_of``).
 AUDIENCES = ("resident", "business", "staff", "finance", "admin")
-#: Generated requests per target: the whole file must stay within about three minutes in CI.
+#: Generated requests per target: the whole file must stay within a few minutes in CI.
 #: FUZZ_SCALE=10 multiplies them for a deeper run by hand; FUZZ_ONLY=<regex> picks targets
 #: by "METHOD /rule as audience"; FUZZ_VERBOSE=1 prints each target's fields and answers.
 EXAMPLES = {method: n * int(os.environ.get("FUZZ_SCALE", "1"))
             for method, n in {"POST": 8, "GET": 4}.items()}
+#: The targets are fuzzed in this many parts, each a test on fresh data, so that pytest-xdist's
+#: workers share them; every part keeps the order below (destructive routes last).
+PARTS = 4
 #: Routes run last, in this order, because a success removes what other routes need (rows,
 #: roles and permissions, a binding, the resident's consent and with it the sign-in).
 DESTRUCTIVE = ("action", "action_post", "delete", "unbind", "withdraw")
@@ -580,13 +583,15 @@ def fuzz(target: Target, client, session, ids: list[str], failures: list[str],
     return answers, len(refusals)
 
 
+@pytest.mark.committed  # a back-office form may start a job, whose progress has a connection
+@pytest.mark.parametrize("part", range(PARTS), ids=lambda part: f"part{part + 1}of{PARTS}")
 def test_no_form_or_query_string_gets_a_server_error(app, session, security_restored,
-                                                     audiences):
+                                                     audiences, part):
     clients, users, ids = audiences
     targets = discover(app, clients, users)
     assert {t.method for t in targets} == {"GET", "POST"}
     only = os.environ.get("FUZZ_ONLY")  # a regular expression over "POST /path as who"
-    targets = [t for t in targets if not only or re.search(only, t.name)]
+    targets = [t for t in targets if not only or re.search(only, t.name)][part::PARTS]
     failures: list[str] = []
     unreached, let_in, checked = [], [], 0
     rights = Rights(session, users)

@@ -15,38 +15,20 @@ from celery import Celery
 from celery.result import EagerResult
 from sqlalchemy.engine import make_url
 
-from app import create_app
 from app.jobs import celery_app
 from app.tasks import ping_database
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS = "redis://127.0.0.1:6379"
-#: Redis databases of their own for these tests; only these are ever flushed.
-CELERY_REDIS_DB = 13
-RATELIMIT_REDIS_DB = 14
 
 
 @pytest.fixture
-def redis_db():
-    """A client on a spare Redis database, emptied before and after the test."""
+def redis_store(redis_url):
+    """A client on this worker's own Redis database (``redis_url``: empty before and after)."""
     import redis
 
-    clients = []
-
-    def _open(number: int):
-        client = redis.Redis.from_url(f"{REDIS}/{number}", socket_connect_timeout=2)
-        try:
-            client.ping()
-        except redis.ConnectionError:
-            pytest.skip(f"Redis does not answer at {REDIS}: start redis-server to run this test")
-        client.flushdb()
-        clients.append(client)
-        return client
-
-    yield _open
-    for client in clients:
-        client.flushdb()
-        client.close()
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)
+    yield client
+    client.close()
 
 
 # In-process (eager) jobs
@@ -104,13 +86,13 @@ def _stop(proc: subprocess.Popen, timeout: float = 20) -> int:
 
 
 @pytest.mark.redis
+@pytest.mark.committed  # a worker process reads the data
 def test_a_real_worker_runs_the_task_on_the_same_database(
-        app, two_branches, database_url, redis_db, tmp_path):
+        app, two_branches, database_url, redis_url, redis_store, tmp_path):
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         pytest.skip("a worker process cannot share an in-memory SQLite database")
-    store = redis_db(CELERY_REDIS_DB)
-    broker = f"{REDIS}/{CELERY_REDIS_DB}"
+    store, broker = redis_store, redis_url
     queue = f"lk-test-{secrets.token_hex(4)}"
     log = tmp_path / "worker.log"
     worker = _start_worker(broker, database_url, queue, tmp_path, log)
@@ -136,13 +118,9 @@ def test_a_real_worker_runs_the_task_on_the_same_database(
 # Rate limits
 
 
-def _login_app(database_url: str, tmp_path: Path, storage: str):
-    return create_app({
-        "TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": False,
-        "MAIL_SERVER": None, "DEV_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": storage,
-        "AUTH_RATE_LIMIT": "3 per 1 minute",
-    })
+def _login_app(make_app, storage: str):
+    return make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=storage,
+                    AUTH_RATE_LIMIT="3 per 1 minute")
 
 
 def _failed_logins(flask_app, times: int) -> list[int]:
@@ -151,25 +129,23 @@ def _failed_logins(flask_app, times: int) -> list[int]:
             for _ in range(times)]
 
 
-def test_rate_limit_in_memory_is_per_process(database_url, _roles_synced, tmp_path):
-    first = _login_app(database_url, tmp_path, "memory://")
+def test_rate_limit_in_memory_is_per_process(make_app):
+    first = _login_app(make_app, "memory://")
     assert type(first.appbuilder.sm.limiter.storage).__name__ == "MemoryStorage"
     assert _failed_logins(first, 5) == [302, 302, 302, 429, 429]
-    second = _login_app(database_url, tmp_path, "memory://")
+    second = _login_app(make_app, "memory://")
     assert _failed_logins(second, 1) == [302], "a second process has its own memory"
 
 
 @pytest.mark.redis
-def test_rate_limit_counts_in_redis_across_processes(database_url, _roles_synced, tmp_path,
-                                                     redis_db):
-    store = redis_db(RATELIMIT_REDIS_DB)
-    storage = f"{REDIS}/{RATELIMIT_REDIS_DB}"
-    first = _login_app(database_url, tmp_path, storage)
+def test_rate_limit_counts_in_redis_across_processes(make_app, redis_url, redis_store):
+    store, storage = redis_store, redis_url
+    first = _login_app(make_app, storage)
     assert type(first.appbuilder.sm.limiter.storage).__name__ == "RedisStorage"
     assert store.keys("*") == []
     assert _failed_logins(first, 5) == [302, 302, 302, 429, 429]
     keys = [k.decode() for k in store.keys("*")]
     assert keys and all(k.startswith("LIMITS") for k in keys), keys
     assert any("login" in k.lower() or "authdbview" in k.lower() for k in keys), keys
-    second = _login_app(database_url, tmp_path, storage)
+    second = _login_app(make_app, storage)
     assert _failed_logins(second, 1) == [429], "the counter is shared through Redis"

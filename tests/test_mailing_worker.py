@@ -19,9 +19,8 @@ from sqlalchemy.engine import make_url
 from app import models as m
 from app.services import mailings
 from tests.conftest import free_port
-from tests.test_jobs import REDIS, _start_worker, _stop, redis_db  # noqa: F401 (fixture)
+from tests.test_jobs import _start_worker, _stop
 
-MAILING_REDIS_DB = 12
 RESIDENTS = 40
 KILL_AT = 17  # the worker dies while the 17th message is being handed over
 
@@ -54,13 +53,13 @@ def wait_for(condition, what: str, logs, seconds: float = 90):
 
 
 @pytest.mark.redis
+@pytest.mark.committed  # a worker process reads the data
 def test_a_killed_worker_leaves_every_recipient_exactly_one_letter(
-        app, session, two_branches, database_url, redis_db, tmp_path):  # noqa: F811
+        app, session, two_branches, database_url, redis_url, tmp_path):
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         pytest.skip("a worker process cannot share an in-memory SQLite database")
-    redis_db(MAILING_REDIS_DB)
-    broker = f"{REDIS}/{MAILING_REDIS_DB}"
+    broker = redis_url
     krd, _ = two_branches
     session.execute(insert(m.PortalUser), [
         {"username": f"resident{n}", "first_name": f"Житель{n}", "last_name": "Тестов",

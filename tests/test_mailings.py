@@ -18,6 +18,9 @@ from app.security import STAFF
 from app.services import auth, mailings
 from tests.conftest import free_port
 
+#: Sending marks each recipient on a connection of its own (mailings._mark): the data must
+#: be committed for it.
+SENDS = pytest.mark.committed
 PERIOD = dt.date(2026, 10, 1)  # the factories' readings are for October 2026
 SETTINGS = mailings.Settings(chunk=2, max_attempts=3, backoff=0.0,
                              sender="НЭСК <noreply@nesk.example>", domain="nesk.example")
@@ -135,6 +138,7 @@ def test_staff_templates_run_sandboxed(session, residents):
 # Delivery over real SMTP -------------------------------------------------------------------
 
 
+@SENDS
 def test_each_resident_gets_one_personal_letter(session, residents, smtp_server):
     controller, inbox = smtp_server
     row = queued(session)
@@ -215,6 +219,7 @@ def picky_server():
         controller.stop()
 
 
+@SENDS
 def test_temporary_refusal_is_retried_and_permanent_is_not(session, residents, picky_server):
     controller, handler = picky_server(temporary={"anna@example.test": 2},
                                        gone={"vera@example.test"})
@@ -234,6 +239,7 @@ def test_temporary_refusal_is_retried_and_permanent_is_not(session, residents, p
     assert session.get(m.Mailing, row.id).failed == 1
 
 
+@SENDS
 def test_temporary_refusal_gives_up_after_the_last_attempt(session, residents, picky_server):
     controller, handler = picky_server(temporary={"anna@example.test": 99})
     row = queued(session)
@@ -243,6 +249,7 @@ def test_temporary_refusal_gives_up_after_the_last_attempt(session, residents, p
     assert session.get(m.Mailing, row.id).status == "done"
 
 
+@SENDS
 def test_retries_wait_their_backoff(session, residents, picky_server):
     controller, _ = picky_server(temporary={"anna@example.test": 1})
     row = queued(session)
@@ -253,6 +260,7 @@ def test_retries_wait_their_backoff(session, residents, picky_server):
     assert session.get(m.Mailing, row.id).status == "sending"
 
 
+@SENDS
 def test_a_server_that_is_down_loses_nothing(session, residents, smtp_server):
     controller, inbox = smtp_server
     row = queued(session)
@@ -266,6 +274,7 @@ def test_a_server_that_is_down_loses_nothing(session, residents, smtp_server):
     assert len(inbox.messages) == 3
 
 
+@SENDS
 def test_a_redelivered_task_sends_only_what_was_never_accepted(session, residents,
                                                                smtp_server):
     controller, inbox = smtp_server
@@ -280,6 +289,7 @@ def test_a_redelivered_task_sends_only_what_was_never_accepted(session, resident
     assert set(statuses(session, row.id).values()) == {"sent"}
 
 
+@SENDS
 def test_pause_stops_and_resume_goes_on(session, residents, smtp_server):
     controller, inbox = smtp_server
     row = queued(session)
@@ -358,6 +368,7 @@ def outbox_letters(app) -> list:
             for p in sorted(folder.glob("*-mailing.eml"))]
 
 
+@SENDS
 def test_staff_compose_preview_and_send(app, client, session, residents, staff):
     client.post("/mailingview/add", data={
         "subject": "Важно", "body": "Здравствуйте, {{ имя }}", "branch": staff.branch_id})

@@ -23,14 +23,13 @@ import pytest
 from limits import parse
 
 from app.services.throttle import RULES
+from tests import databases
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-DATABASE = "lk_multiprocess"
-REDIS_URL = "redis://127.0.0.1:6379/10"
 #: The public address both instances stand behind, as the proxy tells them.
 PUBLIC_HOST = "portal.localhost"
 PROXY_HEADERS = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": PUBLIC_HOST,
@@ -42,7 +41,9 @@ BOOT_SECONDS = 45
 
 @pytest.fixture
 def database_url():
+    """A database of this test's own (the run's id and a random part in its name)."""
     psycopg = pytest.importorskip("psycopg")
+    name = f"{databases.PREFIX}{databases.run_id()}_mp_{secrets.token_hex(4)}"
     try:
         psycopg.connect(f"{PG_SERVER}/postgres", connect_timeout=3).close()
     except psycopg.OperationalError:
@@ -50,30 +51,23 @@ def database_url():
 
     def drop():
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    drop()
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}"
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         drop()
 
 
 @pytest.fixture
-def redis_db():
+def redis_db(redis_url):
     redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"Redis does not answer at {REDIS_URL}")
-    client.flushdb()
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)
     try:
         yield client
     finally:
-        client.flushdb()
         client.close()
 
 
@@ -177,14 +171,14 @@ def text_of(response) -> str:
     return html.unescape(response.text)
 
 
-def test_a_code_requested_on_one_instance_verifies_on_the_other(database_url, redis_db,
-                                                                tmp_path):
+def test_a_code_requested_on_one_instance_verifies_on_the_other(database_url, redis_url,
+                                                                redis_db, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FLASK_", "MAIL_", "SMS_RU_", "RATELIMIT_", "CELERY_",
                                 "PAYMENT_", "SANDBOX_", "DEMO", "WEB_", "SECURE_COOKIES",
                                 "FORCE_HTTPS", "PORT", "BIND"))}
-    env.update({"PRODUCTION": "1", "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
-                "CELERY_BROKER_URL": REDIS_URL,  # queued, never run: no job is started here
+    env.update({"PRODUCTION": "1", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                "CELERY_BROKER_URL": redis_url,  # queued, never run: no job is started here
                 "SECRET_KEY": secrets.token_hex(32), "OTP_HASH_KEY": secrets.token_hex(32),
                 "DEV_OUTBOX_ENABLED": "1", "PROXY_COUNT": "1", "INSTANCE_PATH": str(tmp_path),
                 "WEB_ACCESS_LOG": "-"})

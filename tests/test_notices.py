@@ -12,12 +12,10 @@ import pytest
 from flask import g
 from sqlalchemy import func, select
 
-from app import create_app
 from app import models as m
 from app.extensions import db
 from app.plugins.sandbox_gateway import SandboxStore
 from app.services import acts, applications, notices
-from tests.conftest import _test_config
 from tests.test_payments import OK_CARD, deliver, pay_card, start
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -136,14 +134,13 @@ def test_paperless_users_get_the_bill_pdf_attached(session, people, outbox):
 
 
 def test_letters_are_html_with_a_text_part_and_the_pdf_on_a_real_smtp_server(
-        database_url, _roles_synced, tmp_path, smtp_server, session, people):
+        make_app, smtp_server, session, people):
     controller, inbox = smtp_server
     resident, neighbour, _ = people
     resident.paperless = True
     session.commit()
-    smtp_app = create_app({**_test_config(database_url, tmp_path), "MAIL_SERVER": "127.0.0.1",
-                           "MAIL_PORT": controller.port,
-                           "MAIL_DEFAULT_SENDER": "noreply@nesk.example"})
+    smtp_app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port,
+                        MAIL_DEFAULT_SENDER="noreply@nesk.example")
     with smtp_app.app_context():
         assert notices.bill_ready(db.session, OCTOBER) == 2
     letters = {tuple(rcpt): message for rcpt, message in inbox.messages}

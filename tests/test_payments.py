@@ -16,7 +16,6 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from app import create_app
 from app import models as m
 from app.extensions import db
 from app.plugins import hookimpl
@@ -442,6 +441,7 @@ def test_notification_endpoint_is_exempt_from_csrf_and_nothing_else(app):
 # Concurrent notifications ----------------------------------------------------------------
 
 
+@pytest.mark.committed  # threads, each on a connection of its own
 def test_concurrent_notifications_credit_once(app, client, session, resident, krd_account,
                                               sandbox):
     if db.engine.dialect.name != "postgresql":
@@ -472,6 +472,7 @@ def test_concurrent_notifications_credit_once(app, client, session, resident, kr
     assert len(audits(session, "payment.succeeded")) == 1
 
 
+@pytest.mark.committed  # threads, each on a connection of its own
 def test_concurrent_moves_of_one_order_move_it_once(app, session, resident, krd_account,
                                                     sandbox):
     """The conditional UPDATE itself, from many threads at once (any database)."""
@@ -626,27 +627,22 @@ def test_hook_register_payment_gateways_picks_by_name_and_refuses_doubles(app):
     assert app.extensions["payment_gateway"].name == "sandbox"
 
 
-def test_hook_register_payment_gateways_missing_name_stops_start(database_url, tmp_path):
+def test_hook_register_payment_gateways_missing_name_stops_start(make_app):
     with pytest.raises(payments.GatewayConfigError, match="'yookassa' is configured"):
-        create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                    "DEV_OUTBOX_DIR": str(tmp_path), "PAYMENT_GATEWAY": "yookassa"})
+        make_app(PAYMENT_GATEWAY="yookassa")
 
 
-def test_production_refuses_the_sandbox(database_url, tmp_path):
-    base = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "PRODUCTION": True,
-            "SMS_RU_API_ID": "key", "MAIL_SERVER": "127.0.0.1", "DEV_OUTBOX_DIR": str(tmp_path)}
+def test_production_refuses_the_sandbox(make_app):
+    base = {"PRODUCTION": True, "SMS_RU_API_ID": "key", "MAIL_SERVER": "127.0.0.1"}
     with pytest.raises(RuntimeError, match="SANDBOX_PAY_ENABLED"):
-        create_app({**base, "SANDBOX_PAY_ENABLED": "1"})
-    quiet = create_app(base)  # production without a gateway: no card payments, no sandbox
+        make_app(**base, SANDBOX_PAY_ENABLED="1")
+    quiet = make_app(**base)  # production without a gateway: no card payments, no sandbox
     assert quiet.extensions["payment_gateway"] is None
     assert not any(r.rule.startswith("/sandbox-pay") for r in quiet.url_map.iter_rules())
 
 
-def test_off_sandbox_means_no_card_payments(database_url, tmp_path, session, two_branches,
-                                            make_user_fn):
-    flask_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                            "DEV_OUTBOX_DIR": str(tmp_path), "SANDBOX_PAY_ENABLED": "0",
-                            "WTF_CSRF_ENABLED": False})
+def test_off_sandbox_means_no_card_payments(make_app, session, two_branches, make_user_fn):
+    flask_app = make_app(SANDBOX_PAY_ENABLED="0")
     user = make_user_fn("payer", "Resident", kind="resident")
     account = two_branches[0].ids["PersonalAccount"]
     session.add(m.AccountBinding(user_id=user.id, account_id=account))

@@ -14,7 +14,6 @@ import pytest
 
 import app.plugins as plugins_module
 import lk_audit_syslog
-from app import create_app
 from app.extensions import db
 from app.plugins import PluginConfigError, create_plugin_manager, fire_event, plugin_names
 from app.services import audit
@@ -23,13 +22,6 @@ from tests.plugins.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTINS = set(plugins_module.BUILTIN_PLUGINS)
-
-
-def make_app(database_url, tmp_path, **config):
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                       "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False,
-                       "MAIL_SERVER": None, "DEV_OUTBOX_DIR": str(tmp_path / "outbox"),
-                       **config})
 
 
 def names(flask_app) -> set[str]:
@@ -55,9 +47,8 @@ def test_installed_plugin_is_discovered_through_its_entry_point(app):
     assert "audit_syslog" in audit_event_plugins(app)
 
 
-def test_plugins_blocked_blocks_an_installed_and_a_builtin_plugin(database_url, tmp_path):
-    flask_app = make_app(database_url, tmp_path,
-                         PLUGINS_BLOCKED=["audit_syslog", "app.plugins.audit_log"])
+def test_plugins_blocked_blocks_an_installed_and_a_builtin_plugin(make_app):
+    flask_app = make_app(PLUGINS_BLOCKED=["audit_syslog", "app.plugins.audit_log"])
     pm = flask_app.extensions["plugins"]
     assert "audit_syslog" not in names(flask_app)
     assert "app.plugins.audit_log" not in names(flask_app)
@@ -66,24 +57,24 @@ def test_plugins_blocked_blocks_an_installed_and_a_builtin_plugin(database_url, 
     assert "app.plugins.dev_outbox" in names(flask_app)
 
 
-def test_blocking_a_plugin_that_is_not_installed_refuses_to_start(database_url, tmp_path):
+def test_blocking_a_plugin_that_is_not_installed_refuses_to_start(make_app):
     with pytest.raises(PluginConfigError, match="PLUGINS_BLOCKED .*audit_syslgo"):
-        make_app(database_url, tmp_path, PLUGINS_BLOCKED=["audit_syslgo"])
+        make_app(PLUGINS_BLOCKED=["audit_syslgo"])
 
 
-def test_load_switch_limits_installed_plugins(database_url, tmp_path, monkeypatch):
+def test_load_switch_limits_installed_plugins(make_app, monkeypatch):
     monkeypatch.setenv("LK_PLUGINS_LOAD", "")
-    flask_app = make_app(database_url, tmp_path)
+    flask_app = make_app()
     assert "audit_syslog" not in names(flask_app)
     assert BUILTINS <= names(flask_app)
 
     monkeypatch.setenv("LK_PLUGINS_LOAD", "audit_syslog")
-    flask_app = make_app(database_url, tmp_path)
+    flask_app = make_app()
     assert names(flask_app) - BUILTINS == {"audit_syslog"}
 
     monkeypatch.setenv("LK_PLUGINS_LOAD", "audit_syslog,sms_kaluga")
     with pytest.raises(PluginConfigError, match="LK_PLUGINS_LOAD .*sms_kaluga"):
-        make_app(database_url, tmp_path)
+        make_app()
 
 
 def _fake_distribution(folder: Path, dist: str, entry_point: str) -> None:
@@ -107,24 +98,24 @@ def test_an_installed_plugin_shadowing_a_builtin_refuses_to_start(tmp_path, monk
         create_plugin_manager()
 
 
-def test_a_misspelt_hook_refuses_to_start(database_url, tmp_path, monkeypatch):
+def test_a_misspelt_hook_refuses_to_start(make_app, monkeypatch):
     monkeypatch.setattr(plugins_module, "BUILTIN_PLUGINS",
                         (*plugins_module.BUILTIN_PLUGINS, "tests.plugins.misspelt"))
     with pytest.raises(pluggy.PluginValidationError, match="audit_evnt"):
-        make_app(database_url, tmp_path)
+        make_app()
 
 
 # Tracing
 
 
-def test_tracing_is_switched_on_by_the_environment(database_url, tmp_path, monkeypatch, capsys):
-    flask_app = make_app(database_url, tmp_path)
+def test_tracing_is_switched_on_by_the_environment(make_app, monkeypatch, capsys):
+    flask_app = make_app()
     with flask_app.app_context():
         audit.record(db.session, "login.success")
     assert "[lk_portal plugins]" not in capsys.readouterr().err
 
     monkeypatch.setenv("LK_PLUGINS_TRACE", "1")
-    flask_app = make_app(database_url, tmp_path)
+    flask_app = make_app()
     err = capsys.readouterr().err
     assert "configure [hook]" in err and "register_views [hook]" in err
     with flask_app.app_context():
@@ -172,10 +163,10 @@ def test_hook_audit_event_not_fired_before_commit(app, session):
         pm.unregister(name="test-recorder")
 
 
-def test_hook_configure_register_views_register_commands(database_url, tmp_path, monkeypatch):
+def test_hook_configure_register_views_register_commands(make_app, monkeypatch):
     monkeypatch.setattr(plugins_module, "BUILTIN_PLUGINS",
                         (*plugins_module.BUILTIN_PLUGINS, "tests.plugins.extras"))
-    flask_app = make_app(database_url, tmp_path)
+    flask_app = make_app()
     assert flask_app.extensions["test_extras"] == {"configured": True}
     response = flask_app.test_client().get("/test-plugin/ping")
     assert response.status_code == 200

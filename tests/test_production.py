@@ -20,7 +20,6 @@ from app import create_app
 from app import models as m
 from app.production import ProductionConfigError, problems
 from app.services.binding import bind_accounts
-from tests.conftest import _test_config
 from tests.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,13 +169,12 @@ def test_production_means_secure_cookies_and_https(tmp_path):
     assert behind_tls == dict.fromkeys(COOKIES_AND_HTTPS, True)
 
 
-def test_the_dev_outbox_in_production_only_when_enabled(database_url, _roles_synced, tmp_path):
+def test_the_dev_outbox_in_production_only_when_enabled(make_app):
     from app.services.channels import ChannelConfigError, channel_for
 
-    production = {**_test_config(database_url, tmp_path), "PRODUCTION": True}
     with pytest.raises(ChannelConfigError, match="DEV_OUTBOX_ENABLED=1"):
-        create_app(production)
-    staging = create_app({**production, "DEV_OUTBOX_ENABLED": True})
+        make_app(PRODUCTION=True)
+    staging = make_app(PRODUCTION=True, DEV_OUTBOX_ENABLED=True)
     with staging.app_context():
         assert channel_for("email").name == "dev-email"
         assert staging.extensions["bulk_mailer"].name == "dev-email"
@@ -270,10 +268,8 @@ def test_hsts_only_over_https(app, client):
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
-def test_force_https_redirects_plain_http_but_believes_the_proxy(database_url, _roles_synced,
-                                                                tmp_path):
-    flask_app = create_app({**_test_config(database_url, tmp_path), "FORCE_HTTPS": True,
-                            "PROXY_COUNT": 1})
+def test_force_https_redirects_plain_http_but_believes_the_proxy(make_app):
+    flask_app = make_app(FORCE_HTTPS=True, PROXY_COUNT=1)
     client = flask_app.test_client()
     plain = client.get("/auth/")
     assert plain.status_code == 302 and plain.location == "https://localhost/auth/"

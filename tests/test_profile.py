@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from flask import g
@@ -502,14 +503,9 @@ def test_an_active_or_staff_closed_account_still_refuses_a_registration(
 
 # --- CSRF -------------------------------------------------------------------------------------
 
-def test_every_profile_form_needs_a_csrf_token(database_url, _roles_synced, tmp_path, session,
-                                               make_user_fn):
-    from app import create_app
-    from tests.conftest import _test_config
-
+def test_every_profile_form_needs_a_csrf_token(make_app, session, make_user_fn):
     user = make_user_fn(PHONE, "Resident", kind="resident", phone=PHONE)
-    flask_app = create_app({**_test_config(database_url, tmp_path / "csrf"),
-                            "WTF_CSRF_ENABLED": True})
+    flask_app = make_app(WTF_CSRF_ENABLED=True)
     client = flask_app.test_client()
     with client.session_transaction() as sess:
         sess["_user_id"] = user.get_id()
@@ -527,7 +523,7 @@ def test_every_profile_form_needs_a_csrf_token(database_url, _roles_synced, tmp_
         assert client.post(url, data=data).status_code == 400, url
     user = fresh(session, user)
     assert user.active and user.first_name == "Тест" and not user.paperless
-    assert not (tmp_path / "csrf" / "outbox").exists()
+    assert not Path(flask_app.config["DEV_OUTBOX_DIR"]).exists()
 
 
 # --- in a browser -----------------------------------------------------------------------------

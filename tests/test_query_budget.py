@@ -13,12 +13,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
-from app import create_app
 from app import models as m
 from app.extensions import db
 from app.security import ADMIN, ROLE_POLICY, STAFF
-from tests.conftest import _test_config
 from tests.factories import PASSWORD, make_user
+
+#: The statements are counted on the measured app's own engine: its sessions must use it.
+pytestmark = pytest.mark.committed
 
 SMALL, LARGE = 1, 20
 NUMBERS = itertools.count(700000000001)
@@ -92,11 +93,11 @@ class Counter:
 
 
 @pytest.fixture
-def portal(app, database_url, tmp_path):
+def portal(app, make_app):
     """A second app over the test's database. Its requests each get a fresh app context, so a
     fresh session and ``g`` as under gunicorn (the ``app`` fixture keeps one context for the
     whole test, whose requests share the user and the identity map); yields (app, counter)."""
-    measured = create_app(_test_config(database_url, tmp_path / "measured"))
+    measured = make_app()
     counter = Counter()
     with measured.app_context():
         engine = db.engine
@@ -105,7 +106,6 @@ def portal(app, database_url, tmp_path):
         yield measured, counter
     finally:
         event.remove(engine, "before_cursor_execute", counter)
-        engine.dispose()
 
 
 def add_accounts(session, world, count: int, prefix: str, contract_id: int | None = None):

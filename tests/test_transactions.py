@@ -8,20 +8,21 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event, func, select, text
 
-from app import create_app
 from app import models as m
 from app.extensions import db, reads_only
-from tests.conftest import _test_config
+
+#: The transactions under test are those of another app's own connections.
+pytestmark = pytest.mark.committed
 
 
 @pytest.fixture
-def served(app, database_url, tmp_path):
+def served(app, make_app):
     """A second app over the test's database with three probe routes; its requests each get
     their own app context (and so their own session and teardown), as under gunicorn. Yields
     (test client, the list of how each transaction ended)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("psycopg's prepared statements are PostgreSQL's (TEST_DATABASE_URL)")
-    portal = create_app(_test_config(database_url, tmp_path / "served"))
+    portal = make_app()
 
     @portal.get("/_probe/read")
     def read():
@@ -63,11 +64,7 @@ def served(app, database_url, tmp_path):
         engine = db.engine
     event.listen(engine, "commit", lambda _conn: ends.append("commit"))
     event.listen(engine, "rollback", lambda _conn: ends.append("rollback"))
-    try:
-        yield portal.test_client(), ends
-    finally:
-        with portal.app_context():
-            db.engine.dispose()
+    yield portal.test_client(), ends
 
 
 def probes(session) -> int:
