@@ -18,8 +18,8 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 PLUGIN_CFGS := $(wildcard plugins/*/setup.cfg)
 PLUGIN_INSTALL := $(foreach dir,$(dir $(PLUGIN_CFGS)),-e ./$(dir))
 
-.PHONY: run serve check-production check lock test test-fast install install-test browser db seed \
-	test-sqlite test-postgres clean
+.PHONY: run serve check-production check lock test test-fast bench install install-test browser \
+	db seed test-sqlite test-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,15 @@ test-postgres: install-test
 	  echo "== PostgreSQL answers at $(PG_TEST_URL): every test but the browser ones =="; \
 	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(PYTEST) -m "not browser" $(PYTEST_ARGS); \
 	else echo "== PostgreSQL does not answer at $(PG_TEST_URL): PostgreSQL run skipped =="; fi
+
+# Every benchmark at a moderate size (bench/*.py say how to run them larger): each prints its
+# figures and ends with `ratio <name> <value>`. It needs the test extras (aiosmtpd, aiohttp);
+# each benchmark makes, and drops, PostgreSQL and Redis databases of its own.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/billing_run.py --accounts 100000
+	$(BIN)/python bench/reconciliation_export.py --rows 10000 100000
+	$(BIN)/python bench/mailing.py --messages 2000
+	$(BIN)/python bench/load.py --accounts 20000 --seconds 15 --concurrency 8
 
 clean:
 	rm -rf $(VENV) instance *.egg-info plugins/*/*.egg-info

@@ -1,12 +1,13 @@
 """Load benchmark of the portal under gunicorn against a bare Flask route, on PostgreSQL.
 
-Seeds the database ``lk_load`` (dropped and created again) set-based with N resident accounts:
-a user bound to each (every 50th user also to the next two accounts, a family's), a meter,
-six months of readings, charges, invoices and payments. Every user has the same known
-password, hashed once. Then serves, each with gunicorn and the project's gunicorn.conf.py
-(2 sync workers, loopback), with ``make serve``'s settings (PRODUCTION=1: keys from the
-environment, rate-limit counters and the job queue in Redis DB 9, CSRF on, Secure cookies;
-the client stands for the TLS proxy and sends ``X-Forwarded-Proto: https``):
+Creates a PostgreSQL database of its own (``--database NAME``, by default ``lk_load_<pid>``)
+and seeds it set-based with N resident accounts: a user bound to each (every 50th user also to
+the next two accounts, a family's), a meter, six months of readings, charges, invoices and
+payments. Every user has the same known password, hashed once. Then serves, each with gunicorn
+and the project's gunicorn.conf.py (2 sync workers, loopback), with ``make serve``'s settings
+(PRODUCTION=1: keys from the environment, rate-limit counters and the job queue in an empty
+Redis database of the run's own, CSRF on, Secure cookies; the client stands for the TLS proxy
+and sends ``X-Forwarded-Proto: https``):
 
 - the portal (``run:app``);
 - the baseline, a bare Flask app (``bench.load:bare_app()``) returning one personal account
@@ -16,17 +17,27 @@ and drives them from an asyncio client (aiohttp, one cookie jar per virtual user
 bounded in time and in count: web and API sign-ins; then rounds of the bare route, the
 cabinet main page and API reads (alternating, so that the machine's other load falls on all
 three alike); then a realistic mix (cabinet main page, readings submission, bills page and PDF
-download, history lists, API reads, new sign-ins). It prints requests/s and p50/p95/p99 per
-request type, and last
+download, history lists, API reads with pages of 6 and of 20 rows, new sign-ins). It prints
+requests/s and p50/p95/p99 per request type, counting only the answers each request expects
+(2xx, or its redirect), and last
 
     ratio cabinet_page <cabinet main page req/s / bare req/s>
     ratio api_read <API GET req/s / bare req/s>
 
-Every process it starts is stopped at the end (or at exit); Redis DB 9 is emptied.
+When any request failed (sign-in, rounds or the mix) it prints instead how many, and no ratio,
+and exits with status 1.
+
+Its data stays its own: the database it created is dropped at the end, also on error or
+SIGTERM (``--keep`` keeps it); one that exists already is never dropped, and is refused unless
+``--reuse`` is given and it holds exactly --accounts accounts. Redis: ``--redis-url URL``
+(default BENCH_REDIS_URL) must be an empty database, else a free one of 1-15 is leased
+(tests/redis_lease.py); either is flushed at the end. Every process it starts is stopped at the
+end (or at exit).
 
     .venv/bin/python bench/load.py                      # 100,000 accounts, about 4 minutes
     .venv/bin/python bench/load.py --accounts 10000 --seconds 6 --concurrency 8
-    .venv/bin/python bench/load.py --reuse              # keep lk_load when already seeded
+    .venv/bin/python bench/load.py --database lk_load --keep     # seed once, keep it
+    .venv/bin/python bench/load.py --database lk_load --reuse    # then measure on it again
 """
 from __future__ import annotations
 
@@ -54,10 +65,6 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-PG_DB = "lk_load"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 PASSWORD = "Нагрузка-2026-пароль"
 #: The six billed months; readings for the current month come from the benchmark itself.
 MONTHS = [dt.date(2026, m, 1) for m in range(5, 11)]
@@ -89,19 +96,6 @@ def invoice_id(n: int, account_id: int, month_index: int) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # Seeding
-
-
-def reset_database() -> str:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {PG_DB}"))
-    admin.dispose()
-    return database_url()
-
-
-def database_url() -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_DB}"
 
 
 def seeded_accounts(url: str) -> int:
@@ -288,40 +282,21 @@ class Server:
                 Path(self.log.name).unlink(missing_ok=True)
 
 
-def redis_answers(url: str) -> bool:
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-        return True
-    except Exception:
-        return False
-
-
-def flush_redis(url: str) -> None:
-    """Empty the benchmark's own Redis database (its counters and any queued job)."""
-    import redis
-
-    redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
-
-
-def production_env(url: str, instance: str) -> dict[str, str]:
+def production_env(url: str, instance: str, redis_url: str) -> dict[str, str]:
     """``make serve``'s settings: PRODUCTION on, keys from the environment, counters in Redis.
     The benchmark's client stands for the TLS proxy (``X-Forwarded-Proto: https``). The
     development outbox is admitted explicitly (DEV_OUTBOX_ENABLED): no code or letter is sent
     here, and there is no SMTP server or SMS gateway to configure."""
-    if not redis_answers(REDIS_URL):
-        raise SystemExit(f"Redis does not answer at {REDIS_URL} (BENCH_REDIS_URL): production "
-                         "settings keep rate-limit counters there")
     return {
         "PRODUCTION": "1",
         "DATABASE_URL": url,
         "INSTANCE_PATH": instance,
         "SECRET_KEY": secrets.token_hex(32),
         "OTP_HASH_KEY": secrets.token_hex(32),
-        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "RATELIMIT_STORAGE_URI": redis_url,
         # Jobs would be queued there (none is started here; the database is flushed after).
-        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_RESULT_BACKEND": redis_url,
         "DEV_OUTBOX_ENABLED": "1",
         "FLASK_DEBUG": "0",
         # Readings are taken every day of the month here, so that submissions are real.
@@ -360,8 +335,14 @@ class Stats:
         self.elapsed += other.elapsed
 
     def rate(self, kinds=None) -> float:
+        """Successful requests per second."""
+        if not self.elapsed:
+            return 0.0
         return sum(len(v) for k, v in self.latencies.items()
                    if kinds is None or k in kinds) / self.elapsed
+
+    def failed(self) -> int:
+        return sum(self.failures.values())
 
 
 class Phase:
@@ -377,7 +358,9 @@ class Phase:
         return time.monotonic() < self.deadline and self.count < self.max_requests
 
     async def request(self, http, kind: str, method: str, url: str, expect=(200,), **kwargs):
-        """One timed request; returns the body (bytes) or None on failure."""
+        """One timed request; returns the body (bytes) or None on failure. Only an answer with
+        an expected status counts in the latencies (and so in requests/s): an error page is
+        often faster than the page, and would flatter the figures."""
         self.count += 1
         headers = {**PROXY_HEADERS, **kwargs.pop("headers", {})}
         started = time.perf_counter()
@@ -389,10 +372,10 @@ class Phase:
         except Exception:
             self.stats.failures[kind] += 1
             return None
-        self.stats.latencies[kind].append(time.perf_counter() - started)
         if status not in expect:
             self.stats.failures[kind] += 1
             return None
+        self.stats.latencies[kind].append(time.perf_counter() - started)
         return body
 
     async def run(self, workers) -> Stats:
@@ -457,7 +440,9 @@ def api_reads(portal: str, resident: Resident) -> list[tuple[str, str]]:
         ("api_accounts", f"{portal}/api/v1/account/"),
         ("api_account", f"{portal}/api/v1/account/{account}"),
         ("api_invoices", f"{portal}/api/v1/invoice/?q=(page_size:6)"),
+        ("api_invoices_20", f"{portal}/api/v1/invoice/?q=(page_size:20)"),
         ("api_charges", f"{portal}/api/v1/charge/?q=(page_size:6)"),
+        ("api_charges_20", f"{portal}/api/v1/charge/?q=(page_size:20)"),
         ("api_meters", f"{portal}/api/v1/meter/"),
     ]
 
@@ -552,25 +537,33 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def report(name: str, stats: Stats) -> None:
-    """One line per request type: count, failures, req/s, p50/p95/p99."""
+    """One line per request type: successful count, failures, req/s, p50/p95/p99 (of the
+    successful ones; none when every request of the type failed)."""
     print(f"  {name}: {stats.elapsed:.1f} s")
     print(f"    {'request':<22}{'count':>7}{'failed':>7}{'req/s':>9}{'p50 ms':>9}"
           f"{'p95 ms':>9}{'p99 ms':>9}")
-    for kind in sorted(stats.latencies):
-        values = stats.latencies[kind]
+    for kind in sorted(set(stats.latencies) | set(stats.failures)):
+        values = stats.latencies.get(kind, [])
+        times = (f"{1000 * statistics.median(values):>9.1f}"
+                 f"{1000 * percentile(values, 0.95):>9.1f}{1000 * percentile(values, 0.99):>9.1f}"
+                 if values else f"{'-':>9}" * 3)
         print(f"    {kind:<22}{len(values):>7}{stats.failures.get(kind, 0):>7}"
-              f"{len(values) / stats.elapsed:>9.1f}{1000 * statistics.median(values):>9.1f}"
-              f"{1000 * percentile(values, 0.95):>9.1f}{1000 * percentile(values, 0.99):>9.1f}")
+              f"{stats.rate({kind}):>9.1f}{times}")
     total = sum(len(v) for v in stats.latencies.values())
-    print(f"    {'all':<22}{total:>7}{sum(stats.failures.values()):>7}"
-          f"{total / stats.elapsed:>9.1f}")
+    print(f"    {'all':<22}{total:>7}{stats.failed():>7}{stats.rate():>9.1f}")
 
 
 @dataclass
 class Results:
+    signin: Stats = field(default_factory=Stats)
     bare: Stats = field(default_factory=Stats)
     cabinet: Stats = field(default_factory=Stats)
     api: Stats = field(default_factory=Stats)
+    mix: Stats = field(default_factory=Stats)
+
+    def failed(self) -> int:
+        """Failed requests of every phase: any of them makes the ratios worthless."""
+        return sum(stats.failed() for stats in vars(self).values())
 
 
 async def drive(portal: str, bare: str, n: int, seconds: float, concurrency: int, rounds: int,
@@ -591,15 +584,18 @@ async def drive(portal: str, bare: str, n: int, seconds: float, concurrency: int
         for resident in residents:
             resident.web = new_session(aiohttp, portal)
 
-        async def sign_in(resident: Resident) -> None:
-            if not (await web_signin(phase, portal, resident)
-                    and await api_signin(phase, http, portal, resident)):
-                raise SystemExit(f"{username(resident.user)} could not sign in")
+        async def sign_in(resident: Resident) -> bool:
+            return (await web_signin(phase, portal, resident)
+                    and await api_signin(phase, http, portal, resident))
 
         started = time.perf_counter()
-        await asyncio.gather(*(sign_in(r) for r in residents))
+        signed_in = await asyncio.gather(*(sign_in(r) for r in residents))
         phase.stats.elapsed = time.perf_counter() - started
+        results.signin = phase.stats
         report("sign-in (web form, then API token; scrypt each)", phase.stats)
+        if not all(signed_in):
+            raise SystemExit(f"{signed_in.count(False)} of {concurrency} residents could not "
+                             f"sign in, {phase.stats.failed()} requests failed: no ratio is given")
 
         share = seconds / rounds
         for _ in range(rounds):
@@ -618,9 +614,10 @@ async def drive(portal: str, bare: str, n: int, seconds: float, concurrency: int
         report(f"API reads ({rounds} rounds)", results.api)
 
         phase = Phase(seconds, cap)
-        report("realistic mix", await phase.run(
+        results.mix = await phase.run(
             [mixed_worker(phase, http, portal, r, n, random.Random(rng.random()))
-             for r in residents]))
+             for r in residents])
+        report("realistic mix", results.mix)
     finally:
         await http.close()
         await bare_http.close()
@@ -630,33 +627,17 @@ async def drive(portal: str, bare: str, n: int, seconds: float, concurrency: int
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=30,
-                        help="time of each kind of load (split over the rounds), and the mix's")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="virtual users (connections) at a time")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep lk_load when it already holds --accounts accounts")
-    parser.add_argument("--seed", type=int, default=20261130, help="of the random choices")
-    args = parser.parse_args()
-    if args.concurrency < 1 or args.accounts < args.concurrency or args.rounds < 1:
-        parser.error("need --accounts >= --concurrency >= 1 and --rounds >= 1")
-
+def measure(args, database, redis_url: str) -> Results:
+    """Seed the database unless it is reused, serve both apps on it, and drive them."""
     with tempfile.TemporaryDirectory(prefix="lk-load-") as instance:
-        url = database_url()
-        if args.reuse and seeded_accounts(url) == args.accounts:
-            print(f"lk_load: reusing {args.accounts:,} seeded accounts")
-        else:
-            url = reset_database()
+        if database.created:
             started = time.perf_counter()
-            seed(url, args.accounts, instance)
-            print(f"lk_load: seeded {args.accounts:,} accounts in "
+            seed(database.url, args.accounts, instance)
+            print(f"{database.name}: seeded {args.accounts:,} accounts in "
                   f"{time.perf_counter() - started:.1f} s")
-        env = production_env(url, instance)
-        flush_redis(REDIS_URL)
+        else:
+            print(f"{database.name}: reusing {args.accounts:,} seeded accounts")
+        env = production_env(database.url, instance, redis_url)
         servers = [Server("portal", "run:app", env),
                    Server("bare", "bench.load:bare_app()", env)]
         try:
@@ -665,18 +646,59 @@ def main() -> None:
             bare.wait_ready("/account/1")
             print(f"gunicorn (gunicorn.conf.py, PRODUCTION=1): {WORKERS} sync workers each; "
                   f"{args.concurrency} connections; {args.seconds:g} s per kind of load")
-            results = asyncio.run(drive(portal.url, bare.url, args.accounts, args.seconds,
-                                        args.concurrency, args.rounds, args.seed))
+            return asyncio.run(drive(portal.url, bare.url, args.accounts, args.seconds,
+                                     args.concurrency, args.rounds, args.seed))
         finally:
             for server in servers:
                 server.stop()
-            flush_redis(REDIS_URL)
+
+
+def main() -> None:
+    from bench import databases
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=30,
+                        help="time of each kind of load (split over the rounds), and the mix's")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="virtual users (connections) at a time")
+    parser.add_argument("--database", type=databases.database_name,
+                        default=databases.own_name("lk_load"),
+                        help="PostgreSQL database to create and seed, dropped at the end "
+                             "(default: lk_load_<pid>); one that exists is never dropped")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use --database when it exists and holds --accounts accounts")
+    parser.add_argument("--keep", action="store_true",
+                        help="do not drop the database this run created (to --reuse it later)")
+    parser.add_argument("--redis-url", default=databases.REDIS_URL,
+                        help="an empty Redis database for the rate-limit counters and the job "
+                             "queue, flushed at the end (default: BENCH_REDIS_URL, else a free "
+                             "one of 1-15 leased)")
+    parser.add_argument("--seed", type=int, default=20261130, help="of the random choices")
+    args = parser.parse_args()
+    if args.concurrency < 1 or args.accounts < args.concurrency or args.rounds < 1:
+        parser.error("need --accounts >= --concurrency >= 1 and --rounds >= 1")
+
+    with databases.redis_database(args.redis_url) as redis_url:
+        if redis_url is None:
+            where = args.redis_url or "redis://127.0.0.1:6379"
+            raise SystemExit(f"Redis does not answer at {where}, or no database 1-15 is free: "
+                             "production settings keep rate-limit counters there")
+        with databases.postgres_database(
+                args.database, keep=args.keep,
+                reusable=lambda url: args.reuse and seeded_accounts(url) == args.accounts,
+                hint=", or --reuse one that holds exactly --accounts accounts") as database:
+            results = measure(args, database, redis_url)
     bare_rate = results.bare.rate()
     cabinet = results.cabinet.rate({"cabinet_page"})
     api = results.api.rate(API_KINDS)
-    failed = sum(sum(s.failures.values()) for s in vars(results).values())
+    failed = results.failed()
     print(f"bare route {bare_rate:.1f} req/s; cabinet main page {cabinet:.1f} req/s; "
           f"API reads {api:.1f} req/s; failed {failed}")
+    if failed:
+        print(f"{failed} requests failed: no ratio is given")
+        sys.exit(1)
     print(f"ratio cabinet_page {cabinet / bare_rate:.3f}")
     print(f"ratio api_read {api / bare_rate:.3f}")
 

@@ -6,16 +6,21 @@ times
 - the portal's real path: the mailing queued (recipients fixed by one INSERT ... SELECT) and
   delivered by the Celery task in-process (eager), each message built by
   app.services.mailings and marked sent in the database the moment the server accepts it;
-- where Redis answers, the same through a real Celery worker process on Redis (one process);
+- where Redis answers, the same through a real Celery worker process on Redis (one process),
+  its broker an empty Redis database of the run's own: ``--redis-url URL`` (default
+  BENCH_REDIS_URL), refused unless it is empty, else a free one of 1-15 leased
+  (tests/redis_lease.py); either is flushed at the end, also on error or SIGTERM;
 - the naive path: Flask-Mail building a Message for each recipient and sending all of them
   over one connection;
 - the limit: smtplib sending the same number of pre-built messages over one connection;
 
 and prints messages per second for each and, last, ``ratio mailing_vs_naive <portal / naive>``
-and ``ratio mailing_vs_limit <portal / limit>`` (the in-process figure; per process).
+and ``ratio mailing_vs_limit <portal / limit>`` (the in-process figure; per process). The
+portal's database is SQLite, a file in a temporary folder.
 
     .venv/bin/python bench/mailing.py                  # 2,000 messages
     .venv/bin/python bench/mailing.py --messages 10000
+    .venv/bin/python bench/mailing.py --redis-url redis://127.0.0.1:6379/11
 """
 from __future__ import annotations
 
@@ -34,7 +39,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 PERIOD = dt.date(2026, 11, 1)
 SUBJECT = "Плановые работы в вашем районе, {{ name }}"
 #: About 2 KB of Russian text; with its HTML twin and the headers a message is about 4 KB.
@@ -137,15 +141,10 @@ def run_portal_eager(app, n: int) -> float:
     return elapsed
 
 
-def run_portal_worker(app, database_url: str, port: int, n: int, folder: Path) -> float | None:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.ping()
-        client.flushdb()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no Redis here
-        print(f"  Redis worker: skipped ({exc.__class__.__name__})")
+def run_portal_worker(app, broker_url: str | None, database_url: str, port: int, n: int,
+                      folder: Path) -> float | None:
+    if broker_url is None:
+        print("  Redis worker: skipped (Redis does not answer, or no database 1-15 is free)")
         return None
     from celery import Celery
 
@@ -154,8 +153,8 @@ def run_portal_worker(app, database_url: str, port: int, n: int, folder: Path) -
     from app.services import mailings
 
     queue = f"bench-{secrets.token_hex(4)}"
-    env = {**os.environ, "CELERY_BROKER_URL": REDIS_URL, "DATABASE_URL": database_url,
-           "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(port),
+    env = {**os.environ, "CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": broker_url,
+           "DATABASE_URL": database_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(port),
            "PORTAL_URL": "https://lk.nesk.example", "SECRET_KEY": secrets.token_hex(16),
            "OTP_HASH_KEY": secrets.token_hex(16), "DEV_OUTBOX_DIR": str(folder / "outbox"),
            "INSTANCE_PATH": str(folder / "worker")}
@@ -165,7 +164,7 @@ def run_portal_worker(app, database_url: str, port: int, n: int, folder: Path) -
          "--pool=solo", "-c", "1", "-Q", queue, "--without-gossip", "--without-mingle",
          "--without-heartbeat", "--loglevel=WARNING"], cwd=ROOT, env=env, stdout=log,
         stderr=subprocess.STDOUT)
-    sender = Celery("bench", broker=REDIS_URL)
+    sender = Celery("bench", broker=broker_url)
     try:
         with app.app_context():
             sender.send_task("lk_portal.ping_database", queue=queue)  # the worker is warm
@@ -188,7 +187,6 @@ def run_portal_worker(app, database_url: str, port: int, n: int, folder: Path) -
         sender.close()
         worker.terminate()
         worker.wait(timeout=30)
-        client.flushdb()
 
 
 def letters(n: int) -> list[tuple[str, str, str, str]]:
@@ -246,39 +244,45 @@ def run_limit(port: int, n: int) -> float:
 
 
 def main() -> None:
+    from bench import databases
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--redis-url", default=databases.REDIS_URL,
+                        help="an empty Redis database for the worker's broker, flushed at the "
+                             "end (default: BENCH_REDIS_URL, else a free one of 1-15 leased)")
     args = parser.parse_args()
     n = args.messages
-    smtp, port = start_smtp()
-    try:
-        with tempfile.TemporaryDirectory(prefix="lk-bench-mailing-") as tmp:
-            folder = Path(tmp)
-            database_url = f"sqlite:///{folder / 'bench.sqlite3'}"
-            app = portal(database_url, port, folder)
-            from app.extensions import db
+    with databases.redis_database(args.redis_url) as broker_url:
+        smtp, port = start_smtp()
+        try:
+            with tempfile.TemporaryDirectory(prefix="lk-bench-mailing-") as tmp:
+                folder = Path(tmp)
+                database_url = f"sqlite:///{folder / 'bench.sqlite3'}"
+                app = portal(database_url, port, folder)
+                from app.extensions import db
 
-            with app.app_context():
-                seed(db.session, n)
-            size = len(letters(1)[0][2].encode()) + len(letters(1)[0][3].encode())
-            print(f"{n:,} messages of about {size / 1024:.1f} KB (text + HTML) "
-                  f"to aiosmtpd on 127.0.0.1:{port}")
-            limit = run_limit(port, n)
-            print(f"  limit (smtplib, pre-built bytes, one connection): {limit:.2f} s, "
-                  f"{n / limit:,.0f} messages/s")
-            naive = run_naive(app, port, n)
-            print(f"  naive (Flask-Mail, one connection): {naive:.2f} s, "
-                  f"{n / naive:,.0f} messages/s")
-            eager = run_portal_eager(app, n)
-            print(f"  portal, Celery in-process: {eager:.2f} s, {n / eager:,.0f} messages/s "
-                  f"(queued, built, sent and marked sent one by one)")
-            worker = run_portal_worker(app, database_url, port, n, folder)
-            if worker is not None:
-                print(f"  portal, a Celery worker on Redis: {worker:.2f} s, "
-                      f"{n / worker:,.0f} messages/s")
-    finally:
-        smtp.terminate()
-        smtp.wait(timeout=10)
+                with app.app_context():
+                    seed(db.session, n)
+                size = len(letters(1)[0][2].encode()) + len(letters(1)[0][3].encode())
+                print(f"{n:,} messages of about {size / 1024:.1f} KB (text + HTML) "
+                      f"to aiosmtpd on 127.0.0.1:{port}")
+                limit = run_limit(port, n)
+                print(f"  limit (smtplib, pre-built bytes, one connection): {limit:.2f} s, "
+                      f"{n / limit:,.0f} messages/s")
+                naive = run_naive(app, port, n)
+                print(f"  naive (Flask-Mail, one connection): {naive:.2f} s, "
+                      f"{n / naive:,.0f} messages/s")
+                eager = run_portal_eager(app, n)
+                print(f"  portal, Celery in-process: {eager:.2f} s, {n / eager:,.0f} messages/s "
+                      f"(queued, built, sent and marked sent one by one)")
+                worker = run_portal_worker(app, broker_url, database_url, port, n, folder)
+                if worker is not None:
+                    print(f"  portal, a Celery worker on Redis: {worker:.2f} s, "
+                          f"{n / worker:,.0f} messages/s")
+        finally:
+            smtp.terminate()
+            smtp.wait(timeout=10)
     print(f"ratio mailing_vs_naive {naive / eager:.3f}")
     print(f"ratio mailing_vs_limit {limit / eager:.3f}")
 

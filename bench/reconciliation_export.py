@@ -16,7 +16,8 @@ Prints seconds, rows per second, peak RSS of the process (and its growth while w
 memory means the same figure for 10,000 and 1,000,000 rows) and the file size, then, last, one
 line ``ratio act_export <project rows/s / raw rows/s>``: the lowest ratio over the sizes run.
 The machine's load moves between two measurements: ``--repeat K`` alternates project and raw K
-times and keeps the best of each.
+times and keeps the best of each. It needs no database and no Redis: the workbooks are written
+to a temporary folder, removed at the end.
 
     .venv/bin/python bench/reconciliation_export.py                 # 10k, 100k and 1M rows
     .venv/bin/python bench/reconciliation_export.py --rows 100000
