@@ -38,6 +38,7 @@ from app.models import (
 from app.services import payment_qr
 from app.services.letters import FONTS
 from app.services.periods import add_months
+from app.services.russian import plural
 from app.services.supplier import requisites
 
 #: The largest sum of a «квитанция на нужную сумму».
@@ -125,12 +126,6 @@ def parse_period(date_from: str | None, date_to: str | None) -> tuple[dt.date, d
 # Words and numbers
 
 
-def _plural(n: int, one: str, few: str, many: str) -> str:
-    if 11 <= n % 100 <= 14:
-        return many
-    return {1: one, 2: few, 3: few, 4: few}.get(n % 10, many)
-
-
 def amount_in_words(amount: Decimal) -> str:
     """735.00 -> «Семьсот тридцать пять рублей 00 копеек» (rubles in words, kopecks in
     digits, as on Russian payment documents)."""
@@ -139,8 +134,8 @@ def amount_in_words(amount: Decimal) -> str:
     value = abs(value)
     rubles, kopecks = int(value), int((value - int(value)) * 100)
     words = num2words(rubles, lang="ru")
-    text = (f"{sign}{words} {_plural(rubles, 'рубль', 'рубля', 'рублей')} "
-            f"{kopecks:02d} {_plural(kopecks, 'копейка', 'копейки', 'копеек')}")
+    text = (f"{sign}{words} {plural(rubles, 'рубль', 'рубля', 'рублей')} "
+            f"{kopecks:02d} {plural(kopecks, 'копейка', 'копейки', 'копеек')}")
     return text[0].upper() + text[1:]
 
 

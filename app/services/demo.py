@@ -33,6 +33,7 @@ from app.services import audit
 from app.services.auth import CONSENT_VERSION
 from app.services.periods import add_months
 from app.services.phones import normalize_phone
+from app.services.russian import plural
 from app.services.tariffs import (
     HEATING_MONTHS,
     TariffBook,
@@ -1060,15 +1061,6 @@ def _resident_accounts(session: Session) -> list[int]:
 
 # ---------------------------------------------------------------------------------------------
 # Messages
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    """The Russian plural form for n: 1 счёт, 2 счёта, 5 счетов."""
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
 
 
 def _thousands(n: int) -> str:

@@ -1,12 +1,11 @@
-"""register_all(): the one place that builds the back-office menu and its error pages."""
+"""register_all(): the one place that builds the back-office menu and the error pages."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app
 from flask_appbuilder import AppBuilder
-from werkzeug.exceptions import HTTPException
 
 from app.views import acts as act_views
-from app.views import admin, guards, jobs, reconciliation
+from app.views import admin, errors, guards, jobs, reconciliation
 from app.views import feedback as feedback_views
 from app.views import mailings as mailing_views
 from app.views import notices as notice_views
@@ -56,17 +55,8 @@ VIEW_MENUS: dict[str, tuple[str, str]] = {
 VIEW_MENUS["SubscriberView"] = ("List Users", "Security")
 
 
-#: Error pages: status -> (title, explanation).
-ERROR_PAGES = {
-    403: ("Доступ запрещён", "У вашей учётной записи нет прав на эту страницу."),
-    404: ("Страница не найдена", "Такой страницы нет, или запись относится к другому филиалу."),
-    405: ("Метод не поддерживается", "Этот адрес не принимает такой запрос."),
-}
-
-
 def register_all(appbuilder: AppBuilder) -> None:
-    for code in ERROR_PAGES:
-        current_app.register_error_handler(code, _error_page)
+    errors.init_app(current_app)
     guards.init_app(current_app)
     for view, label, icon, category in MENU:
         category_label, category_icon = CATEGORIES[category]
@@ -79,15 +69,3 @@ def register_all(appbuilder: AppBuilder) -> None:
             category_label=category_label,
             category_icon=category_icon,
         )
-
-
-def _error_page(error: HTTPException):
-    """A Russian page for the browser; under /api/ JSON like the API's own answers (an
-    address no route matches, an id past any database column, never reaches the API)."""
-    if request.path.startswith("/api/"):
-        return jsonify(message=ERROR_PAGES[error.code][0]), error.code
-    appbuilder = current_app.appbuilder
-    title, text = ERROR_PAGES[error.code]
-    page = render_template("portal/error.html", code=error.code, title=title, text=text,
-                           appbuilder=appbuilder, base_template=appbuilder.base_template)
-    return page, error.code

@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import models as m
 from app.extensions import db
 from app.services import applications as service
+from app.views import errors
 from app.views.base import content_disposition
 from app.views.cabinet import entrance
 
@@ -60,6 +61,7 @@ class ApplicationView(BaseView):
         return blueprint
 
     def _too_large(self, _error):
+        errors.with_user()
         page = self.render_template("cabinet/applications_too_large.html",
                                     title="Заявка не отправлена", message=too_large_message())
         return make_response(page, 413)
