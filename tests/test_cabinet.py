@@ -3,6 +3,7 @@ signing in, and the resident's own lists; every route tried with another user's 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -93,6 +94,23 @@ def test_outside_the_window_nothing_is_taken(client, session, owner, today):
     assert "Показания принимаются с 15 по 25 число месяца" in page_text(r)
     assert "Следующий приём начнётся 15.12.2026" in page_text(r)
     assert len(readings_of(session, krd.ids["Meter"])) == 1
+
+
+def test_outside_the_window_the_form_is_shut_with_one_line_saying_when_it_opens(
+        app, client, owner, today):
+    _user, krd, _nvr = owner
+    app.config.update(READING_WINDOW_FIRST_DAY=5, READING_WINDOW_LAST_DAY=10)
+    today(dt.date(2026, 11, 27))
+    body = client.get(f"/cabinet/readings/{krd.ids['PersonalAccount']}").get_data(as_text=True)
+    text = " ".join(re.sub(r"<[^>]+>", " ", body).split())
+    assert "Сейчас показания не принимаются: приём откроется 05.12.2026 (принимаем с 5 по 10 " \
+           "число месяца)." in text
+    assert text.count("не принимаются") == 1 and "Показания принимаются" not in text
+    assert re.search(r"<fieldset\s+disabled>", body), "the inputs and the button are off"
+    today(dt.date(2026, 12, 7))
+    body = client.get(f"/cabinet/readings/{krd.ids['PersonalAccount']}").get_data(as_text=True)
+    assert "не принимаются" not in body and "<fieldset>" in body
+    assert "Показания принимаются с 5 по 10 число месяца" in " ".join(body.split())
 
 
 def test_spike_and_rollover_need_confirmation(client, session, owner, today):

@@ -55,6 +55,18 @@ def test_outside_the_window_is_refused(session, meter, today, message):
         assess(session, meter, {"t1": "1620"}, today=today)
 
 
+@pytest.mark.parametrize("window, today, opens", [
+    (Window(15, 25), dt.date(2026, 11, 15), dt.date(2026, 11, 15)),
+    (Window(1, 5), dt.date(2026, 12, 6), dt.date(2027, 1, 1)),
+    (Window(31, 31), dt.date(2027, 2, 1), dt.date(2027, 2, 28)),  # February has no 31st
+    (Window(30, 30), dt.date(2028, 1, 31), dt.date(2028, 2, 29)),
+])
+def test_the_next_window_follows_the_settings(window, today, opens):
+    assert window.next_opening(today) == opens
+    assert window.closed_message(today).startswith(
+        f"Показания принимаются с {window.first_day} по {window.last_day} число месяца.")
+
+
 @pytest.mark.parametrize("raw, message", [
     ("", "введите показание"),
     ("abc", "должно быть числом"),
@@ -103,7 +115,7 @@ def test_resubmission_replaces_until_billed(session, meter):
                         due_date=dt.date(2026, 12, 10)))
     session.commit()
     third = assess(session, meter, {"t1": "1620"})
-    with pytest.raises(ReadingError, match="уже выставлен"):
+    with pytest.raises(ReadingError, match="уже выставлен.* Передайте его с 15 по 25 число"):
         readings.submit(session, meter, third, confirmed=False, source="web", user_id=None,
                         ip=None)
 

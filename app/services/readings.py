@@ -13,6 +13,7 @@ once and used by the cabinet, the API and the staff views alike.
 from __future__ import annotations
 
 import datetime as dt
+from calendar import monthrange
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.models import Invoice, Meter, PersonalAccount, Reading
 from app.services import audit
 from app.services.binding import clean_number, clean_serial
+from app.services.periods import add_months
 from app.services.scoping import branch_condition
 from app.services.throttle import guard
 
@@ -40,19 +42,33 @@ class ReadingError(Exception):
 
 @dataclass(frozen=True)
 class Window:
+    """The days of the month readings are taken on (READING_WINDOW_FIRST_DAY..LAST_DAY)."""
+
     first_day: int
     last_day: int
 
+    def is_open(self, today: dt.date) -> bool:
+        return self.first_day <= today.day <= self.last_day
+
+    def next_opening(self, today: dt.date) -> dt.date:
+        """The first day of the window ``today`` is in or before, else of next month's (a
+        short month opens on its last day when the window starts past it)."""
+        month = today.replace(day=1)
+        if today.day > self.last_day:
+            month = add_months(month, 1)
+        return month.replace(day=min(self.first_day, monthrange(month.year, month.month)[1]))
+
+    @property
+    def days(self) -> str:
+        return f"с {self.first_day} по {self.last_day} число месяца"
+
+    def closed_message(self, today: dt.date) -> str:
+        return (f"Показания принимаются {self.days}. "
+                f"Следующий приём начнётся {self.next_opening(today):%d.%m.%Y}.")
+
     def period_for(self, today: dt.date) -> dt.date:
-        if not self.first_day <= today.day <= self.last_day:
-            next_open = today.replace(day=self.first_day)
-            if today.day > self.last_day:
-                next_open = (today.replace(day=28) + dt.timedelta(days=4)).replace(
-                    day=self.first_day)
-            raise ReadingError(
-                f"Показания принимаются с {self.first_day} по {self.last_day} число месяца. "
-                f"Следующий приём начнётся {next_open:%d.%m.%Y}."
-            )
+        if not self.is_open(today):
+            raise ReadingError(self.closed_message(today))
         return today.replace(day=1)
 
 
@@ -68,6 +84,7 @@ class Assessment:
     consumption: dict[str, Decimal]
     rollover_zones: list[str] = field(default_factory=list)
     spike: bool = False
+    window: Window | None = None
 
     @property
     def total(self) -> Decimal:
@@ -147,7 +164,7 @@ def assess(session: Session, meter: Meter, raw_values: dict[str, str], today: dt
             rollovers.append(zone)
     result = Assessment(meter.id, period, values, previous,
                         previous_reading.period if previous_reading else None, consumption,
-                        rollovers)
+                        rollovers, window=window)
     average = average_monthly(session, meter.id, period)
     limit = min(absolute_cap, average * spike_factor) if average else absolute_cap
     result.spike = result.total > limit
@@ -172,8 +189,9 @@ def submit(session: Session, meter: Meter, assessment: Assessment, *, confirmed:
     if assessment.needs_confirmation and not confirmed:
         raise ReadingError("Подтвердите показание: оно требует проверки.")
     if billed(session, meter.account_id, assessment.period):
+        when = f" Передайте его {assessment.window.days}." if assessment.window else ""
         raise ReadingError("Счёт за этот месяц уже выставлен: показание учтём в следующем "
-                           "месяце. Передайте его с 15 числа.")
+                           f"месяце.{when}")
     reading = session.execute(
         select(Reading).where(Reading.meter_id == meter.id,
                               Reading.period == assessment.period, Reading.source == source)
