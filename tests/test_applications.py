@@ -502,7 +502,11 @@ def test_browser_resident_applies_and_staff_reviews(browser, browser_page, live_
     page.fill("input[name=address]", "г. Краснодар, ул. Северная, д. 10, кв. 5")
     page.fill("input[name=cadastral_number]", "23:43:01234:1")
     page.fill("input[name=email]", "sidorov@example.ru")
+    assert page.locator(".file-picker-names").inner_text() == "Файлы не выбраны"
+    page.get_by_text("Выбрать файлы").wait_for()
     page.set_input_files("input[name=files]", [str(scan), str(fake)])
+    assert page.locator(".file-picker-names").inner_text() == \
+        f"Выбрано: {scan.name}, {fake.name}", "the chosen files are named in Russian"
     shots(page, "applications-02-form")
     with page.expect_navigation():
         page.locator("button[type=submit]").first.click()
