@@ -1,5 +1,6 @@
 """Every page a person opens is marked up in Russian with its landmarks: `<html lang="ru">`
-(screen readers read it with Russian rules), one `<main>`, a header without an invalid role."""
+(screen readers read it with Russian rules), one `<main>`, a header without an invalid role;
+and it names the portal's icon."""
 from __future__ import annotations
 
 import re
@@ -19,6 +20,13 @@ def assert_landmarks(response, url: str) -> None:
     assert re.search(r"<html lang=\"ru\">", body), url
     assert len(re.findall(r"<main[\s>]", body)) == 1, url
     assert 'role="header"' not in body, url
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in body, url
+
+
+def test_the_icon_is_served(client):
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert b"<svg" in icon.data
 
 
 @pytest.mark.parametrize("url", PUBLIC)
