@@ -87,8 +87,8 @@ def too_large_hint() -> str:
 def retry_after() -> int:
     """Seconds until the limit that refused the request lets one through again (a minute when
     the refusal names no limit)."""
-    limiter = getattr(getattr(current_app, "appbuilder", None), "sm", None)
-    limit = getattr(getattr(limiter, "limiter", None), "current_limit", None) if limiter else None
+    limiter = getattr(current_app.appbuilder.sm, "limiter", None)  # FAB's, when it has one
+    limit = limiter.current_limit if limiter is not None else None
     if limit is None:
         return 60
     window = limit.limit.get_expiry()  # reset_at is rounded up to a whole second
