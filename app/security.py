@@ -260,16 +260,20 @@ class StaffAuthDBView(AuthDBView):
 
 
 class PortalSecurityManager(SecurityManager):
-    """FAB's manager with the portal's user model, phone logins and audit events."""
+    """FAB's manager with the portal's user model, phone logins, audit events and the
+    access pages in Russian (app.views.roles)."""
 
     user_model = PortalUser
     authdbview = StaffAuthDBView
 
     def __init__(self, appbuilder):
         from app.views.api import PortalSecurityApi
+        from app.views.roles import SECURITY_VIEWS
         from app.views.users import SubscriberView
 
         self.userdbmodelview = SubscriberView
+        for attribute, view in SECURITY_VIEWS.items():
+            setattr(self, attribute, view)
         self.security_api = PortalSecurityApi
         super().__init__(appbuilder)
 
