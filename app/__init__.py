@@ -26,7 +26,7 @@ class DatabaseIntConverter(IntegerConverter):
 
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
-    from app import cli, headers, jobs, plugins, production
+    from app import assets, cli, headers, jobs, plugins, production
     from app.extensions import (
         commit_read_only_requests,
         csrf,
@@ -111,5 +111,6 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     for name in ("money", "date", "month", "timestamp"):
         app.add_template_filter(getattr(formats, name), name)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    assets.init_app(app)
     cli.init_app(app)
     return app
