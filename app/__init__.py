@@ -38,7 +38,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     )
     from app.security import build_fab_roles
     from app.services import channels, throttle
-    from app.views import VIEW_MENUS, business_acts, formats, register_all
+    from app.views import VIEW_MENUS, business_acts, formats, navigation, register_all
     from app.views import auth as auth_views
     from app.views import dev as dev_views
     from app.views.api import register_api
@@ -108,9 +108,10 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         business_acts.register(appbuilder)
         register_api(appbuilder)
         app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
-    for name in ("money", "date", "month", "timestamp"):
+    for name in ("money", "rubles", "energy", "tariff", "date", "month", "timestamp"):
         app.add_template_filter(getattr(formats, name), name)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    app.jinja_env.globals["navigation"] = navigation.items
     assets.init_app(app)
     cli.init_app(app)
     return app

@@ -105,8 +105,8 @@ def test_cabinet_binds_and_unbinds_through_the_web(client, make_user_fn, two_bra
     assert "Не нашли лицевой счёт с таким прибором учёта" in page
     home = client.get("/cabinet/").get_data(as_text=True)
     assert "230000000001" in home and "230000000002" not in home
-    assert "Задолженность 235,00 руб." in home.replace("\u00a0", " ")
-    assert "Начислено за октябрь 2026: <b>735,00 руб.</b>" in home.replace("\u00a0", " ")
+    assert "Задолженность 235,00 ₽" in home.replace("\u00a0", " ")
+    assert "<dt>Начислено за октябрь 2026</dt><dd>735,00 ₽</dd>" in home.replace("\u00a0", " ")
     # another user's account id in the URL changes nothing and reveals nothing
     assert client.post(f"/cabinet/unbind/{nvr.ids['PersonalAccount']}").status_code == 404
     bind_accounts(session, stranger.id, [("230000000002", "SN-NVR-2")], None)

@@ -63,7 +63,7 @@ def test_pays_with_each_sandbox_card(browser_page, session, payer, two_branches,
     assert page.locator(f"input[name=amount_{krd.ids['PersonalAccount']}]").input_value() \
         == "235,00"
     shots(page, "30-pay-form")
-    submit(page, "button.btn-success")
+    submit(page, "text=Перейти к оплате")
     assert "/sandbox-pay/sb_" in page.url
     shots(page, "31-sandbox-page")
     card(page, "4000 0000 0000 0002")
@@ -75,7 +75,7 @@ def test_pays_with_each_sandbox_card(browser_page, session, payer, two_branches,
 
     # 2. 3-D Secure card: a wrong code, then the right one
     page.get_by_role("link", name=re.compile("Попробовать ещё раз")).click()
-    submit(page, "button.btn-success")
+    submit(page, "text=Перейти к оплате")
     card(page, "4000 0000 0000 3220")
     submit(page, "button[name=pay]")
     assert page.url.endswith("/3ds")
@@ -93,7 +93,7 @@ def test_pays_with_each_sandbox_card(browser_page, session, payer, two_branches,
     page.check(f"#account-{nvr.ids['PersonalAccount']}")
     page.fill(f"input[name=amount_{krd.ids['PersonalAccount']}]", "100")
     page.fill(f"input[name=amount_{nvr.ids['PersonalAccount']}]", "235,00")
-    submit(page, "button.btn-success")
+    submit(page, "text=Перейти к оплате")
     assert "335,00" in page.content()
     card(page, "4111 1111 1111 1111")
     shots(page, "34-sandbox-two-accounts")

@@ -58,7 +58,7 @@ def test_pays_by_sbp_and_cancels_a_card_payment_at_yookassa(
     page.check("input[name=method][value=sbp]")
     page.fill(f"input[name=amount_{account_id}]", "235,00")
     shots(page, "40-pay-form-sbp")
-    submit(page, "button.btn-success")
+    submit(page, "text=Перейти к оплате")
     assert page.url.startswith(f"{yookassa.url}/checkout/")
     assert page.locator(".method").inner_text() == "СБП"
     assert "235.00" in page.locator("h1").inner_text()
@@ -74,7 +74,7 @@ def test_pays_by_sbp_and_cancels_a_card_payment_at_yookassa(
 
     page.goto(f"/cabinet/pay/{account_id}")
     page.fill(f"input[name=amount_{account_id}]", "10")
-    submit(page, "button.btn-success")
+    submit(page, "text=Перейти к оплате")
     assert page.locator(".method").inner_text() == "Банковская карта"
     submit(page, "button[name=cancel]")
     assert "Платёж не прошёл" in page.content()

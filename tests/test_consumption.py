@@ -145,15 +145,17 @@ def test_page_shows_a_locally_served_chart_and_a_table_that_adds_up(client, sess
     r = client.get(f"/cabinet/consumption/{world['account_id']}")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
-    assert f'src="{CHART_JS}"' in page
-    assert 'src="/static/js/consumption.js"' in page
+    chart_js = re.search(r'src="(/static/vendor/chartjs/chart\.umd\.min[.\w]*\.js)"', page)
+    assert chart_js, "the chart script, served from this portal (a hashed name)"
+    assert re.search(r'src="/static/js/consumption[.\w]*\.js"', page)
     assert not re.search(r"<script[^>]+src=[\"'](https?:)?//", page), "a script from elsewhere"
     assert 'type="application/json" id="consumption-data"' in page
     for label in ("Круглосуточно", "День", "Ночь"):
         assert f"{label}, кВт·ч" in page
     _kwh, amount = expected_by_month(session, world["account_id"], world["now"])
     total = f"{sum(amount.values()):,.2f}".replace(",", "\u00a0").replace(".", ",")
-    assert re.search(rf"<td>Итого</td>.*{re.escape(total)}</td>", page, re.S)
+    assert re.search(rf">Итого</td>.*{re.escape(total)}\u00a0₽</td>", page, re.S)
+    assert client.get(chart_js.group(1)).status_code == 200
     assert client.get(CHART_JS).status_code == 200
     assert client.get("/static/js/consumption.js").status_code == 200
 

@@ -1,4 +1,5 @@
-"""How values read in the back office: Russian numbers, dates, months and yes/no."""
+"""How values read on every page: Russian numbers, money, energy, tariffs, dates, months and
+yes/no (shared/docs/ux.md, «Russian formatting»), and reading a Russian date back."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,44 @@ def money(value: Decimal | None) -> str:
     return number(value, 2)
 
 
+def rubles(value: Decimal | None) -> str:
+    """An amount as a person reads it: '1 234,56 ₽' (a no-break space before the sign)."""
+    return "" if value is None else f"{money(value)}{NBSP}₽"
+
+
+def energy(value: Decimal | float | int | None) -> str:
+    """'222 кВт·ч' when whole, '1 099,988 кВт·ч' only where the meter shows fractions."""
+    if value is None:
+        return ""
+    value = Decimal(value)
+    places = 0 if value == value.to_integral_value() else \
+        max(0, -value.normalize().as_tuple().exponent)
+    return f"{number(value, places)}{NBSP}кВт·ч"
+
+
+def tariff(value: Decimal | None) -> str:
+    """'5,15 руб./кВт·ч': kopecks always, more places only where the tariff has them."""
+    if value is None:
+        return ""
+    value = Decimal(value)
+    places = max(2, -value.normalize().as_tuple().exponent)
+    return f"{number(value, places)}{NBSP}руб./кВт·ч"
+
+
 def date(value: dt.date | None) -> str:
     return value.strftime("%d.%m.%Y") if value else ""
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """'05.12.2026' (what our date inputs ask for) or '2026-12-05' (a browser's own or an old
+    link) -> a date; None when it is neither."""
+    text = (text or "").strip()
+    for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 def month(value: dt.date | None) -> str:

@@ -45,7 +45,8 @@ def in_back_office(user) -> bool:
 class PortalIndexView(IndexView):
     """Replaces FAB's empty welcome page (FAB_INDEX_VIEW)."""
 
-    index_template = "portal/index.html"
+    index_template = "portal/landing.html"
+    dashboard_template = "portal/dashboard.html"
 
     @expose("/")
     def index(self):
@@ -63,4 +64,5 @@ class PortalIndexView(IndexView):
             ]
             branch = db.session.get(Branch, branch_id) if branch_id else None
             context["scope"] = branch.name if branch else "все филиалы"
-        return self.render_template(self.index_template, **context)
+            return self.render_template(self.dashboard_template, **context)
+        return self.render_template(self.index_template, title="", **context)

@@ -5,8 +5,8 @@ document.addEventListener("DOMContentLoaded", function () {
       var input = document.getElementById(button.getAttribute("data-toggle-password"));
       var show = input.type === "password";
       input.type = show ? "text" : "password";
-      button.setAttribute("aria-label", show ? "Скрыть пароль" : "Показать пароль");
-      button.querySelector("i").className = show ? "fa fa-eye-slash" : "fa fa-eye";
+      button.setAttribute("aria-pressed", show ? "true" : "false");
+      button.firstChild.textContent = show ? "Скрыть" : "Показать";
     });
   });
   document.querySelectorAll(".switch").forEach(function (group) {
