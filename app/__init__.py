@@ -37,7 +37,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         tune_sqlite,
     )
     from app.security import build_fab_roles
-    from app.services import channels, throttle
+    from app.services import channels, histories, throttle
     from app.views import VIEW_MENUS, business_acts, formats, navigation, register_all
     from app.views import auth as auth_views
     from app.views import dev as dev_views
@@ -112,6 +112,8 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         app.add_template_filter(getattr(formats, name), name)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     app.jinja_env.globals["navigation"] = navigation.items
+    app.add_template_filter(histories.range_name, "consumption_range")
+    app.add_template_filter(histories.meter_kind, "meter_kind")
     assets.init_app(app)
     cli.init_app(app)
     return app

@@ -38,8 +38,8 @@ def test_overview_shows_balance_last_bill_and_meter_status(client, owner, today)
     _user, krd, _nvr = owner
     home = page_text(client.get("/cabinet/"))
     assert "Лицевой счёт 230000000001" in home and "230000000002" not in home
-    assert "Задолженность 235,00 руб." in home
-    assert "Начислено за октябрь 2026: <b>735,00 руб.</b>" in home
+    assert "Задолженность 235,00 ₽" in home
+    assert "<dt>Начислено за октябрь 2026</dt><dd>735,00 ₽</dd>" in home
     assert "Ждём показания" in home and "(до 25 числа)" in home
     today(dt.date(2026, 11, 27))
     assert "Показания не переданы" in page_text(client.get("/cabinet/"))
@@ -56,9 +56,10 @@ def test_reading_is_checked_priced_then_saved(client, session, owner, today):
     form = page_text(client.get(url))
     assert "Предыдущее: <b>1234</b> на октябрь 2026" in form
     check = page_text(client.post(url, data={f"m{meter_id}_t1": "1 334", "action": "check"}))
-    assert "Итого расход" in check and "<td class=\"text-right\">100</td>" in check
+    assert "Итого расход" in check
+    assert '<td class="text-right" data-label="Расход">100 кВт·ч</td>' in check
     assert "Ориентировочно к начислению" in check and "735,00" in check
-    assert "1-й (в пределах социальной нормы)" in check
+    assert "1-й, в пределах нормы" in check
     assert len(readings_of(session, meter_id)) == 1, "checking must not save"
     done = client.post(url, data={f"m{meter_id}_t1": "1334", "action": "confirm"})
     assert done.status_code == 302
@@ -130,7 +131,7 @@ def test_spike_and_rollover_need_confirmation(client, session, owner, today):
     ).values(t1=Decimal("999900")))
     session.commit()
     rollover = page_text(client.post(url, data={field: "50", "action": "check"}))
-    assert "перешёл через ноль" in rollover and "<td class=\"text-right\">150</td>" in rollover
+    assert "перешёл через ноль" in rollover and 'data-label="Расход">150 кВт·ч</td>' in rollover
     client.post(url, data={field: "50", "action": "confirm", "confirmed": "1"})
     latest = readings_of(session, krd.ids["Meter"])[-1]
     assert latest.t1 == Decimal("50") and latest.status == "accepted", "replaces the spike"
@@ -233,10 +234,10 @@ def test_forecast_from_the_months_reading_or_the_average(client, session, owner,
                             source="web"))
     session.commit()
     home = page_text(client.get("/cabinet/"))
-    assert "Прогноз за ноябрь 2026: <b>≈ 735,00 руб.</b>" in home
-    assert "(100 кВт·ч, по среднему расходу)" in home
-    assert "До 2-го диапазона\n          потребления осталось 1000 кВт·ч" in home
+    assert ("<dt>Прогноз за ноябрь 2026, по среднему расходу</dt>\n      "
+            "<dd>≈ 735,00 ₽ · 100 кВт·ч</dd>") in home
+    assert "До 2-го диапазона потребления осталось\n    1 000 кВт·ч" in home
     client.post(f"/cabinet/readings/{krd.ids['PersonalAccount']}",
                 data={f"m{meter}_t1": "1534", "action": "confirm"})
     home = page_text(client.get("/cabinet/"))
-    assert "Прогноз за ноябрь 2026: <b>≈ 2 205,00 руб.</b>" in home and "(300 кВт·ч)" in home
+    assert "<dt>Прогноз за ноябрь 2026</dt>\n      <dd>≈ 2 205,00 ₽ · 300 кВт·ч</dd>" in home

@@ -34,8 +34,8 @@ RESIDENT_PAGES = {
     "/cabinet/bills/{account}": 3,
     "/cabinet/pay/{account}": 3,
     "/cabinet/consumption/{account}": 4,
-    "/cabinet/charges/list/": 3,  # FAB lists: a page of rows with the total, and the
-    "/cabinet/invoices/list/": 3,  # search form's choice of the user's accounts (or meters)
+    "/cabinet/charges/list/": 3,  # histories: the user's accounts (the filter's choices),
+    "/cabinet/invoices/list/": 3,  # and a page of rows (or months) with their number
     "/cabinet/payments/list/": 3,
     "/cabinet/readings-history/list/": 3,
     "/cabinet/meters/list/": 3,
