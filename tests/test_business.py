@@ -180,8 +180,8 @@ def test_home_lists_own_contracts_with_balances_that_add_up(client, signed_in, t
     assert "Договор № Д-krd-1" in home and "Договор № Д-krd-2" in home
     assert "Д-nvr-1" not in home and "Д-krd-частный" not in home
     assert "230000000013" not in home and "230000000002" not in home
-    assert "Задолженность 135,30 руб." in home  # the contract and the organization
-    assert ">235,00<" in home and ">-99,70<" in home and ">135,30<" in home
+    assert "Задолженность 135,30 ₽" in home  # the contract and the organization
+    assert ">235,00 ₽<" in home and ">-99,70 ₽<" in home and ">135,30 ₽<" in home
     assert "Итого по договору" in home
     assert "Ждём показания" in home
     assert f"/business/readings/{krd.ids['PersonalAccount']}" in home
@@ -194,11 +194,11 @@ def test_account_page_shows_months_bills_and_payments(client, signed_in, today):
     assert "Точка поставки 230000000001" in page and "договор № Д-krd-1" in page
     assert "октябрь 2026" in page and "№ INV-krd-202610" in page
     assert f"/business/invoice/{krd.ids['Invoice']}.pdf" in page
-    assert ">735,00<" in page and "Задолженность 235,00 руб." in page
-    assert "Банковская карта" in page and ">500,00<" in page
+    assert ">735,00 ₽<" in page and "Задолженность 235,00 ₽" in page
+    assert "Банковская карта" in page and ">500,00 ₽<" in page
     other = page_text(client.get(f"/business/account/{krd.ids['Account2']}"))
-    assert "Переплата 99,70 руб." in other and "Счёт не выставлен" in other
-    assert ">300,30<" in other and "999,00" not in other
+    assert "Переплата 99,70 ₽" in other and "Счёт не выставлен" in other
+    assert ">300,30 ₽<" in other and "999,00" not in other
 
 
 def test_bill_downloads_as_a_real_pdf(client, signed_in, session):
@@ -246,7 +246,7 @@ def test_bad_reading_is_refused_and_nothing_saved(client, signed_in, session, to
 def test_payments_page_lists_own_payments_in_the_period(client, signed_in, today):
     page = page_text(client.get("/business/payments?from=2026-01-01&to=2026-12-31"))
     assert "230000000001" in page and "230000000011" in page and "230000000002" not in page
-    assert ">900,00<" in page and "999,00" not in page
+    assert ">900,00 ₽<" in page and "999,00" not in page
     assert "Итого поступило (платежей: 2)" in page
     empty = page_text(client.get("/business/payments?from=2020-01-01&to=2020-12-31"))
     assert "За выбранный период платежей не поступало." in empty
@@ -420,7 +420,7 @@ def test_business_user_cannot_open_the_resident_cabinet(client, signed_in):
 def test_the_cabinet_links_every_section_including_acts(app, client, signed_in):
     page = page_text(client.get("/business/"))
     assert "BusinessActsView.list" in app.view_functions and "Акты сверки" in page
-    for label in ("Договоры и расчёты", "Платежи", "Обращения в филиал"):
+    for label in ("Договоры", "Платежи", "Обращения"):
         assert label in page
 
 

@@ -30,6 +30,31 @@ def _default_period(today: dt.date) -> tuple[dt.date, dt.date]:
     return today.replace(year=today.year - 1, day=1), today
 
 
+def read_date(text: str | None, what: str, error: type[Exception] = bills.PeriodError) -> dt.date:
+    """A date from one of our date inputs: «05.12.2026» as it asks, or ISO from an older link
+    or a browser's own date input. ``what`` names the field in the reason («с», «начала
+    периода»); ``error`` is the caller's refusal, so the page shows it and changes nothing."""
+    if not (text or "").strip():
+        raise error(f"Укажите дату {what}.")
+    day = formats.parse_date(text)
+    if day is None:
+        raise error(f"Дата {what} указывается в виде ДД.ММ.ГГГГ, например 05.12.2026.")
+    return day
+
+
+def read_period(raw_from: str | None, raw_to: str | None) -> tuple[dt.date, dt.date]:
+    """The «с» and «по» of a payments page or report, then the service's rule (in order, at
+    most five years); raises bills.PeriodError with the reason."""
+    start, end = read_date(raw_from, "«с»"), read_date(raw_to, "«по»")
+    return bills.parse_period(start.isoformat(), end.isoformat())
+
+
+def shown_date(text: str) -> dt.date | str:
+    """What a date input shows again: a date people read («01.11.2026», even when an old link
+    gave ISO), or the text as typed when it is not one, for the person to correct."""
+    return formats.parse_date(text) or text
+
+
 class BillView(BaseView):
     route_base = "/cabinet/bills"
     default_view = "account"
@@ -45,11 +70,11 @@ class BillView(BaseView):
             select(Invoice).where(Invoice.account_id == account.id)
             .order_by(Invoice.period.desc()).limit(INVOICES_SHOWN)).scalars())
         start, end = _default_period(formats.local_today())
-        values = {"amount": "", "amount_error": None, "date_from": start.isoformat(),
-                  "date_to": end.isoformat(), "format": "xlsx", "report_error": None, **form}
+        values = {"amount": "", "amount_error": None, "date_from": start, "date_to": end,
+                  "format": "xlsx", "report_error": None, **form}
         return self.render_template(
             "cabinet/bills.html", account=account, invoices=invoices, form=values,
-            max_amount=bills.money(bills.MAX_AMOUNT),
+            max_amount=formats.rubles(bills.MAX_AMOUNT),
             title=f"Счета и квитанции по лицевому счёту {account.number}",
         ), status
 
@@ -110,12 +135,12 @@ class BillView(BaseView):
         account = self._account(account_id)
         raw_from, raw_to = request.args.get("from", ""), request.args.get("to", "")
         kind = request.args.get("format", "xlsx")
-        form = {"date_from": raw_from[:20], "date_to": raw_to[:20],
+        form = {"date_from": shown_date(raw_from[:20]), "date_to": shown_date(raw_to[:20]),
                 "format": kind if kind in REPORT_FORMATS else "xlsx"}
         try:
             if kind not in REPORT_FORMATS:
                 raise bills.PeriodError("Выберите формат отчёта: Excel (.xlsx) или PDF.")
-            start, end = bills.parse_period(raw_from, raw_to)
+            start, end = read_period(raw_from, raw_to)
         except bills.PeriodError as exc:
             return self._page(account, 400, report_error=str(exc), **form)
         tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", bills.DEFAULT_TZ)

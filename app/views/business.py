@@ -22,7 +22,7 @@ from app.services.readings import Rules
 from app.views import formats
 from app.views import readings as readings_views
 from app.views.base import content_disposition
-from app.views.bills import PDF_MIMETYPE
+from app.views.bills import PDF_MIMETYPE, read_period, shown_date
 from app.views.cabinet import entrance
 
 SIGN_IN = "BusinessAuthView.signin"
@@ -31,11 +31,6 @@ SIGN_IN = "BusinessAuthView.signin"
 def _default_period(today: dt.date) -> tuple[dt.date, dt.date]:
     """The payments page's default: from the first day of the month a year ago to today."""
     return today.replace(year=today.year - 1, day=1), today
-
-
-def _kwh(value) -> str:
-    """Whole kWh as such (the usual case), otherwise to the watt-hour."""
-    return formats.number(value, 0 if value == value.to_integral_value() else 3)
 
 
 def _organization_id() -> int | None:
@@ -80,7 +75,7 @@ class BusinessView(BaseView):
         return self.render_template(
             "business/account.html", account=account, months=months, payments=payments,
             charged=charged, paid=paid, balance=charged - paid,
-            has_meters=any(m.active for m in account.meters), kwh=_kwh,
+            has_meters=any(m.active for m in account.meters),
             title=f"Точка поставки {account.number}")
 
     @expose("/invoice/<int:invoice_id>.pdf")
@@ -120,13 +115,12 @@ class BusinessView(BaseView):
     @entrance(SIGN_IN)
     @has_access
     def payments(self):
-        today = formats.local_today()
-        start, end = _default_period(today)
-        raw_from = request.args.get("from", start.isoformat())[:20]
-        raw_to = request.args.get("to", end.isoformat())[:20]
+        start, end = _default_period(formats.local_today())
+        raw_from = request.args.get("from", formats.date(start))[:20]
+        raw_to = request.args.get("to", formats.date(end))[:20]
         error, rows = None, []
         try:
-            start, end = bills.parse_period(raw_from, raw_to)
+            start, end = read_period(raw_from, raw_to)
         except bills.PeriodError as exc:
             error = str(exc)
         else:
@@ -135,7 +129,8 @@ class BusinessView(BaseView):
                                                   end, tz)
         return self.render_template(
             "business/payments.html", rows=rows, total=sum((r.amount for r in rows), ZERO),
-            date_from=raw_from, date_to=raw_to, error=error, title="Платежи организации",
+            date_from=shown_date(raw_from), date_to=shown_date(raw_to), error=error,
+            title="Платежи организации",
         ), 400 if error else 200
 
     @expose("/feedback", methods=["GET", "POST"])

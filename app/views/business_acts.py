@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import ActStatus, ReconciliationAct
 from app.services import accounts, acts
 from app.views.acts import FORMAT_LABELS, act_download
+from app.views.bills import read_date, shown_date
 from app.views.cabinet import entrance
 from app.views.formats import local_today
 
@@ -40,11 +41,11 @@ class BusinessActsView(BaseView):
         today = local_today()
         last_month_end = today.replace(day=1) - dt.timedelta(days=1)
         values = {"contract": str(contracts[0].id) if contracts else "",
-                  "date_from": last_month_end.replace(month=1, day=1).isoformat(),
-                  "date_to": last_month_end.isoformat(), **form}
+                  "date_from": last_month_end.replace(month=1, day=1),
+                  "date_to": last_month_end, **form}
         return self.render_template(
             "business/acts.html", acts=rows, contracts=contracts, form=values, error=error,
-            statuses=ActStatus.labels, max_date=today.isoformat(),
+            statuses=ActStatus.labels,
             formats=[(f, FORMAT_LABELS.get(f, f)) for f in acts.formats()],
             organization=current_user.organization, max_years=acts.MAX_YEARS,
             title="Акты сверки взаимных расчётов"), status
@@ -69,14 +70,18 @@ class BusinessActsView(BaseView):
         form = {key: request.form.get(key, "")[:20] for key in ("contract", "date_from",
                                                                 "date_to")}
         try:
-            act = acts.request_act(db.session, current_user, form["contract"],
-                                   form["date_from"], form["date_to"], today=local_today())
+            start = read_date(form["date_from"], "начала периода", acts.ActError)
+            end = read_date(form["date_to"], "окончания периода", acts.ActError)
+            act = acts.request_act(db.session, current_user, form["contract"], start, end,
+                                   today=local_today())
         except acts.ActNotFound:
             db.session.rollback()
             abort(404)
         except acts.ActError as error:
             db.session.rollback()
-            return self._page(400, str(error), **form)
+            return self._page(400, str(error), contract=form["contract"],
+                              date_from=shown_date(form["date_from"]),
+                              date_to=shown_date(form["date_to"]))
         flash(f"Акт сверки по договору № {act.contract.number} за период с "
               f"{act.date_from:%d.%m.%Y} по {act.date_to:%d.%m.%Y} запрошен. Он появится "
               "здесь, когда бухгалтерия его сформирует.", "success")
