@@ -653,7 +653,11 @@ class PaymentOrder(Model):
     external_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    #: None: paid without signing in (/pay/); then the receipt's contact is kept below (a
+    #: refund's receipt goes there too), as a signed-in payer's is read from their profile.
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id"), index=True)
+    receipt_email: Mapped[Optional[str]] = mapped_column(String(254))
+    receipt_phone: Mapped[Optional[str]] = mapped_column(String(16))
     confirmation_url: Mapped[Optional[str]] = mapped_column(Text)
     gateway_status: Mapped[Optional[str]] = mapped_column(String(32))
     gateway_amount: Mapped[Optional[Decimal]] = mapped_column(Money)

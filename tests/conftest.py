@@ -208,6 +208,19 @@ def owner(client, session, make_user_fn, two_branches):
 
 
 @pytest.fixture
+def sandbox(app, tmp_path):
+    """The app's sandbox payment gateway with its records in tmp_path; notifications it sends
+    are kept in ``sandbox.sent`` for the test to deliver when and as often as it likes."""
+    from app.plugins.sandbox_gateway import SandboxStore
+
+    gateway = app.extensions["payment_gateways"]["sandbox"]
+    gateway.store = SandboxStore(tmp_path / "sandbox")
+    gateway.sent = []
+    gateway.deliver = lambda url, body, headers: gateway.sent.append((url, body, headers))
+    return gateway
+
+
+@pytest.fixture
 def login(client):
     """Sign the test client in through FAB's /login/ form; returns the response."""
 

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.extensions import db
-from app.plugins.sandbox_gateway import SandboxStore
 from app.services import acts, applications, notices
 from tests.test_payments import OK_CARD, deliver, pay_card, start
 
@@ -238,15 +237,6 @@ def test_the_cli_and_the_celery_task_send_due_notices_once(app, runner, session,
 
 # ---------------------------------------------------------------------------------------------
 # Payments
-
-
-@pytest.fixture
-def sandbox(app, tmp_path):
-    gateway = app.extensions["payment_gateways"]["sandbox"]
-    gateway.store = SandboxStore(tmp_path / "sandbox")
-    gateway.sent = []
-    gateway.deliver = lambda url, body, headers: gateway.sent.append((url, body, headers))
-    return gateway
 
 
 def test_hook_payment_status_changed_sends_the_payment_received_notice(

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.extensions import db
 from app.plugins import hookimpl
-from app.plugins.sandbox_gateway import SIGNATURE_HEADER, SandboxStore, luhn_ok, sign
+from app.plugins.sandbox_gateway import SIGNATURE_HEADER, luhn_ok, sign
 from app.security import FINANCE, STAFF
 from app.services import accounts, payments
 from tests.plugins.recorder import Recorder
@@ -30,17 +30,6 @@ NOTIFY = "/cabinet/pay/notify/sandbox"
 
 
 # Fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sandbox(app, tmp_path):
-    """The app's sandbox gateway with its records in tmp_path; notifications it sends are
-    kept in ``sandbox.sent`` for the test to deliver when and as often as it likes."""
-    gateway = app.extensions["payment_gateways"]["sandbox"]
-    gateway.store = SandboxStore(tmp_path / "sandbox")
-    gateway.sent = []
-    gateway.deliver = lambda url, body, headers: gateway.sent.append((url, body, headers))
-    return gateway
 
 
 @pytest.fixture

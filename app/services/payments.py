@@ -313,13 +313,28 @@ def offered_methods() -> tuple[str, ...]:
     return tuple(getattr(gateway, "methods", ("card",))) if gateway is not None else ()
 
 
-def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int, Decimal]],
-                  return_url: Callable[[str], str], ip: str | None = None,
-                  method: str = "card") -> OrderState:
+def _payable(session: Session, user: PortalUser | None, account_id: int
+             ) -> PersonalAccount | None:
+    """A signed-in payer pays their bound accounts; a guest (no user) any open account, whose
+    number they have typed on the throttled public page."""
+    if user is not None:
+        return accounts.bound_account(session, user.id, account_id)
+    account = session.get(PersonalAccount, account_id)
+    return account if account is not None and account.status == "active" else None
+
+
+def start_payment(session: Session, user: PortalUser | None,
+                  parts: Sequence[tuple[int, Decimal]], return_url: Callable[[str], str],
+                  ip: str | None = None, method: str = "card",
+                  customer: dict[str, str] | None = None) -> OrderState:
     """Create the payment at the gateway for ``parts`` ((account id, amount) pairs, every
     account bound to the user) and return it with its ``confirmation_url`` to send the user
     to. ``return_url(order_key)`` builds the page the gateway sends the user back to;
-    ``method`` is one of ``offered_methods()``."""
+    ``method`` is one of ``offered_methods()``. Without a user (paying without signing in)
+    ``customer`` ({"email": ...} or {"phone": ...}) is the receipt's contact, kept on the
+    order for a refund's receipt."""
+    if user is None and not customer:
+        raise PaymentError("Для чека нужен адрес электронной почты или телефон.")
     gateway = current_gateway()
     if gateway is None:
         raise PaymentError("Оплата онлайн сейчас недоступна. Оплатить можно по квитанции в "
@@ -333,7 +348,7 @@ def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int,
         raise PaymentError("Каждый лицевой счёт указывается один раз.")
     found: list[PersonalAccount] = []
     for account_id in ids:
-        account = accounts.bound_account(session, user.id, account_id)
+        account = _payable(session, user, account_id)
         if account is None:
             raise NotFound("Лицевой счёт не найден.")
         found.append(account)
@@ -344,14 +359,18 @@ def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int,
     if total > MAX_AMOUNT:
         raise PaymentError(f"Одним платежом можно оплатить не более {MAX_AMOUNT:,.0f} руб."
                            .replace(",", " "))
-    customer = _customer(user)
+    user_id = user.id if user is not None else None
+    if user is not None:
+        customer = _customer(user)
 
     key = str(uuid.uuid4())
     order = PaymentOrder(order_key=key, gateway=gateway.name, amount=total, currency=CURRENCY,
-                         user_id=user.id)
+                         user_id=user_id)
+    if user is None:
+        order.receipt_email, order.receipt_phone = customer.get("email"), customer.get("phone")
     session.add(order)
     rows = [Payment(account_id=a.id, amount=amount, method=method, gateway=gateway.name,
-                    order_key=key, status="created", user_id=user.id)
+                    order_key=key, status="created", user_id=user_id)
             for a, amount in zip(found, amounts)]
     session.add_all(rows)
     session.commit()
@@ -367,7 +386,7 @@ def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int,
     except GatewayError as exc:
         _move(session, key, "canceled")
         session.commit()
-        audit.record(session, "payment.gateway_error", actor_id=user.id, object_type="payment",
+        audit.record(session, "payment.gateway_error", actor_id=user_id, object_type="payment",
                      object_id=key, ip=ip, details={"gateway": gateway.name, "error": str(exc)})
         raise PaymentError("Платёжная система не ответила. Деньги не списаны; попробуйте "
                            "позже.") from exc
@@ -376,7 +395,7 @@ def start_payment(session: Session, user: PortalUser, parts: Sequence[tuple[int,
     order.gateway_status = created.status
     rows[0].external_id = created.external_id
     session.commit()
-    audit.record(session, "payment.created", actor_id=user.id, object_type="payment",
+    audit.record(session, "payment.created", actor_id=user_id, object_type="payment",
                  object_id=key, ip=ip, details={"gateway": gateway.name, "amount": str(total),
                                                 "accounts": numbers,
                                                 "external_id": created.external_id})
@@ -535,16 +554,17 @@ def _rejected(session: Session, gateway_name: str, ip: str | None, reason: str,
     return Answer(403 if reason != "unknown payment" else 404, "rejected")
 
 
-def user_order(session: Session, user_id: int, order_key: str) -> PaymentOrder:
+def user_order(session: Session, user_id: int | None, order_key: str) -> PaymentOrder:
+    """The user's order; ``user_id`` None: an order paid without signing in."""
+    owner = PaymentOrder.user_id.is_(None) if user_id is None else PaymentOrder.user_id == user_id
     order = session.execute(select(PaymentOrder).where(
-        PaymentOrder.order_key == order_key, PaymentOrder.user_id == user_id)
-    ).scalar_one_or_none()
+        PaymentOrder.order_key == order_key, owner)).scalar_one_or_none()
     if order is None:
         raise NotFound("Платёж не найден.")
     return order
 
 
-def confirm_return(session: Session, user_id: int, order_key: str,
+def confirm_return(session: Session, user_id: int | None, order_key: str,
                    ip: str | None = None) -> OrderState:
     """The user is back from the gateway: until the rows are final, ask the gateway (the
     notification may not have arrived yet). Nothing in the return URL is believed."""
@@ -591,7 +611,7 @@ def refund(session: Session, payment_ids: Iterable[int], actor_id: int | None,
         user = session.get(PortalUser, order.user_id) if order.user_id else None
         key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"refund:{order.order_key}:{payment.id}"))
         try:
-            customer = _customer(user) if user else {}
+            customer = _customer(user) if user else _order_customer(order)
             refunded = gateway.refund(
                 order.external_id, payment.amount, key,
                 receipt_for(current_app.config, customer,
@@ -615,6 +635,12 @@ def refund(session: Session, payment_ids: Iterable[int], actor_id: int | None,
         _announce(session, order)
         result.done.append(payment_id)
     return result
+
+
+def _order_customer(order: PaymentOrder) -> dict[str, str]:
+    """The receipt's contact a guest gave (an order without a user)."""
+    return {k: v for k, v in (("email", order.receipt_email), ("phone", order.receipt_phone))
+            if v}
 
 
 # Daily reconciliation ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from app.views import admin, errors, guards, jobs, reconciliation
 from app.views import feedback as feedback_views
 from app.views import mailings as mailing_views
 from app.views import notices as notice_views
+from app.views.guest_pay import GuestPayView
 
 #: Menu categories: name -> (Russian label, icon).
 CATEGORIES = {
@@ -69,3 +70,4 @@ def register_all(appbuilder: AppBuilder) -> None:
             category_label=category_label,
             category_icon=category_icon,
         )
+    appbuilder.add_view_no_menu(GuestPayView)  # /pay/: paying without signing in

@@ -95,6 +95,7 @@ AUDIT_ACTIONS = {
     "reading.submitted": "Переданы показания",
     "reading.replaced": "Показания заменены",
     "reading.guest_refused": "Отказ в приёме показаний без входа",
+    "payment.guest_not_found": "Оплата без входа: лицевой счёт не найден",
     "export.pdf": "Выгрузка документа в PDF",
     "billing.run": "Расчёт периода",
     "job.queued": "Поставлена фоновая задача",
