@@ -108,7 +108,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         business_acts.register(appbuilder)
         register_api(appbuilder)
         app.extensions["plugins"].hook.register_views(appbuilder=appbuilder)
-    for name in ("money", "rubles", "energy", "tariff", "date", "month", "timestamp"):
+    for name in ("money", "rubles", "energy", "tariff", "date", "month", "timestamp", "phone"):
         app.add_template_filter(getattr(formats, name), name)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     app.jinja_env.globals["navigation"] = navigation.items

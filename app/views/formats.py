@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from flask import current_app
 
 NBSP = "\u00a0"
@@ -80,6 +81,17 @@ def local_time(value: dt.datetime) -> dt.datetime:
 
 def timestamp(value: dt.datetime | None) -> str:
     return local_time(value).strftime("%d.%m.%Y %H:%M") if value else ""
+
+
+def phone(value: str | None) -> str:
+    """A stored E.164 number as people write it: '+79183656184' -> '+7 918 365-61-84'."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, "RU")
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def yes_no(value: bool | None) -> str:
