@@ -7,12 +7,17 @@ so an injected script does not run. Styles keep 'unsafe-inline': templates and F
 still use ``style`` attributes and ``<style>`` blocks, which cannot take a nonce (and a nonce
 in style-src would switch 'unsafe-inline' off). form-action is left open on purpose: paying
 posts a form whose answer redirects to the gateway's hosted page (YooKassa), and browsers apply
-form-action to that redirect too. Nothing of the portal is meant to be framed."""
+form-action to that redirect too. Nothing of the portal is meant to be framed.
+
+Every answer to a signed-in person and every answer of the API (tokens, personal data) is
+``Cache-Control: no-store``, so that after signing out on a shared computer the back button
+and the browser's cache show nothing; public pages, static files and what a view marks
+``public`` (not a download) keep their caching."""
 from __future__ import annotations
 
 import secrets
 
-from flask import Flask, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_talisman import Talisman
 
 CONTENT_SECURITY_POLICY = {
@@ -22,12 +27,16 @@ CONTENT_SECURITY_POLICY = {
     "img-src": "'self' data:",  # FAB's and Swagger UI's stylesheets embed SVG icons
     "font-src": "'self' data:",
     "connect-src": "'self'",
+    "worker-src": "'self'",  # the app's service worker, /sw.js (app/views/pwa.py)
+    "manifest-src": "'self'",
     "object-src": "'none'",
     "base-uri": "'self'",
     "frame-ancestors": "'none'",
 }
 PERMISSIONS_POLICY = {"browsing-topics": "()", "camera": "()", "microphone": "()",
                       "geolocation": "()", "payment": "()"}
+#: Endpoints of files that are the same for everyone (Flask's and FAB's static folders).
+STATIC_ENDPOINT = "static"
 
 
 def csp_nonce() -> str:
@@ -63,3 +72,32 @@ def init_app(app: Flask) -> None:
         x_content_type_options=True,
     )
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.after_request(no_store_when_personal)
+
+
+def no_store_when_personal(response):
+    """No copy of a personal answer anywhere: Cache-Control no-store (and HTTP/1.0's Pragma)
+    unless the answer is a static file or one its view marks public and is no download."""
+    if (request.endpoint or "").rpartition(".")[2] == STATIC_ENDPOINT:
+        return response
+    download = "attachment" in response.headers.get("Content-Disposition", "")
+    if response.cache_control.public and not download:
+        return response
+    if personal():
+        if not response.cache_control.no_store:
+            response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def personal() -> bool:
+    """Whether the answer may carry a person's data: an API call (a token, or the answer to
+    signing in), a request with a token, or a signed-in user; when the request never looked
+    at its user, a session or a «Запомнить меня» cookie that names one."""
+    if request.path.startswith("/api/") or "Authorization" in request.headers:
+        return True
+    user = g.get("_login_user")  # Flask-Login's, once something asked for current_user
+    if user is not None:
+        return bool(user.is_authenticated)
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    return "_user_id" in session or remember in request.cookies

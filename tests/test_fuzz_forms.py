@@ -12,6 +12,11 @@ forms of the view, and from the names the view reads off ``request``. Hypothesis
 with plausible and hostile values (empty, huge, unicode, NUL bytes, numbers past any column,
 wrong dates, other users' ids, decimals with many digits, files) with a fixed seed; each
 request is either all usual values, usual values with one hostile, or anything at all.
+Besides, each target gets a request whose text is not text (bytes that are not UTF-8 or a NUL,
+raw in the query string, an urlencoded or a multipart body: one kind per target, in turn),
+which must be refused with app/views/guards.py's 400, and a body past MAX_CONTENT_LENGTH,
+which must get the 413 page (the signed-in user's, with their name); neither changes a row.
+The suite runs this file on PostgreSQL too, which refuses what SQLite stores (a NUL byte).
 Routes that destroy what others need (deletes, FAB's role editor, the consent withdrawal)
 run last, and the roles and permissions are put back afterwards.
 
@@ -19,14 +24,18 @@ The JSON API (/api/v1) is fuzzed by tests/test_api_schema.py with schemathesis.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import inspect
 import io
+import math
 import os
 import re
 import sys
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
@@ -40,6 +49,7 @@ from werkzeug.routing import IntegerConverter, RequestRedirect
 from wtforms import FileField, Form
 from wtforms.fields.core import UnboundField
 
+from app import models as m
 from app.services.binding import bind_accounts
 from tests.conftest import KEPT_TABLES
 from tests.factories import PASSWORD
@@ -71,6 +81,11 @@ ERROR_MARKS = ("has-error", 'class="help-block error', 'class="alert alert-dange
                'role="alert"')
 #: Where a request that needs a signed-in user is sent.
 SIGN_IN_PAGES = {"/login/", "/auth/", "/business/login"}
+#: What app/views/guards.py answers to text that is not text.
+BROKEN_TEXT_ANSWER = "недопустимые символы"
+URLENCODED = "application/x-www-form-urlencoded"
+BOUNDARY = "fuzz-boundary"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 
 HOSTILE_TEXT = [
     "", " ", "0", "-1", "-0.01", "1e308", "NaN", "inf", "-Infinity", str(2**31),
@@ -90,7 +105,7 @@ HOSTILE_FILENAMES = ["doc.pdf", "скан паспорта.jpg", "../../etc/pass
 #: Values that pass the usual checks, so a hostile value in one field reaches the service.
 PLAUSIBLE = ["1", "2", "on", "y", "2026-10-01", "2026-10", "01.10.2026", "100.50", "1234",
              "+79181112233", "fuzz@example.test", "230000000001", "230000000002", "SN-krd-1",
-             "Иванов Иван", "Текст обращения"]
+             "230000000011", "SN-krd-11", "Иванов Иван", "Текст обращения"]
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 NUMBER = st.one_of(st.integers(-(2**70), 2**70).map(str),
@@ -156,15 +171,40 @@ class PageParser(HTMLParser):
 # The people, the routes and what they read ------------------------------------------------
 
 
+def household(session, world, number: str, serial: str) -> dict[str, int]:
+    """A household's account in the world's branch, with a meter and a bill: the world's own
+    account is on its organization's contract, which a resident may not bind."""
+    premises = m.Premises(branch_id=world.branch_id, locality="пос. Южный", street="ул. Мира",
+                          house=number[-2:], flat="5")
+    session.add(premises)
+    session.flush()
+    account = m.PersonalAccount(number=number, holder_name=f"Жилец {number}",
+                                premises_id=premises.id, branch_id=world.branch_id,
+                                tariff_group_id=world.ids["TariffGroup"], status="active",
+                                opened_on=dt.date(2024, 1, 1))
+    session.add(account)
+    session.flush()
+    meter = m.Meter(serial=serial, account_id=account.id, zones=1, digit_capacity=6)
+    invoice = m.Invoice(number=f"INV-{number}", account_id=account.id,
+                        period=dt.date(2026, 10, 1), opening_balance=Decimal("0"),
+                        charged=Decimal("73.50"), paid=Decimal("0"),
+                        amount_due=Decimal("73.50"), due_date=dt.date(2026, 11, 10))
+    session.add_all([meter, invoice])
+    session.commit()
+    return {"PersonalAccount": account.id, "Meter": meter.id, "Invoice": invoice.id}
+
+
 @pytest.fixture
 def audiences(app, session, two_branches, make_user_fn):
-    """A signed-in test client per audience, anonymous included; Krasnodar's rows are theirs,
-    Novorossiysk's belong to someone else."""
+    """A signed-in test client per audience, anonymous included; Krasnodar's rows are theirs
+    (the resident's a household's account there), Novorossiysk's belong to someone else."""
     krd, nvr = two_branches
     owner = make_user_fn("owner", "Resident", kind="resident", phone="+79180000001")
     neighbour = make_user_fn("neighbour", "Resident", kind="resident")
-    bind_accounts(session, owner.id, [("230000000001", "SN-krd-1")], None)
-    bind_accounts(session, neighbour.id, [("230000000002", "SN-nvr-2")], None)
+    own = household(session, krd, "230000000011", "SN-krd-11")
+    foreign = household(session, nvr, "230000000022", "SN-nvr-22")
+    assert bind_accounts(session, owner.id, [("230000000011", "SN-krd-11")], None).bound
+    assert bind_accounts(session, neighbour.id, [("230000000022", "SN-nvr-22")], None).bound
     users = {
         "resident": owner,
         "business": make_user_fn("org-krd", "Business", kind="business",
@@ -183,7 +223,7 @@ def audiences(app, session, two_branches, make_user_fn):
         answer = call(app, client, "POST", url, data={**data, "password": PASSWORD})
         assert answer.status_code == 302, (name, answer.status_code)
         clients[name] = client
-    ids = {str(i) for world in (krd, nvr) for i in world.ids.values()}
+    ids = {str(i) for rows in (krd.ids, nvr.ids, own, foreign) for i in rows.values()}
     ids |= {str(u.id) for u in (*users.values(), neighbour)}
     return clients, users, sorted(ids, key=int)
 
@@ -583,6 +623,61 @@ def fuzz(target: Target, client, session, ids: list[str], failures: list[str],
     return answers, len(refusals)
 
 
+def broken_request(target: Target, number: int) -> dict:
+    """A request of the target whose text is not text, of the kind its number picks: bytes
+    that are not UTF-8 in the query string, a NUL in a field's name, and for a POST bytes that
+    are not UTF-8 in an urlencoded body (percent-encoded or raw) or a multipart one."""
+    name = quote(min(target.fields, default="q"), safe="")
+    kinds = [{"query_string": f"{name}=%FF%FE"}, {"query_string": f"{name}%00=1"}]
+    if target.method == "POST":
+        kinds += [{"data": f"{name}=ok%C3%28".encode(), "content_type": URLENCODED},
+                  {"data": name.encode() + b"=\xff\xfe", "content_type": URLENCODED},
+                  {"data": multipart_body(name, b"\xd0\xff"), "content_type": MULTIPART}]
+    return kinds[number % len(kinds)]
+
+
+@functools.cache
+def body_past(limit: int) -> bytes:
+    """A body one byte past the limit, made once: Werkzeug refuses it by its length."""
+    return b"x" * (limit + 1)
+
+
+def multipart_body(name: str, value: bytes) -> bytes:
+    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value + f"\r\n--{BOUNDARY}--\r\n".encode())
+
+
+def refuse_broken_and_large(target: Target, client, session, number: int, ip: str,
+                            user_name: str, failures: list[str]) -> None:
+    """The target's request with text that is not text gets guards.py's 400 and a body past
+    MAX_CONTENT_LENGTH the 413 page, both showing the signed-in user's name (a page that
+    lost its user is a server error in production); neither changes a row."""
+    app = client.application
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    oversized = {"data": body_past(limit),
+                 "content_type": MULTIPART if target.files else URLENCODED}
+    url = url_for_rule(target.rule, {name: "1" for name in target.rule.arguments})
+    before = row_counts(session)
+    for what, kwargs, status, text in (
+            ("text that is not text", broken_request(target, number), 400, BROKEN_TEXT_ANSWER),
+            ("a body too large", oversized, 413, f"{math.ceil(limit / 2**20)} МБ")):
+        try:
+            response = call(app, client, target.method, url, ip, **kwargs)
+        except Exception:  # the app propagates its errors under TESTING: a 500 in production
+            session.rollback()
+            failures.append(f"{target.name}: {what}: {url} {kwargs!r:.200}\n{where_it_failed()}")
+            continue
+        page = response.get_data().decode("utf-8", "replace").replace("\u00a0", " ")
+        if response.status_code != status or text not in page or user_name not in page:
+            failures.append(f"{target.name}: {what}: {url} {kwargs!r:.200} -> "
+                            f"{response.status_code}, not {status} with «{text}» for "
+                            f"«{user_name}»")
+    after = row_counts(session)
+    if after != before:
+        changed = {t: (before[t], n) for t, n in after.items() if before[t] != n}
+        failures.append(f"{target.name}: refused as hostile but changed rows: {changed}")
+
+
 @pytest.mark.committed  # a back-office form may start a job, whose progress has a connection
 @pytest.mark.parametrize("part", range(PARTS), ids=lambda part: f"part{part + 1}of{PARTS}")
 def test_no_form_or_query_string_gets_a_server_error(app, session, security_restored,
@@ -600,6 +695,10 @@ def test_no_form_or_query_string_gets_a_server_error(app, session, security_rest
         answers, refusals = fuzz(target, clients[target.audience], session, ids, failures, ip)
         if target.method == "POST" and _table_of(app, target) in RIGHTS_TABLES | {"ab_user"}:
             rights.restore()
+        user = users.get(target.audience)  # its name only while no route may have removed it
+        refuse_broken_and_large(target, clients[target.audience], session, number, ip,
+                                user.get_full_name() if user and not target.harm else "",
+                                failures)
         checked += refusals
         if os.environ.get("FUZZ_VERBOSE"):
             print(f"{target.name}: {sorted(target.fields)} {Counter(answers)}, "
