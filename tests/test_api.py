@@ -152,10 +152,10 @@ def test_refresh_gives_a_new_access_token_while_the_user_is_active(client, world
     # An access token is not a refresh token, nor the other way round.
     refused = client.post(f"{API}/security/refresh", headers=bearer(tokens["access_token"]))
     assert (refused.status_code, refused.json) == (
-        422, {"message": "Нужен refresh-токен, а не access."})
+        401, {"message": "Нужен refresh-токен, а не access."})
     refused = client.get(f"{API}/account/", headers=bearer(tokens["refresh_token"]))
     assert (refused.status_code, refused.json) == (
-        422, {"message": "Нужен access-токен, а не refresh."})
+        401, {"message": "Нужен access-токен, а не refresh."})
     user = session.execute(select(m.PortalUser).filter_by(username="org-krd")).scalar_one()
     user.active = False
     session.commit()
@@ -177,11 +177,15 @@ def test_token_refusals_answer_in_russian_like_the_other_errors(app, client, wor
     assert {who: (r.status_code, r.json) for who, r in answers.items()} == {
         "expired": (401, {"message": "Срок действия токена истёк: обновите его (refresh) "
                                      "или войдите заново."}),
-        "garbage": (422, {"message": "Токен испорчен или недействителен."}),
+        "garbage": (401, {"message": "Токен испорчен или недействителен."}),
         "basic": (401, {"message": "Нужен вход: передайте access-токен в заголовке "
                                    "Authorization: Bearer <токен>."}),
         "delete": (405, {"message": "Метод не поддерживается"}),
     }
+    assert answers["delete"].headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert answers["basic"].headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert answers["garbage"].headers["WWW-Authenticate"] == \
+        'Bearer realm="api", error="invalid_token"'
 
 
 def test_each_call_reads_the_users_roles_direct_or_through_a_group(client, world, headers,
@@ -374,28 +378,32 @@ def test_spike_needs_confirmation(client, world, headers, session, in_window):
     check = client.post(f"{API}/reading/check", json=body, headers=headers["krd"]).json
     assert check["needs_confirmation"] is True
     refused = client.post(f"{API}/reading/", json=body, headers=headers["krd"])
-    assert refused.status_code == 400 and "Подтвердите" in refused.json["message"]
+    assert refused.status_code == 422 and "Подтвердите" in refused.json["message"]
     assert readings_count(session) == 2
     confirmed = client.post(f"{API}/reading/", json={**body, "confirmed": True},
                             headers=headers["krd"])
     assert confirmed.status_code == 201 and confirmed.json["result"][0]["status"] == "flagged"
 
 
-@pytest.mark.parametrize("t1, message", [
-    ("abc", "Показание: показание должно быть числом, например 12345."),
-    ("-5", "Показание: показание не может быть отрицательным."),
-    ("12.5", "Показание: введите целое число киловатт-часов, без дробной части."),
-    ("", "Показание: введите показание."),
-    ("1000000", "Показание: у счётчика 6 разрядов, показание не может быть больше 999999."),
-    ("1000", "Показание: показание меньше предыдущего (1234). Проверьте цифры."),
+@pytest.mark.parametrize("t1, status, message", [
+    ("abc", 400, "Показание: показание должно быть числом, например 12345."),
+    ("-5", 400, "Показание: показание не может быть отрицательным."),
+    ("12.5", 400, "Показание: введите целое число киловатт-часов, без дробной части."),
+    ("", 400, "Показание: введите показание."),
+    ("1 300", 400, "Показание: только цифры, без пробелов и знаков, например 12345."),
+    ("NaN", 400, "Показание: только цифры, без пробелов и знаков, например 12345."),
+    ("1000000", 422,
+     "Показание: у счётчика 6 разрядов, показание не может быть больше 999999."),
+    ("1000", 422, "Показание: показание меньше предыдущего (1234). Проверьте цифры."),
 ])
-def test_bad_readings_are_400_with_the_webs_message(client, world, headers, session,
-                                                     in_window, t1, message):
+def test_bad_readings_are_refused_with_the_webs_message(client, world, headers, session,
+                                                         in_window, t1, status, message):
+    """Not digits, as the spec says: 400; digits the rules refuse: 422."""
     krd, _ = world
     body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"], t1=t1)
     for path in ("check", ""):
         response = client.post(f"{API}/reading/{path}", json=body, headers=headers["krd"])
-        assert response.status_code == 400
+        assert response.status_code == status
         assert response.json["message"] == message
     assert readings_count(session) == 2
 
@@ -422,7 +430,7 @@ def test_readings_outside_the_window_are_refused(client, world, headers, app, se
     krd, _ = world
     response = client.post(f"{API}/reading/", json=submission(
         krd.ids["PersonalAccount"], krd.ids["Meter"]), headers=headers["krd"])
-    if response.status_code == 400:  # every day but the 1st
+    if response.status_code == 422:  # every day but the 1st
         assert response.json["message"].startswith("Показания принимаются с 1 по 1 число")
         assert readings_count(session) == 2
 
@@ -437,7 +445,7 @@ def test_anothers_account_or_meter_is_refused_and_changes_nothing(client, world,
                            headers=headers["krd"]).status_code == 404
         refused = client.post(f"{API}/reading/{path}", json=other_meter,
                               headers=headers["krd"])
-        assert refused.status_code == 400
+        assert refused.status_code == 404
         assert refused.json["message"] == ("На этом лицевом счёте нет действующего счётчика "
                                            f"с id {nvr.ids['Meter']}.")
         assert client.post(f"{API}/reading/{path}", json=submission(
@@ -473,14 +481,14 @@ def test_act_request_for_own_contract_only(client, world, headers, session):
     assert created.status_code == 201, created.json
     assert created.json["result"]["status"] == "requested"
     again = client.post(f"{API}/act/", json=body, headers=headers["krd"])
-    assert again.status_code == 400 and "уже запрошен" in again.json["message"]
+    assert again.status_code == 422 and "уже запрошен" in again.json["message"]
     count = session.scalar(select(func.count(m.ReconciliationAct.id)))
     foreign = client.post(f"{API}/act/", json={**body, "contract_id": nvr.ids["Contract"]},
                           headers=headers["krd"])
     assert foreign.status_code == 404
     backwards = client.post(f"{API}/act/", json={**body, "date_from": "2026-05-01"},
                             headers=headers["krd"])
-    assert backwards.status_code == 400
+    assert backwards.status_code == 422
     assert backwards.json["message"] == ("Дата начала периода не может быть позже даты его "
                                          "окончания.")
     assert session.scalar(select(func.count(m.ReconciliationAct.id))) == count

@@ -271,6 +271,15 @@ def organization_account_ids(session: Session, organization_id: int | None):
     return query.where(Contract.organization_id == organization_id)
 
 
+def organization_contract_ids(session: Session, organization_id: int | None) -> Select:
+    """A subquery of the ids of the organization's contracts; no organization means none
+    (never the contracts with a person, whose organization is NULL too)."""
+    query = select(Contract.id)
+    if organization_id is None:
+        return query.where(false())
+    return query.where(Contract.organization_id == organization_id)
+
+
 def organization_account(session: Session, organization_id: int | None,
                          account_id: int) -> PersonalAccount | None:
     """The account if it is the organization's, else None (the caller answers 404); with its

@@ -6,16 +6,18 @@ manager's throttled, audited password check, as on the web forms. Every resource
 and limited by a base filter to the user's own rows: an organization's accounts (their contract
 belongs to the organization), a resident's bound accounts; another's id is simply not found.
 The rules live in app.services; these classes parse, call and answer. The spec is served at
-/api/v1/_openapi, Swagger UI at /swagger/v1 (FAB_API_SWAGGER_UI)."""
+/api/v1/_openapi, Swagger UI at /swagger/v1 (FAB_API_SWAGGER_UI), and the API keeps to it
+(tests/test_api_schema.py): what the spec refuses is a 400; a token missing, bad, expired or
+of the other kind a 401 with ``WWW-Authenticate``; no right a 403; another's or no row a 404;
+a method the address does not take a 405 with ``Allow``; a request the rules refuse a 422 —
+each with a Russian ``message`` (app.views.api_refusals)."""
 from __future__ import annotations
 
-import datetime as dt
 import io
-from decimal import Decimal
 
 import jsonschema
 from flask import current_app, g, jsonify, request, send_file
-from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, rison, safe
+from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, safe
 from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -25,6 +27,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, jwt_re
 from flask_jwt_extended import current_user as jwt_user
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import false, select
+from werkzeug.exceptions import MethodNotAllowed
 
 from app import models as m
 from app.extensions import db, reads_only
@@ -32,14 +35,33 @@ from app.security import STAMP_CLAIM
 from app.services import accounts, audit, bills
 from app.services import auth as auth_service
 from app.services.passwords import password_stamp
+from app.views.api_fields import (
+    RussianSchema,
+    UtcDateTime,
+    boolean,
+    error_body,
+    integer,
+    kwh_field,
+    length,
+    money_field,
+    positive_id,
+    string,
+)
+from app.views.api_query import (
+    FILTER_OPERATIONS,
+    FILTER_VALUES,
+    MAX_ID,
+    NOT_RISON,
+    filter_error,
+    list_query,
+    query_error,
+    value_validator,
+)
+from app.views.api_refusals import ERROR_RESPONSES, document_refusals
 from app.views.base import RowsInterface, content_disposition
 
 API_VERSION = "v1"
 PDF_MIMETYPE = "application/pdf"
-CENTS = Decimal("0.01")
-#: Ids above this are refused before any lookup: PostgreSQL's integer columns end there (an
-#: id past them would be a database error, a 500), as do the routes' <int:...> (app/__init__).
-MAX_ID = 2**31 - 1
 
 SIGNIN_FAILED = "Неверный логин или пароль."
 BUSINESS_SIGNIN_FAILED = "Неверный логин, пароль или филиал."
@@ -56,122 +78,41 @@ TOKEN_OF_ANOTHER_KIND = {"Only non-refresh tokens are allowed": "Нужен acce
                          "Only refresh tokens are allowed": "Нужен refresh-токен, а не access."}
 TOKEN_EXPIRED = "Срок действия токена истёк: обновите его (refresh) или войдите заново."
 SIGN_IN_AGAIN = "Войдите заново."
+#: RFC 6750's challenge on every token refusal: no token, or one that is not (or no longer) good.
+CHALLENGE = 'Bearer realm="api"'
+BAD_TOKEN_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
 FORBIDDEN = "Нет доступа."
 NOT_PROCESSED = "Запрос не удалось обработать."
 INTERNAL_ERROR = "Внутренняя ошибка. Попробуйте позже."
-BAD_QUERY = "Неверный параметр q"
-NOT_RISON = f"{BAD_QUERY}: это не rison и не JSON."
-JSON_TYPES = {"integer": "целое число", "string": "строка", "array": "список",
-              "object": "объект"}
 
 
-# ---------------------------------------------------------------------------------------------
-# Input and output fields: Russian messages, money and kWh as strings ("123.45").
-
-def _messages(**extra: str) -> dict[str, str]:
-    return {"required": "Обязательное поле.", "null": "Поле не может быть пустым (null).",
-            "validator_failed": "Недопустимое значение.", **extra}
-
-
-class RussianSchema(Schema):
-    """A request body schema whose errors a person can read."""
-
-    error_messages = {"unknown": "Неизвестное поле.", "type": "Ожидается объект JSON."}
-
-
-def length(maximum: int, minimum: int | None = None) -> validate.Length:
-    return validate.Length(min=minimum, max=maximum, error=(
-        "Не более {max} символов." if minimum is None else "От {min} до {max} символов."))
-
-
-def positive_id() -> validate.Range:
-    return validate.Range(min=1, max=MAX_ID, error="Ожидается положительное целое число.")
-
-
-def integer(**kwargs) -> fields.Integer:
-    return fields.Integer(strict=True, error_messages=_messages(
-        invalid="Ожидается целое число.", too_large="Слишком большое число."), **kwargs)
-
-
-def string(**kwargs) -> fields.String:
-    return fields.String(error_messages=_messages(invalid="Ожидается строка."), **kwargs)
-
-
-def boolean(**kwargs) -> fields.Boolean:
-    return fields.Boolean(truthy={True}, falsy={False}, error_messages=_messages(
-        invalid="Ожидается true или false."), **kwargs)
-
-
-def money_field(description: str, **kwargs) -> fields.Decimal:
-    """Rubles and kopecks as a string: JSON numbers would lose the kopecks."""
-    return fields.Decimal(places=2, as_string=True, metadata={
-        "type": "string", "format": "decimal", "pattern": r"^-?\d+\.\d{2}$",
-        "example": "735.00", "description": description}, **kwargs)
-
-
-def kwh_field(description: str, **kwargs) -> fields.Decimal:
-    return fields.Decimal(places=3, as_string=True, metadata={
-        "type": "string", "format": "decimal", "pattern": r"^-?\d+\.\d{3}$",
-        "example": "100.000", "description": description}, **kwargs)
-
-
-class UtcDateTime(fields.DateTime):
-    """A moment in ISO 8601 with its offset; a naive value (SQLite) is UTC as stored."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-
-def error_body(message: str, errors=None) -> dict:
-    return {"message": message, **({"errors": errors} if errors else {})}
-
-
-def quantized(value: Decimal | None, places: Decimal = CENTS) -> str | None:
-    return None if value is None else str(Decimal(value).quantize(places))
-
-
-def query_error(error: jsonschema.ValidationError) -> str:
-    """What is wrong with a list's ``q``, in Russian (jsonschema says it in English)."""
-    value = error.validator_value
-    match error.validator:
-        case "additionalProperties":
-            unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            problem = f"неизвестные поля: {', '.join(unknown)}"
-        case "required":
-            missing = [name for name in value if name not in error.instance]
-            problem = f"нет поля {', '.join(missing)}"
-        case "enum":
-            problem = f"допустимо одно из: {', '.join(map(str, value))}"
-        case "type":
-            problem = f"ожидается {JSON_TYPES.get(value, value)}"
-        case "minimum":
-            problem = f"не меньше {value}"
-        case "maximum":
-            problem = f"не больше {value}"
-        case "maxItems":
-            problem = f"не больше {value} элементов"
-        case "maxLength":
-            problem = f"не длиннее {value} символов"
-        case _:
-            problem = "недопустимое значение"
-    where = ".".join(map(str, error.absolute_path))
-    return f"{BAD_QUERY}: {where}: {problem}." if where else f"{BAD_QUERY}: {problem}."
+def unauthorized(message: str, challenge: str = BAD_TOKEN_CHALLENGE):
+    """A token refusal: 401 with the challenge, whatever is wrong with the token (a client
+    signs in again or refreshes on 401; a malformed token or one of the other kind is no
+    different)."""
+    return jsonify(message=message), 401, {"WWW-Authenticate": challenge}
 
 
 def token_error_answers(jwt_manager) -> None:
     """flask-jwt-extended's refusals as the API's other errors: ``message``, in Russian."""
-    def answer(status: int, message: str):
-        return lambda *_args: (jsonify(message=message), status)
-
-    jwt_manager.unauthorized_loader(answer(401, TOKEN_MISSING))
+    jwt_manager.unauthorized_loader(lambda _reason: unauthorized(TOKEN_MISSING, CHALLENGE))
     jwt_manager.invalid_token_loader(
-        lambda reason: (jsonify(message=TOKEN_OF_ANOTHER_KIND.get(reason, TOKEN_INVALID)), 422))
-    jwt_manager.expired_token_loader(answer(401, TOKEN_EXPIRED))
-    jwt_manager.user_lookup_error_loader(answer(401, SIGN_IN_AGAIN))
-    jwt_manager.needs_fresh_token_loader(answer(401, SIGN_IN_AGAIN))
-    jwt_manager.revoked_token_loader(answer(401, SIGN_IN_AGAIN))
+        lambda reason: unauthorized(TOKEN_OF_ANOTHER_KIND.get(reason, TOKEN_INVALID)))
+    jwt_manager.expired_token_loader(lambda *_args: unauthorized(TOKEN_EXPIRED))
+    for loader in (jwt_manager.user_lookup_error_loader, jwt_manager.needs_fresh_token_loader,
+                   jwt_manager.revoked_token_loader,
+                   jwt_manager.token_verification_failed_loader):
+        loader(lambda *_args: unauthorized(SIGN_IN_AGAIN))
+
+
+def allow_on_405(response):
+    """Werkzeug knows which methods an API address takes when it refuses one with 405, and
+    RFC 9110 wants them in ``Allow``; the portal's JSON error page does not pass them on."""
+    error = request.routing_exception
+    if (response.status_code == 405 and isinstance(error, MethodNotAllowed)
+            and error.valid_methods and request.path.startswith(f"/api/{API_VERSION}/")):
+        response.headers.setdefault("Allow", ", ".join(sorted(error.valid_methods)))
+    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +142,8 @@ class OwnRowsFilter(BaseFilter):
         model = self.model
         if model is m.Contract:
             if getattr(user, "kind", None) == "business":
-                return query.filter(model.organization_id == user.organization_id)
+                return query.filter(model.id.in_(accounts.organization_contract_ids(
+                    db.session, user.organization_id)))
             return query.filter(model.id.in_(select(m.PersonalAccount.contract_id).where(
                 m.PersonalAccount.id.in_(visible_account_ids(user)))))
         if model is m.ReconciliationAct:
@@ -218,22 +160,6 @@ class OwnRowsFilter(BaseFilter):
 
 OWN = [["id", OwnRowsFilter, lambda: None]]
 
-ERROR_RESPONSES = {
-    code: {"description": description, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"message": {"type": "string"}}}}}}
-    for code, description in [
-        ("400", "Неверный запрос: сообщение для человека в message"),
-        ("401", "Нет действующего токена, неверные учётные данные или слишком много "
-                "неудачных попыток входа (сказано в message)"),
-        ("403", "Нет доступа"),
-        ("404", "Не найдено (или принадлежит другому клиенту)"),
-        ("422", "Токен не подходит (испорчен, или это refresh-токен)"),
-        ("500", "Внутренняя ошибка"),
-    ]
-}
-ERROR_RESPONSES["400"]["content"]["application/json"]["schema"]["properties"]["errors"] = {
-    "type": "object", "description": "Ошибки по полям запроса", "additionalProperties": True}
-
 
 class PortalApiMixin:
     """Common to every portal API: version, JSON errors with a Russian message, the spec's
@@ -242,6 +168,21 @@ class PortalApiMixin:
     version = API_VERSION
     allow_browser_login = False
     responses = ERROR_RESPONSES
+
+    def operation_helper(self, path=None, operations=None, methods=None, func=None, **kwargs):
+        """FAB's operation spec from the docstring, plus an operationId (for links and client
+        generators), the refusals any such operation can give, and JWT alone as its security
+        (FAB also names API keys, which the portal does not take)."""
+        super().operation_helper(path=path, operations=operations, methods=methods, func=func,
+                                 **kwargs)
+        for method in methods or ():
+            operation = operations.get(method.lower())
+            if not operation:
+                continue
+            operation.setdefault("operationId", f"{self.resource_name}_{func.__name__}")
+            if operation.get("security") == [{"jwt": []}, {"api_key": []}]:
+                operation["security"] = [{"jwt": []}]
+            document_refusals(operation)
 
     def json_body(self, schema: Schema):
         """The request's JSON body loaded by ``schema``; ValidationError when it is not."""
@@ -267,7 +208,9 @@ class PortalApiMixin:
         return self.response(400, message=message)
 
     def response_401(self):
-        return self.response(401, message=TOKEN_MISSING)
+        response = self.response(401, message=TOKEN_MISSING)
+        response.headers["WWW-Authenticate"] = CHALLENGE
+        return response
 
     def response_403(self):
         return self.response(403, message=FORBIDDEN)
@@ -331,12 +274,20 @@ class PortalSecurityApi(PortalApiMixin, SecurityApi):
                 application/json:
                   schema:
                     $ref: '#/components/schemas/TokensSchema'
-            400:
-              $ref: '#/components/responses/400'
             401:
-              $ref: '#/components/responses/401'
+              $ref: '#/components/responses/SignInFailed'
             403:
-              $ref: '#/components/responses/403'
+              description: Нужно сменить пароль на сайте, затем войти с новым
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [message]
+                    properties:
+                      message:
+                        type: string
+            429:
+              $ref: '#/components/responses/TooManyRequests'
         """
         try:
             payload = self.json_body(self.login_schema)
@@ -380,16 +331,12 @@ class PortalSecurityApi(PortalApiMixin, SecurityApi):
                 application/json:
                   schema:
                     $ref: '#/components/schemas/TokensSchema'
-            401:
-              $ref: '#/components/responses/401'
-            422:
-              $ref: '#/components/responses/422'
           security:
             - jwt_refresh: []
         """
         user = jwt_user  # by the security manager: None once deactivated or a new password
         if not user or user.kind not in ("business", "resident") or user.must_change_password:
-            return self.response(401, message=SIGN_IN_AGAIN)
+            return unauthorized(SIGN_IN_AGAIN)
         return self.response(200, **{API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
             identity=str(user.id), fresh=False,
             additional_claims={STAMP_CLAIM: password_stamp(user.password)})})
@@ -397,9 +344,6 @@ class PortalSecurityApi(PortalApiMixin, SecurityApi):
 
 # ---------------------------------------------------------------------------------------------
 # Read-only resources
-
-
-FILTER_OPERATIONS = ["eq", "neq", "gt", "lt", "sw", "ct"]
 
 
 class OwnRowsApi(PortalApiMixin, ModelRestApi):
@@ -427,13 +371,30 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
                                        computed=self.computed_columns())
         super().__init__()
         # Checked once here: jsonschema.validate() would check the schema itself (against
-        # the meta-schema) on every request, about a third of a list request's time.
-        schema = self.list_query_schema
+        # the meta-schema) on every request, about a third of a list request's time. The
+        # shape of ``q`` first (its messages name the field), then each filter's column.
+        schema = self.list_query_schema()
+        schema["properties"]["filters"]["items"].pop("oneOf")
         self.list_query_validator = jsonschema.validators.validator_for(schema)(schema)
+        self.filter_rules = {column: (operations, value_validator(value))
+                             for column, (operations, value) in self.filter_columns().items()}
 
-    @property
+    def filter_columns(self) -> dict[str, tuple[list[str], dict]]:
+        """Each column ``q`` filters on: the operations FAB has for its type (of
+        FILTER_OPERATIONS), and the value it takes."""
+        available = self._filters.get_search_filters()
+        columns = {}
+        for column in self.search_columns:
+            names = {search.arg_name for search in available[column]}
+            kind = ("integer" if self.datamodel.is_integer(column) else
+                    "date" if self.datamodel.is_date(column) else "text")
+            columns[column] = ([name for name in FILTER_OPERATIONS if name in names],
+                               FILTER_VALUES[kind])
+        return columns
+
     def list_query_schema(self) -> dict:
-        """The JSON schema of ``q`` for this resource (also its spec component)."""
+        """The JSON schema of ``q`` for this resource (also its spec component): a filter
+        is one of the columns, with the operations and the value that column takes."""
         return {
             "type": "object", "additionalProperties": False,
             "properties": {
@@ -449,7 +410,13 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
                         "col": {"type": "string", "enum": list(self.search_columns)},
                         "opr": {"type": "string", "enum": FILTER_OPERATIONS},
                         "value": {"type": "string", "maxLength": 100},
-                    }}},
+                    },
+                    "oneOf": [{"properties": {
+                        "col": {"type": "string", "enum": [column]},
+                        "opr": {"type": "string", "enum": operations},
+                        "value": value}}
+                        for column, (operations, value) in self.filter_columns().items()],
+                }},
             },
         }
 
@@ -459,13 +426,12 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
         name = self.__class__.__name__
         api_spec.components.schema(f"{name}.get", schema=self.row_schema)
         BaseApi.add_apispec_components(self, api_spec)
-        api_spec.components.schema(f"{name}.list_query", self.list_query_schema)
+        api_spec.components.schema(f"{name}.list_query", self.list_query_schema())
 
     @expose("/", methods=["GET"])
     @protect()
     @safe
     @permission_name("get")
-    @rison()
     @reads_only
     def get_list(self, **kwargs):
         """The user's rows, a page at a time
@@ -500,21 +466,19 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
                         type: array
                         items:
                           $ref: '#/components/schemas/{{self.__class__.__name__}}.get'
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
-            422:
-              $ref: '#/components/responses/422'
+              $ref: '#/components/responses/Forbidden'
         """
-        args = kwargs.get("rison")
+        try:
+            args = list_query(request.args.get("q"))
+        except ValueError as problem:
+            return self.response(400, message=str(problem))
         error = jsonschema.exceptions.best_match(self.list_query_validator.iter_errors(args))
         if error is not None:
             return self.response(400, message=query_error(error))
-        for item in args.get("filters", []):
-            item["value"] = str(item["value"])
+        message = filter_error(args.get("filters", []), self.filter_rules)
+        if message:
+            return self.response(400, message=message)
         return self.get_list_headless(rison=args)
 
     @expose("/<int:pk>", methods=["GET"])
@@ -534,6 +498,7 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
             schema:
               type: integer
               minimum: 1
+              maximum: 2147483647
           responses:
             200:
               description: Запись
@@ -547,14 +512,10 @@ class OwnRowsApi(PortalApiMixin, ModelRestApi):
                         type: integer
                       result:
                         $ref: '#/components/schemas/{{self.__class__.__name__}}.get'
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
+              $ref: '#/components/responses/Forbidden'
             404:
-              $ref: '#/components/responses/404'
-            422:
-              $ref: '#/components/responses/422'
+              $ref: '#/components/responses/NotFound'
         """
         row = self.datamodel.get_row(pk, self._base_filters) if 0 < pk <= MAX_ID else None
         if row is None:
@@ -680,6 +641,7 @@ class InvoiceApi(OwnRowsApi):
             schema:
               type: integer
               minimum: 1
+              maximum: 2147483647
           responses:
             200:
               description: PDF счёта
@@ -688,14 +650,10 @@ class InvoiceApi(OwnRowsApi):
                   schema:
                     type: string
                     format: binary
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
+              $ref: '#/components/responses/Forbidden'
             404:
-              $ref: '#/components/responses/404'
-            422:
-              $ref: '#/components/responses/422'
+              $ref: '#/components/responses/NotFound'
         """
         invoice = self.datamodel.get(pk, self._base_filters) if 0 < pk <= MAX_ID else None
         if invoice is None:
@@ -768,3 +726,4 @@ def register_api(appbuilder) -> None:
     for api in (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi,
                 ReadingApi, ActApi):
         appbuilder.add_api(api)
+    current_app.after_request(allow_on_405)

@@ -1,9 +1,10 @@
 """Reconciliation acts over the API, for organizations: the list of the organization's acts,
 a request for a contract and a period, and the ready act as .xlsx or PDF. The rules (whose
-contract, which dates, how many open requests) and the files are app.services.acts."""
+contract, which dates, how many open requests) and the files are app.services.acts: a request
+they refuse is a 422, another's contract a 404, a body the spec refuses a 400."""
 from __future__ import annotations
 
-from flask import current_app, g, request, send_file
+from flask import current_app, g, request, send_file, url_for
 from flask_appbuilder.api import expose, protect, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
@@ -12,16 +13,9 @@ from marshmallow import Schema, ValidationError, fields
 from app import models as m
 from app.extensions import db
 from app.services import acts, audit
-from app.views.api import (
-    MAX_ID,
-    OwnRowsApi,
-    RussianSchema,
-    UtcDateTime,
-    integer,
-    length,
-    positive_id,
-    string,
-)
+from app.views.api import OwnRowsApi
+from app.views.api_fields import IsoDate, RussianSchema, UtcDateTime, integer, positive_id
+from app.views.api_query import MAX_ID
 from app.views.base import content_disposition
 
 DATE = {"format": "date", "example": "2026-01-01"}
@@ -41,13 +35,18 @@ class ActSchema(Schema):
     note = fields.String(allow_none=True, metadata={"description": "Причина отказа"})
 
 
+def day(description: str) -> fields.Date:
+    return IsoDate(required=True, metadata={**DATE, "description": description},
+                   error_messages={"required": "Обязательное поле.",
+                                   "null": "Поле не может быть пустым (null).",
+                                   "invalid": "Ожидается дата ГГГГ-ММ-ДД."})
+
+
 class ActRequestSchema(RussianSchema):
     contract_id = integer(required=True, validate=positive_id(),
                           metadata={"description": "id договора (GET /api/v1/contract/)"})
-    date_from = string(required=True, validate=length(10), metadata={
-        **DATE, "description": "Начало периода, ГГГГ-ММ-ДД"})
-    date_to = string(required=True, validate=length(10), metadata={
-        **DATE, "description": "Конец периода (не позже сегодняшнего дня), ГГГГ-ММ-ДД"})
+    date_from = day("Начало периода, ГГГГ-ММ-ДД")
+    date_to = day("Конец периода (не позже сегодняшнего дня), ГГГГ-ММ-ДД")
 
 
 class ActApi(OwnRowsApi):
@@ -83,6 +82,21 @@ class ActApi(OwnRowsApi):
           responses:
             201:
               description: Запрос принят; акт появится со статусом ready
+              headers:
+                Location:
+                  description: Адрес акта (GET)
+                  required: true
+                  schema:
+                    type: string
+              links:
+                GetAct:
+                  operationId: act_get
+                  parameters:
+                    pk: $response.body#/id
+                GetActFile:
+                  operationId: act_file
+                  parameters:
+                    pk: $response.body#/id
               content:
                 application/json:
                   schema:
@@ -93,16 +107,12 @@ class ActApi(OwnRowsApi):
                         type: integer
                       result:
                         $ref: '#/components/schemas/ActApi.get'
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
+              $ref: '#/components/responses/Forbidden'
             404:
-              $ref: '#/components/responses/404'
+              $ref: '#/components/responses/NotFound'
             422:
-              $ref: '#/components/responses/422'
+              $ref: '#/components/responses/Unprocessable'
         """
         try:
             payload = self.json_body(self.request_schema)
@@ -115,8 +125,10 @@ class ActApi(OwnRowsApi):
             return self.response_404()
         except acts.ActError as error:
             db.session.rollback()
-            return self.response_400(message=str(error))
-        return self.response(201, id=act.id, result=ActSchema().dump(act))
+            return self.response_422(message=str(error))
+        response = self.response(201, id=act.id, result=ActSchema().dump(act))
+        response.headers["Location"] = url_for(".get", pk=act.id)
+        return response
 
     @expose("/<int:pk>/file", methods=["GET"])
     @protect()
@@ -134,6 +146,7 @@ class ActApi(OwnRowsApi):
             schema:
               type: integer
               minimum: 1
+              maximum: 2147483647
           - in: query
             name: format
             schema:
@@ -152,14 +165,10 @@ class ActApi(OwnRowsApi):
                   schema:
                     type: string
                     format: binary
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
+              $ref: '#/components/responses/Forbidden'
             404:
-              $ref: '#/components/responses/404'
+              $ref: '#/components/responses/NotFound'
             409:
               description: Акт ещё не сформирован или отклонён
               content:
@@ -169,8 +178,6 @@ class ActApi(OwnRowsApi):
                     properties:
                       message:
                         type: string
-            422:
-              $ref: '#/components/responses/422'
         """
         act = self.datamodel.get(pk, self._base_filters) if 0 < pk <= MAX_ID else None
         if act is None:

@@ -1,8 +1,12 @@
 """Meter readings over the API: the history of the user's meters, and a submission in the web
 form's two steps, check (consumption and estimated charge, nothing saved) then submit, both
-through app.services.readings, so the rules and messages are the web's. Bad input is a 400
-with a Russian message and changes nothing; another's account is a 404."""
+through app.services.readings, so the rules and messages are the web's. A body the spec
+refuses is a 400; another's (or no) account or meter a 404; a reading the rules refuse (less
+than the previous one, the window closed, not confirmed) a 422. Each with a Russian message,
+and nothing changed."""
 from __future__ import annotations
+
+import re
 
 from flask import current_app, g, request
 from flask_appbuilder.api import expose, protect, safe
@@ -15,8 +19,8 @@ from sqlalchemy.orm import joinedload
 from app import models as m
 from app.extensions import db
 from app.services import readings, tariffs
-from app.views.api import (
-    OwnRowsApi,
+from app.views.api import NOT_FOUND, OwnRowsApi, visible_account_ids
+from app.views.api_fields import (
     RussianSchema,
     UtcDateTime,
     boolean,
@@ -26,12 +30,19 @@ from app.views.api import (
     positive_id,
     quantized,
     string,
-    visible_account_ids,
 )
 from app.views.formats import local_today
 
 WHOLE = {"type": "string", "format": "decimal", "pattern": r"^\d+$", "example": "12345"}
 MAX_METERS = 10
+#: A register's value as the API takes it: digits only (the web form also takes spaces and a
+#: zero fraction, as typed by a person).
+DIGITS = r"^[0-9]+$"
+ONLY_DIGITS = "{label}: только цифры, без пробелов и знаков, например 12345."
+
+
+class NotFound(LookupError):
+    """An account or meter that is not the user's: a 404 with this message."""
 
 
 def reading_value(description: str, **kwargs) -> fields.Decimal:
@@ -64,11 +75,13 @@ class MeterValuesSchema(RussianSchema):
                        metadata={"description": "id счётчика (GET /api/v1/meter/)"})
     t1 = string(required=True, validate=length(20),
                 metadata={"description": "Показание, целые кВт·ч (T1 или единственное)",
-                          "example": "12345"})
+                          "example": "12345", "pattern": DIGITS})
     t2 = string(allow_none=True, load_default=None, validate=length(20),
-                metadata={"description": "Показание T2 (двух- и трёхзонные счётчики)"})
+                metadata={"description": "Показание T2 (двух- и трёхзонные счётчики)",
+                          "pattern": DIGITS})
     t3 = string(allow_none=True, load_default=None, validate=length(20),
-                metadata={"description": "Показание T3 (трёхзонные счётчики)"})
+                metadata={"description": "Показание T3 (трёхзонные счётчики)",
+                          "pattern": DIGITS})
 
 
 class ReadingSubmissionSchema(RussianSchema):
@@ -110,6 +123,28 @@ class SubmitResultSchema(Schema):
     result = fields.List(fields.Nested(ReadingSchema), required=True)
 
 
+def check_digits(meters: list[m.Meter], items: list[dict]) -> None:
+    """Every value given is digits, as the spec says; else ValidationError with the web's
+    message where it has one (``-5``: not negative), named as the web names the register."""
+    for meter, item in zip(meters, items, strict=True):
+        labels = readings.ZONE_LABELS[meter.zones]
+        for zone in readings.ZONES:
+            value = item[zone]
+            if value is None or re.fullmatch(DIGITS, value):
+                continue
+            label = labels.get(zone, zone.upper())
+            try:
+                readings.parse_value(value, label)
+                message = ONLY_DIGITS.format(label=label)
+            except readings.ReadingError as error:
+                message = str(error)
+            except ArithmeticError:  # NaN: the service cannot compare it
+                message = ONLY_DIGITS.format(label=label)
+            if len(meters) > 1:
+                message = f"Счётчик № {meter.serial}. {message}"
+            raise ValidationError(message)
+
+
 def _whole(values: dict) -> dict:
     return {zone: None if value is None else str(value.quantize(1))
             for zone, value in values.items()}
@@ -132,7 +167,8 @@ class ReadingApi(OwnRowsApi):
     submission = ReadingSubmissionSchema()
 
     def _assess(self):
-        """Load the body, find the account and its meters, and assess: (meters, results)."""
+        """Load the body, find the account and its meters, and assess: (account, meters,
+        assessments, payload). ValidationError (400), NotFound (404), ReadingError (422)."""
         payload = self.json_body(self.submission)
         account = db.session.execute(
             select(m.PersonalAccount)
@@ -140,24 +176,25 @@ class ReadingApi(OwnRowsApi):
                    m.PersonalAccount.id.in_(visible_account_ids(g.user)))
         ).scalar_one_or_none()
         if account is None:
-            return None, None, payload
+            raise NotFound(NOT_FOUND)
         wanted = [item["meter_id"] for item in payload["meters"]]
-        if len(set(wanted)) != len(wanted):
-            raise readings.ReadingError("Каждый счётчик укажите один раз.")
         found = {meter.id: meter for meter in db.session.execute(
             select(m.Meter).where(m.Meter.id.in_(wanted), m.Meter.account_id == account.id,
                                   m.Meter.active.is_(True))
             .options(joinedload(m.Meter.account))).scalars()}
-        unknown = [str(pk) for pk in wanted if pk not in found]
+        unknown = [str(pk) for pk in dict.fromkeys(wanted) if pk not in found]
         if unknown:
-            raise readings.ReadingError(
+            raise NotFound(
                 f"На этом лицевом счёте нет действующего счётчика с id {', '.join(unknown)}.")
         meters = [found[pk] for pk in wanted]
+        check_digits(meters, payload["meters"])
+        if len(set(wanted)) != len(wanted):
+            raise readings.ReadingError("Каждый счётчик укажите один раз.")
         raw = {item["meter_id"]: {zone: item[zone] for zone in readings.ZONES
                                   if item[zone] is not None} for item in payload["meters"]}
         rules = readings.Rules.from_config(current_app.config)
-        return account, (meters, readings.assess_meters(db.session, meters, raw, local_today(),
-                                                        rules)), payload
+        return account, meters, readings.assess_meters(db.session, meters, raw, local_today(),
+                                                       rules), payload
 
     @expose("/check", methods=["POST"])
     @protect()
@@ -181,26 +218,21 @@ class ReadingApi(OwnRowsApi):
                 application/json:
                   schema:
                     $ref: '#/components/schemas/CheckResultSchema'
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
+              $ref: '#/components/responses/Forbidden'
             404:
-              $ref: '#/components/responses/404'
+              $ref: '#/components/responses/NotFound'
             422:
-              $ref: '#/components/responses/422'
+              $ref: '#/components/responses/Unprocessable'
         """
         try:
-            account, assessed, _payload = self._assess()
+            account, meters, assessments, _payload = self._assess()
         except ValidationError as error:
             return self.response_invalid(error)
+        except NotFound as error:
+            return self.response(404, message=str(error))
         except readings.ReadingError as error:
-            return self.response_400(message=str(error))
-        if account is None:
-            return self.response_404()
-        meters, assessments = assessed
+            return self.response_422(message=str(error))
         serials = {meter.id: meter for meter in meters}
         result = []
         for item in assessments:
@@ -242,34 +274,34 @@ class ReadingApi(OwnRowsApi):
           responses:
             201:
               description: Показания приняты
+              links:
+                GetReading:
+                  operationId: reading_get
+                  parameters:
+                    pk: $response.body#/result/0/id
               content:
                 application/json:
                   schema:
                     $ref: '#/components/schemas/SubmitResultSchema'
-            400:
-              $ref: '#/components/responses/400'
-            401:
-              $ref: '#/components/responses/401'
             403:
-              $ref: '#/components/responses/403'
+              $ref: '#/components/responses/Forbidden'
             404:
-              $ref: '#/components/responses/404'
+              $ref: '#/components/responses/NotFound'
             422:
-              $ref: '#/components/responses/422'
+              $ref: '#/components/responses/Unprocessable'
         """
         try:
-            account, assessed, payload = self._assess()
-            if account is None:
-                return self.response_404()
-            meters, assessments = assessed
+            _account, meters, assessments, payload = self._assess()
             saved = readings.submit_all(db.session, meters, assessments,
                                         confirmed=payload["confirmed"], source="app",
                                         user_id=g.user.id, ip=request.remote_addr)
         except ValidationError as error:
             return self.response_invalid(error)
+        except NotFound as error:
+            return self.response(404, message=str(error))
         except readings.ReadingError as error:
             db.session.rollback()
-            return self.response_400(message=str(error))
+            return self.response_422(message=str(error))
         flagged = any(a.spike for a in assessments)
         message = ("Показания приняты и переданы на проверку: потребление выше обычного."
                    if flagged else "Показания приняты.")
