@@ -44,6 +44,31 @@ def instance_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def instance_vapid_key() -> str:
+    """The VAPID private key of Web Push (base64url of the raw P-256 key, as web-push tools
+    print it): from the environment, else generated once into instance/vapid_private_key."""
+    value = _env("VAPID_PRIVATE_KEY")
+    if value:
+        return value
+    INSTANCE_ROOT.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_ROOT / "vapid_private_key"
+    if not path.exists():
+        import base64
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        raw = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+        key = base64.urlsafe_b64encode(raw.to_bytes(32, "big")).rstrip(b"=")
+        try:  # created with mode 0600; a process starting alongside keeps the first key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as file:
+                file.write(key)
+    return path.read_text().strip()
+
+
 class Config:
     """Defaults of the embedded setup: SQLite, in-process jobs, mail and SMS to a dev outbox."""
 
@@ -127,6 +152,11 @@ class Config:
     OTP_EMAIL_CHANNEL = _env("OTP_EMAIL_CHANNEL")
     NOTIFY_SMS_CHANNEL = _env("NOTIFY_SMS_CHANNEL")
     NOTIFY_EMAIL_CHANNEL = _env("NOTIFY_EMAIL_CHANNEL")
+    # Web Push (app/plugins/web_push.py). VAPID_PRIVATE_KEY is set in __init__; the public
+    # key is derived from it when unset; the subject is the contact push services may write
+    # to (mailto: or https:), unset: mailto:SUPPLIER_EMAIL.
+    VAPID_PUBLIC_KEY = _env("VAPID_PUBLIC_KEY")
+    VAPID_SUBJECT = _env("VAPID_SUBJECT")
 
     # SMS through the installable SMS.ru plugin (plugins/sms_ru); without a key, no SMS channel
     SMS_RU_API_ID = _env("SMS_RU_API_ID")
@@ -168,9 +198,9 @@ class Config:
     SUPPLIER_BANK_NAME = _env("SUPPLIER_BANK_NAME", "ДЕМО-БАНК (не для оплаты)")
     SUPPLIER_PHONE = _env("SUPPLIER_PHONE", "8-800-600-02-20")
     SUPPLIER_EMAIL = _env("SUPPLIER_EMAIL", "contact@nesk.ru")
-    # The mobile app's download page, shown as a QR code on the organizations' sign-in page.
-    # The default is a placeholder until the app is published: set the real page.
-    MOBILE_APP_URL = _env("MOBILE_APP_URL", "https://nesk.ru/app")
+    # The mobile app's page, shown as a QR code on the organizations' sign-in page: by default
+    # the portal's own /app/ (the installable app), at the address customers reach it by.
+    MOBILE_APP_URL = _env("MOBILE_APP_URL", f"{PORTAL_URL.rstrip('/')}/app/")
 
     # Meter reading rules (domain.md, section 5)
     READING_WINDOW_FIRST_DAY = int(_env("READING_WINDOW_FIRST_DAY", "15"))
@@ -205,6 +235,10 @@ class Config:
         else:
             self.SECRET_KEY = instance_secret("SECRET_KEY")
             self.OTP_HASH_KEY = instance_secret("OTP_HASH_KEY")
+        # Web Push's signing key likewise; a demonstration (DEMO) runs on one machine, whose
+        # generated key every process shares.
+        self.VAPID_PRIVATE_KEY = (_env("VAPID_PRIVATE_KEY") if self.PRODUCTION and not self.DEMO
+                                  else instance_vapid_key())
         self.SANDBOX_PAY_SECRET = instance_secret("SANDBOX_PAY_SECRET")
 
 

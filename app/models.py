@@ -72,7 +72,8 @@ class UserKind(Choices):
 
 
 class NoticeTopic(Choices):
-    """What a resident may get notices about, each by e-mail and by SMS."""
+    """What a resident may get notices about, each by e-mail, by SMS and by push to their
+    devices (PushSubscription)."""
 
     labels = {"bills": "Новые счета", "readings": "Напоминания о передаче показаний",
               "payments": "Поступление платежей"}
@@ -248,6 +249,16 @@ class PortalUser(FabUser):
     notify_payments_sms: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=text("true")
     )
+    # Push to the user's devices: off until the person turns it on (a browser asks first).
+    notify_bills_push: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    notify_readings_push: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    notify_payments_push: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     pd_consent_withdrawn_at: Mapped[Optional[dt.datetime]] = Timestamp(nullable=True)
 
     branch: Mapped[Optional[Branch]] = relationship(foreign_keys=[branch_id])
@@ -273,12 +284,16 @@ class PortalUser(FabUser):
         return None if self.email_is_placeholder else self.email
 
     def wants_notice(self, topic: str, channel: str) -> bool:
-        """Whether notices on ``topic`` (NoticeTopic) may go by ``channel`` ("email"/"sms"):
-        the user chose it and has a real contact there."""
-        if topic not in NoticeTopic.labels or channel not in ("email", "sms"):
+        """Whether notices on ``topic`` (NoticeTopic) may go by ``channel`` ("email", "sms",
+        "push"): the user chose it and has a real contact there. For push the devices are
+        looked up when sending (app.services.push), for all recipients in one query."""
+        if topic not in NoticeTopic.labels or channel not in ("email", "sms", "push"):
             raise ValueError(f"unknown notice {topic!r} by {channel!r}")
+        chosen = bool(getattr(self, f"notify_{topic}_{channel}"))
+        if channel == "push":
+            return chosen
         contact = self.deliverable_email if channel == "email" else self.phone
-        return bool(contact) and bool(getattr(self, f"notify_{topic}_{channel}"))
+        return bool(contact) and chosen
 
 
 class Organization(Model):
@@ -924,6 +939,29 @@ class NoticeLog(Model):
     # The channels it reached ("email", "email,sms"); empty while being sent.
     channels: Mapped[Optional[str]] = mapped_column(String(32))
     sent_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+
+class PushSubscription(Model):
+    """One device (a browser's push subscription, RFC 8030) that gets a user's notices by Web
+    Push. The endpoint is unique: a device signed into by another user is bound to them
+    instead. The endpoint and keys are secrets of the device: never logged or shown."""
+
+    __tablename__ = "push_subscription"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    # The browser's P-256 public key and authentication secret (RFC 8291), base64url.
+    p256dh: Mapped[str] = mapped_column(String(100))
+    auth: Mapped[str] = mapped_column(String(40))
+    # What the person sees in the list of devices: «Chrome на Android».
+    device: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+    def __repr__(self) -> str:
+        return self.device
 
 
 # ---------------------------------------------------------------------------------------------

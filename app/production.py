@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping
 
+from app.services import vapid
+
 #: Keys that must be long random strings from the environment, the same in every process.
 #: name -> (what it is in Russian, in English).
 SHARED_KEYS = {
@@ -27,6 +29,26 @@ KNOWN_DEFAULTS = frozenset({
     "\\2\\1thisismyscretkey\\1\\2\\e\\y\\y\\h",  # Flask-AppBuilder's example config
 })
 GENERATE = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+#: Prints a new VAPID key pair (run it without PRODUCTION, once, and keep the pair).
+GENERATE_VAPID = "flask --app run push vapid-keys"
+#: app.services.vapid.problem -> (Russian, English) of the refusal.
+VAPID_PROBLEMS = {
+    "missing": ("VAPID_PRIVATE_KEY не задан: в продакшене ключ подписи push-уведомлений "
+                "берётся только из окружения, один для всех веб-процессов (подписки устройств "
+                "привязаны к нему)",
+                "VAPID_PRIVATE_KEY is not set: in production the Web Push signing key must "
+                "come from the environment, the same for every web process (devices' "
+                "subscriptions are bound to it)"),
+    "unreadable": ("VAPID_PRIVATE_KEY не читается как ключ P-256 (base64url, 32 байта)",
+                   "VAPID_PRIVATE_KEY is not a P-256 key (base64url, 32 bytes)"),
+    "mismatch": ("VAPID_PUBLIC_KEY не соответствует VAPID_PRIVATE_KEY (можно не задавать: "
+                 "открытый ключ вычисляется из закрытого)",
+                 "VAPID_PUBLIC_KEY does not match VAPID_PRIVATE_KEY (it may be left unset: it "
+                 "is derived from the private key)"),
+    "subject": ("VAPID_SUBJECT должен быть адресом mailto: или https:, по которому службы "
+                "push-уведомлений могут связаться с компанией",
+                "VAPID_SUBJECT must be a mailto: or https: contact for the push services"),
+}
 
 
 class ProductionConfigError(RuntimeError):
@@ -55,6 +77,11 @@ def problems(config: Mapping[str, Any], debug: bool = False) -> list[str]:
     if keys[0] and keys[0] == keys[1]:
         found.append("SECRET_KEY и OTP_HASH_KEY совпадают: задайте разные ключи. / SECRET_KEY "
                      "and OTP_HASH_KEY are the same: set two different keys.")
+    vapid_problem = vapid.problem(config)
+    if vapid_problem:
+        russian, english = VAPID_PROBLEMS[vapid_problem]
+        found.append(f"{russian}. / {english}. Создайте ключи / create the keys: "
+                     f"{GENERATE_VAPID}")
     database = str(config.get("SQLALCHEMY_DATABASE_URI") or "")
     if database.startswith("sqlite") and not config.get("DEMO"):
         found.append(

@@ -287,12 +287,15 @@ def production_env(url: str, instance: str, redis_url: str) -> dict[str, str]:
     The benchmark's client stands for the TLS proxy (``X-Forwarded-Proto: https``). The
     development outbox is admitted explicitly (DEV_OUTBOX_ENABLED): no code or letter is sent
     here, and there is no SMTP server or SMS gateway to configure."""
+    from app.services import vapid
+
     return {
         "PRODUCTION": "1",
         "DATABASE_URL": url,
         "INSTANCE_PATH": instance,
         "SECRET_KEY": secrets.token_hex(32),
         "OTP_HASH_KEY": secrets.token_hex(32),
+        "VAPID_PRIVATE_KEY": vapid.generate()[0],
         "RATELIMIT_STORAGE_URI": redis_url,
         # Jobs would be queued there (none is started here; the database is flushed after).
         "CELERY_BROKER_URL": redis_url,

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from limits import parse
 
+from app.services import vapid
 from app.services.throttle import RULES
 from tests import databases
 from tests.conftest import free_port
@@ -180,6 +181,7 @@ def test_a_code_requested_on_one_instance_verifies_on_the_other(database_url, re
     env.update({"PRODUCTION": "1", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                 "CELERY_BROKER_URL": redis_url,  # queued, never run: no job is started here
                 "SECRET_KEY": secrets.token_hex(32), "OTP_HASH_KEY": secrets.token_hex(32),
+                "VAPID_PRIVATE_KEY": vapid.generate()[0],
                 "DEV_OUTBOX_ENABLED": "1", "PROXY_COUNT": "1", "INSTANCE_PATH": str(tmp_path),
                 "WEB_ACCESS_LOG": "-"})
     migrate(env)

@@ -223,8 +223,10 @@ def test_cabinet_is_light_cold_and_warm(browser, live_server, session, make_user
     state = signing_in.storage_state()
     signing_in.close()
 
+    # The wire, not the app's service worker (tests/test_pwa.py weighs that path).
     context = browser.new_context(base_url=live_server, locale="ru-RU", storage_state=state,
-                                  viewport={"width": 1280, "height": 900})
+                                  viewport={"width": 1280, "height": 900},
+                                  service_workers="block")
     context.set_default_timeout(45_000)
     try:
         page = context.new_page()

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 #: Environment variables read by the settings: config.py's helpers and direct reads.
-ENV_READ = re.compile(r'(?:_env|_flag|instance_secret|environ\.get|getenv|_setting\(app,)\(?\s*'
+ENV_READ = re.compile(r'(?:_env|_flag|instance_secret|os\.environ\.get|getenv|_setting\(app,)\(?\s*'
                       r'"([A-Z][A-Z0-9_]+)"|^[A-Z_]+_ENV = "([A-Z][A-Z0-9_]+)"', re.M)
 PLUGIN_DIRS = sorted(p.parent for p in ROOT.glob("plugins/*/setup.cfg"))
 

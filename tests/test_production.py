@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app import create_app
 from app import models as m
 from app.production import ProductionConfigError, problems
+from app.services import vapid
 from app.services.binding import bind_accounts
 from tests.factories import PASSWORD
 
@@ -28,7 +29,8 @@ GOOD_KEY, OTHER_KEY = secrets.token_hex(32), secrets.token_hex(32)
 POSTGRES = "postgresql+psycopg://portal@db.internal/portal"
 REDIS = "redis://cache.internal:6379/0"
 #: Variables of the developer's shell that would change what a child process sees.
-OWN_ENV = re.compile(r"(DATABASE_URL|REDIS_URL|RATELIMIT_|SECRET_KEY|OTP_HASH_KEY|INSTANCE_PATH|"
+OWN_ENV = re.compile(r"(DATABASE_URL|REDIS_URL|RATELIMIT_|SECRET_KEY|OTP_HASH_KEY|VAPID_|"
+                     r"INSTANCE_PATH|"
                      r"PRODUCTION|DEMO|FLASK_DEBUG|SECURE_COOKIES|FORCE_HTTPS|DEV_OUTBOX_|"
                      r"MAIL_SERVER|SMS_RU_|PAYMENT_GATEWAY|SANDBOX_PAY_|CELERY_|PORT|BIND|WEB_)")
 
@@ -46,6 +48,7 @@ def start_up_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 FIT = {"PRODUCTION": "1", "SECRET_KEY": GOOD_KEY, "OTP_HASH_KEY": OTHER_KEY,
+       "VAPID_PRIVATE_KEY": vapid.generate()[0],
        "DATABASE_URL": POSTGRES, "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS}
 
 
@@ -116,7 +119,8 @@ def test_every_problem_is_listed_at_once(tmp_path):
     result = start_up_check(tmp_path, PRODUCTION="1",
                             DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
     listed = [line for line in result.stderr.splitlines() if line.startswith("- ")]
-    assert [line.split()[1] for line in listed] == ["SECRET_KEY", "OTP_HASH_KEY", "DATABASE_URL",
+    assert [line.split()[1] for line in listed] == ["SECRET_KEY", "OTP_HASH_KEY",
+                                                    "VAPID_PRIVATE_KEY", "DATABASE_URL",
                                                     "Счётчики", "CELERY_BROKER_URL"]
 
 

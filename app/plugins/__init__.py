@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "app.plugins.mail_smtp",
     "app.plugins.notices",
     "app.plugins.sandbox_gateway",
+    "app.plugins.web_push",
 )
 
 

@@ -38,9 +38,10 @@ def register_otp_channels():
 
 @hookspec
 def register_notification_transports():
-    """Return a list of message transports: objects with ``name``, ``channel`` ("email" or
-    "sms") and ``send(notice)`` for an ``app.services.notify.Notice`` (to, subject, text, and
-    for e-mail an optional ``html`` part and ``attachments``; SMS sends the text only)."""
+    """Return a list of message transports: objects with ``name``, ``channel`` ("email", "sms"
+    or "push") and ``send(notice)`` for an ``app.services.notify.Notice`` (to, subject, text, and
+    for e-mail an optional ``html`` part and ``attachments``; SMS sends the text only; push
+    sends to a subscription of app.services.push)."""
 
 
 @hookspec

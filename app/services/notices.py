@@ -9,9 +9,12 @@ status, a reconciliation act ready).
   that does not render with the sample values is refused when saved, and one that fails on
   real data falls back to the default rather than leave the customer uninformed.
 - A notice on a topic of the profile (``NoticeTopic``: bills, readings, payments) goes to the
-  channels the user chose and has a real contact for; the answers to a customer's own request
-  go by e-mail to the requester whatever the topics (never to a placeholder address), and by
-  SMS to the requester's phone when the wording has an SMS text.
+  channels the user chose and has a real contact for (push: a subscribed device,
+  app.services.push); the answers to a customer's own request go by e-mail to the requester
+  whatever the topics (never to a placeholder address), and by SMS to the requester's phone
+  when the wording has an SMS text; a ready reconciliation act also goes to the requester's
+  devices. A push carries the notice's title and its short ``push`` text (fixed wording, not
+  edited by staff) and opens the notice's link.
 - Paperless users get the bill's PDF attached to the «new bill» letter.
 - Who to tell is one query per event, whatever the number of users; what was told is
   journaled in ``notice_log`` under a unique (code, user, object) key, claimed before sending,
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
@@ -63,10 +67,12 @@ from app.models import (
     PersonalAccount,
     PortalUser,
     Premises,
+    PushSubscription,
     Reading,
     ReconciliationAct,
     utcnow,
 )
+from app.services import push
 from app.services.bills import MONTHS_GENITIVE, money, month_name
 from app.services.notify import send_notice
 from app.services.periods import add_months
@@ -99,6 +105,8 @@ class Default:
     sms: str | None
     placeholders: Mapping[str, str]
     sample: Mapping[str, Any]
+    #: The line of a push notice to a device (None: the subject).
+    push: str | None = None
 
 
 #: Values every notice may use.
@@ -160,6 +168,9 @@ DEFAULTS: dict[str, Default] = {
 """,
         sms="НЭСК: счёт за {{ period }} по л/с {{ account }}"
             "{% if to_pay %}, к оплате {{ amount_due }} руб. до {{ due_date }}{% endif %}.",
+        push="Счёт за {{ period }} по л/с {{ account }}: {% if to_pay %}к оплате "
+             "{{ amount_due }} руб. до {{ due_date }}{% else %}оплачивать ничего не нужно"
+             "{% endif %}.",
         placeholders={
             "period": "месяц счёта, например «октябрь 2026 г.»",
             "account": "номер лицевого счёта", "address": "адрес помещения",
@@ -194,6 +205,8 @@ DEFAULTS: dict[str, Default] = {
 """,
         sms="НЭСК: с {{ first_day }} по {{ last_day }} передайте показания счётчика "
             "по л/с {{ numbers }}: {{ link }}",
+        push="С {{ first_day }} по {{ last_day }} передайте показания счётчика по л/с "
+             "{{ numbers }}.",
         placeholders=_ACCOUNTS_PLACEHOLDERS,
         sample=_ACCOUNTS_SAMPLE,
     ),
@@ -222,6 +235,8 @@ DEFAULTS: dict[str, Default] = {
 """,
         sms="НЭСК: передайте показания по л/с {{ numbers }} до {{ last_day }}, иначе "
             "начисление будет по среднему или нормативу: {{ link }}",
+        push="Передайте показания по л/с {{ numbers }} до {{ last_day }}, иначе начисление "
+             "будет по среднему или нормативу.",
         placeholders=_ACCOUNTS_PLACEHOLDERS,
         sample=_ACCOUNTS_SAMPLE,
     ),
@@ -249,6 +264,8 @@ DEFAULTS: dict[str, Default] = {
         sms="НЭСК: показания за {{ period }} по л/с {{ numbers }} не поступили, начисление "
             "будет по среднему или нормативу. Следующий приём: с {{ next_first_day }} "
             "по {{ next_last_day }}.",
+        push="Показания за {{ period }} по л/с {{ numbers }} не поступили: начисление будет "
+             "по среднему или нормативу.",
         placeholders={**_ACCOUNTS_PLACEHOLDERS,
                       "next_first_day": "первый день следующего приёма показаний",
                       "next_last_day": "последний день следующего приёма показаний"},
@@ -273,6 +290,7 @@ DEFAULTS: dict[str, Default] = {
 <p>Спасибо! Платёж учтён в балансе. <a href="{{ link }}">История платежей</a></p>
 """,
         sms="НЭСК: платёж {{ total }} руб. по л/с {{ numbers }} получен. Спасибо!",
+        push="Платёж {{ total }} руб. по л/с {{ numbers }} зачислен. Спасибо!",
         placeholders={
             "paid_on": "дата платежа", "total": "сумма платежа, руб.",
             "payments": "части платежа по лицевым счетам: список, у каждой account (номер "
@@ -326,6 +344,9 @@ DEFAULTS: dict[str, Default] = {
         sms="НЭСК: {% if estimate %}прогноз начисления{% else %}начисление{% endif %} за "
             "{{ period }} по л/с {{ account }} — {{ amount }} руб., {{ ratio }} больше, чем "
             "год назад. Подробнее: {{ link }}",
+        push="{% if estimate %}Прогноз начисления{% else %}Начисление{% endif %} за "
+             "{{ period }} по л/с {{ account }} — {{ amount }} руб., {{ ratio }} больше, чем "
+             "год назад.",
         placeholders={
             "period": "месяц", "account": "номер лицевого счёта", "address": "адрес помещения",
             "amount": "начисление или прогноз за месяц, руб.",
@@ -392,6 +413,8 @@ DEFAULTS: dict[str, Default] = {
 <p><a href="{{ link }}">Скачать акт в личном кабинете организации</a> (Excel или PDF).</p>
 """,
         sms=None,
+        push="Акт сверки по договору № {{ contract }} за период с {{ date_from }} по "
+             "{{ date_to }} готов.",
         placeholders={
             "contract": "номер договора", "organization": "организация",
             "date_from": "начало периода", "date_to": "конец периода",
@@ -596,6 +619,7 @@ class Recipient:
     name: str
     email: str | None  # None: not by e-mail
     phone: str | None  # None: not by SMS
+    push: bool = False  # to the user's subscribed devices, if any
 
 
 @dataclass
@@ -620,19 +644,24 @@ def _name(user: PortalUser) -> str:
 
 
 def topic_recipient(user: PortalUser, topic: str) -> Recipient:
-    """Where a notice on ``topic`` may go: the channels the user chose and can be reached on."""
+    """Where a notice on ``topic`` may go: the channels the user chose and can be reached on
+    (for push, the devices are looked up when sending)."""
     return Recipient(user.id, _name(user),
                      user.deliverable_email if user.wants_notice(topic, "email") else None,
-                     user.phone if user.wants_notice(topic, "sms") else None)
+                     user.phone if user.wants_notice(topic, "sms") else None,
+                     user.wants_notice(topic, "push"))
 
 
 def _wants_any(topic: str):
     """SQL: the user takes notices on ``topic`` by at least one channel they can be reached on."""
     by_email = getattr(PortalUser, f"notify_{topic}_email")
     by_sms = getattr(PortalUser, f"notify_{topic}_sms")
+    by_push = getattr(PortalUser, f"notify_{topic}_push")
+    has_device = exists().where(PushSubscription.user_id == PortalUser.id)
     return and_(PortalUser.active.is_(True),
                 or_(and_(by_email.is_(True), PortalUser.email_is_placeholder.is_(False)),
-                    and_(by_sms.is_(True), PortalUser.phone.isnot(None))))
+                    and_(by_sms.is_(True), PortalUser.phone.isnot(None)),
+                    and_(by_push.is_(True), has_device)))
 
 
 def _not_told(code: str, key) -> Any:
@@ -688,8 +717,8 @@ def deliver(session: Session, code: str, batch: list[Outgoing],
         return 0
     staff_wording, fallback = wording(session, code), default_wording(code)
     common = {"portal_url": portal_url(config), "supplier_phone": config.get("SUPPLIER_PHONE", "")}
-    outcome: dict[str, list[int]] = defaultdict(list)
-    for out, log_ids in claimed:
+    pushes: list[tuple[Outgoing, tuple[int, push.PushContent]]] = []
+    for out, _log_ids in claimed:
         values = {**common, "name": out.recipient.name, **out.values}
         try:
             letter = compose(code, staff_wording, values, config)
@@ -709,6 +738,12 @@ def deliver(session: Session, code: str, batch: list[Outgoing],
         if out.recipient.phone and letter.sms:
             if send_notice("sms", out.recipient.phone, letter.subject, letter.sms):
                 out.channels.append("sms")
+        if out.recipient.push and out.recipient.user_id is not None:
+            pushes.append((out, (out.recipient.user_id, push_content(code, letter, values))))
+    for position in push.send(session, [notice for _, notice in pushes]):
+        pushes[position][0].channels.append("push")
+    outcome: dict[str, list[int]] = defaultdict(list)
+    for out, log_ids in claimed:
         outcome[",".join(out.channels)].extend(log_ids)
     for channels, ids in outcome.items():
         if not channels:  # reached nobody: forget it, the next run tries again
@@ -718,6 +753,21 @@ def deliver(session: Session, code: str, batch: list[Outgoing],
                             .values(channels=channels))
     session.commit()
     return sum(1 for out, _ in claimed if out.channels)
+
+
+def push_content(code: str, letter: Letter, values: Mapping[str, Any]) -> push.PushContent:
+    """The notice on a device: its title, its short push line (the subject when it has none
+    or it fails), and the page of its link, on the portal's own address."""
+    d = DEFAULTS[code]
+    body = letter.subject
+    if d.push:
+        try:
+            body = " ".join(_text_env.from_string(d.push).render(values).split()) or body
+        except Exception:  # a value missing in real data: the subject still says it
+            log.exception("push text of notice %s failed: the subject is used", code)
+    link = urlsplit(str(values.get("link") or ""))
+    url = (link.path or "/") + (f"?{link.query}" if link.query else "")
+    return push.PushContent(d.title, body, url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1045,8 +1095,8 @@ def application_status_changed(session: Session, application_id: int,
 
 
 def act_ready(session: Session, act_id: int, config: Mapping[str, Any] | None = None) -> int:
-    """The organization's user who asked for a reconciliation act learns it is ready, with the
-    act attached as PDF."""
+    """The organization's user who asked for a reconciliation act learns it is ready: by
+    e-mail with the act attached as PDF, and on the devices they subscribed to notices."""
     from app.services import acts
 
     config = _config(config)
@@ -1054,9 +1104,7 @@ def act_ready(session: Session, act_id: int, config: Mapping[str, Any] | None = 
     if act is None or act.status != "ready" or act.requested_by is None:
         return 0
     user = act.requested_by
-    recipient = Recipient(user.id, _name(user), user.deliverable_email, None)
-    if recipient.email is None:
-        return 0
+    recipient = Recipient(user.id, _name(user), user.deliverable_email, None, push=True)
     attached = "pdf" in acts.formats()
 
     def attach():

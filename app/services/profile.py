@@ -47,7 +47,7 @@ PURPOSE = "change_contact"
 NAME_MAX = 64
 #: Letters of any alphabet, spaces, hyphens, apostrophes and dots («Анна-Мария», «д'Артаньян»).
 NAME_RE = re.compile(r"^[^\W\d_]+(?:[ \-'’.][^\W\d_]+)*\.?$")
-CHANNELS = ("email", "sms")
+CHANNELS = ("email", "sms", "push")
 TAKEN = ("Этот телефон или адрес нельзя указать в вашем кабинете. Если он ваш, войдите с ним "
          "или обратитесь в контактный центр 8-800-600-02-20.")
 WITHDRAWN = ("Вы отозвали согласие на обработку персональных данных, личный кабинет закрыт. "

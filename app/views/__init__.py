@@ -5,10 +5,11 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 
 from app.views import acts as act_views
-from app.views import admin, errors, guards, jobs, reconciliation
+from app.views import admin, errors, guards, jobs, pwa, reconciliation
 from app.views import feedback as feedback_views
 from app.views import mailings as mailing_views
 from app.views import notices as notice_views
+from app.views import push as push_views
 from app.views.guest_pay import GuestPayView
 
 #: Menu categories: name -> (Russian label, icon).
@@ -71,3 +72,5 @@ def register_all(appbuilder: AppBuilder) -> None:
             category_icon=category_icon,
         )
     appbuilder.add_view_no_menu(GuestPayView)  # /pay/: paying without signing in
+    pwa.register(appbuilder)  # /app/, the manifest, the service worker
+    push_views.register(appbuilder)  # push notices: devices and the page script's endpoints

@@ -96,6 +96,8 @@ AUDIT_ACTIONS = {
     "reading.replaced": "Показания заменены",
     "reading.guest_refused": "Отказ в приёме показаний без входа",
     "payment.guest_not_found": "Оплата без входа: лицевой счёт не найден",
+    "push.subscribed": "Включены push-уведомления на устройстве",
+    "push.unsubscribed": "Отключены push-уведомления на устройстве",
     "export.pdf": "Выгрузка документа в PDF",
     "billing.run": "Расчёт периода",
     "job.queued": "Поставлена фоновая задача",
@@ -110,7 +112,7 @@ AUDIT_ACTIONS = {
 AUDIT_OBJECTS = {"user": "Пользователь", "account": "Лицевой счёт", "meter": "Прибор учёта",
                  "reading": "Показания", "payment": "Платёж", "period": "Расчётный период",
                  "act": "Акт сверки", "job": "Фоновая задача", "mailing": "Рассылка",
-                 "demo": "Демонстрационные данные"}
+                 "demo": "Демонстрационные данные", "push": "Устройство для push-уведомлений"}
 
 #: Requisites are ASCII digits: Python's \d also takes other scripts' digits (٣, ３), which
 #: would reach bills, QR codes and acts as such.

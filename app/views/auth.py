@@ -277,10 +277,19 @@ class BusinessAuthView(BaseView):
                                     app_url=app_url, app_qr=app_download_qr(app_url),
                                     title="Вход для юридических лиц и ИП")
 
+    @expose("/logout")
+    def logout(self):
+        logout_user()
+        return redirect(url_for(".signin"))
+
 
 #: Endpoints a user who must change the password may still reach.
 PASSWORD_CHANGE_ALLOWED = {"ResidentAuthView.new_password", "ResidentAuthView.logout",
-                           "AuthDBView.logout", "static", "appbuilder.static"}
+                           "BusinessAuthView.logout", "StaffAuthDBView.logout", "static",
+                           "appbuilder.static"}
+#: What signing out erases in the browser: the app's saved pages and bill PDFs, its queue of
+#: readings, and every other storage of the portal's origin (the service worker included).
+CLEAR_SITE_DATA = '"cache", "storage"'
 
 
 def require_password_change():
@@ -292,7 +301,17 @@ def require_password_change():
     return None
 
 
+def clear_site_data(response):
+    """Every sign-out (residents' /auth/logout, organizations' /business/logout, the back
+    office's /logout/) tells the browser to forget what the app kept for the user on this
+    device, so that the next person using it sees none of it."""
+    if (request.endpoint or "").endswith(".logout"):
+        response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+    return response
+
+
 def register(appbuilder) -> None:
     appbuilder.add_view_no_menu(ResidentAuthView)
     appbuilder.add_view_no_menu(BusinessAuthView)
     current_app.before_request(require_password_change)
+    current_app.after_request(clear_site_data)

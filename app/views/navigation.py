@@ -48,6 +48,7 @@ BUSINESS = (
     Entry("BusinessView.payments", "Платежи", "card", True, ("BusinessView.payments",)),
     Entry("BusinessActsView.list", "Акты сверки", "check", True),
     Entry("BusinessView.feedback", "Обращения", "mail", True, ("BusinessView.feedback",)),
+    Entry("BusinessPushView.index", "Уведомления", "bolt", False),
 )
 
 MENUS = {"resident": RESIDENT, "business": BUSINESS}

@@ -1,6 +1,7 @@
 """The resident's profile (/cabinet/profile/): name, phone and e-mail (confirmed by a code sent
-to the new contact), password, notices, the download of one's personal data and the withdrawal
-of the consent. Views parse forms and call app.services.profile; the rules live there."""
+to the new contact), password, notices (by e-mail, SMS and push, with the devices that get
+push: app/views/push.py), the download of one's personal data and the withdrawal of the
+consent. Views parse forms and call app.services.profile and app.services.push."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,10 +23,12 @@ from app.services import profile as profile_service
 from app.services.auth import AuthError, Contact
 from app.services.throttle import Throttled
 from app.views.cabinet import entrance
+from app.views.push import page_context, urls_for
 
 FLOW_KEY = "profile_contact_change"
 CONTACT_LABELS = {"phone": "Номер мобильного телефона", "email": "Адрес электронной почты"}
 CONTACT_TITLES = {"phone": "Новый номер телефона", "email": "Новый адрес электронной почты"}
+CHANNEL_NAMES = {"email": "e-mail", "sms": "СМС", "push": "push-уведомления"}
 
 
 class NameForm(FlaskForm):
@@ -59,8 +62,7 @@ class NotificationsForm(FlaskForm):
 for _topic in NoticeTopic.values():
     for _channel in profile_service.CHANNELS:
         setattr(NotificationsForm, profile_service.notice_field(_topic, _channel),
-                BooleanField(f"{NoticeTopic.label(_topic)}: "
-                             f"{'e-mail' if _channel == 'email' else 'СМС'}"))
+                BooleanField(f"{NoticeTopic.label(_topic)}: {CHANNEL_NAMES[_channel]}"))
 
 
 class WithdrawForm(FlaskForm):
@@ -70,6 +72,11 @@ class WithdrawForm(FlaskForm):
 
 def _ip() -> str | None:
     return request.remote_addr
+
+
+def _notice_settings() -> dict[str, bool]:
+    """Every channel of every topic, paperless, mailing."""
+    return profile_service.notification_settings(current_user)
 
 
 def _flow() -> Contact | None:
@@ -93,8 +100,7 @@ class ProfileView(BaseView):
     @entrance("ResidentAuthView.signin")
     @has_access
     def index(self):
-        settings = profile_service.notification_settings(current_user)
-        return self._page("profile.html", "Профиль", settings=settings,
+        return self._page("profile.html", "Профиль", settings=_notice_settings(),
                           topics=NoticeTopic.labels)
 
     @expose("/name", methods=["GET", "POST"])
@@ -199,13 +205,14 @@ class ProfileView(BaseView):
     @entrance("ResidentAuthView.signin")
     @has_access
     def notifications(self):
-        form = NotificationsForm(data=profile_service.notification_settings(current_user))
+        form = NotificationsForm(data=_notice_settings())
         if form.validate_on_submit():
             profile_service.set_notifications(db.session, current_user, form.data, _ip())
             flash("Настройки уведомлений сохранены.", "success")
             return redirect(url_for(".index"))
         return self._page("profile_notifications.html", "Уведомления", form=form,
-                          topics=NoticeTopic.labels)
+                          topics=NoticeTopic.labels,
+                          **page_context("ResidentPushView.off", urls_for("ResidentPushView")))
 
     @expose("/export")
     @entrance("ResidentAuthView.signin")

@@ -1,13 +1,18 @@
 """The readings form, in two places: the cabinet (/cabinet/readings/<account>) for every meter
 of a bound account, and without signing in (/readings/) for the one meter whose serial the
 visitor typed from the bill. Both go: values -> check (consumption and estimated charge shown)
--> confirm. The rules are app.services.readings; the prices app.services.tariffs."""
+-> confirm. The rules are app.services.readings; the prices app.services.tariffs.
+
+A signed-in user's form also answers in JSON (``Accept: application/json``): the app's queue of
+readings typed without a network (static/js/app.js) sends them there when the network returns,
+so that they pass exactly the check a typed form passes."""
 from __future__ import annotations
 
 from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -21,9 +26,16 @@ from app.extensions import db
 from app.models import Meter, PersonalAccount
 from app.services import accounts, readings, tariffs
 from app.services.throttle import Throttled
-from app.views.formats import local_today
+from app.views.formats import energy, local_today, rubles
 
 GUEST_METER_KEY = "guest_reading_meter"
+#: Why a reading must be confirmed: shown on the check step and in the app's queue.
+CONFIRM_TEXT = {
+    "rollover": "Новое показание меньше предыдущего. Если счётчик «перешёл через ноль» (на табло "
+                "снова маленькие числа), подтвердите — иначе исправьте цифры.",
+    "spike": "Расход заметно выше обычного. Проверьте цифры; если всё верно, подтвердите — "
+             "показания примем и передадим специалисту на проверку.",
+}
 
 
 def raw_values(form, meters: list[Meter]) -> dict[int, dict[str, str]]:
@@ -35,11 +47,15 @@ def raw_values(form, meters: list[Meter]) -> dict[int, dict[str, str]]:
 def readings_flow(account: PersonalAccount, meters: list[Meter], *, template: str,
                   source: str, user_id: int | None, done_url: str, **context):
     """GET: the form. POST action=check: the assessment with the estimate. POST
-    action=confirm: assess again (never trust the page) and save."""
+    action=confirm: assess again (never trust the page) and save. A signed-in user's POST
+    asking for JSON is the app's queue: assessed and saved at once (queued_answer)."""
     rules = readings.Rules.from_config(current_app.config)
     today = local_today()
-    entries = readings.form_entries(db.session, meters, today)
     values = raw_values(request.form, meters) if request.method == "POST" else {}
+    if request.method == "POST" and user_id is not None and wants_json():
+        return queued_answer(account, meters, values, today, rules, source=source,
+                             user_id=user_id)
+    entries = readings.form_entries(db.session, meters, today)
     action = request.form.get("action")
     if request.method == "POST" and action in ("check", "confirm"):
         try:
@@ -48,30 +64,75 @@ def readings_flow(account: PersonalAccount, meters: list[Meter], *, template: st
                 readings.submit_all(db.session, meters, assessments,
                                     confirmed=bool(request.form.get("confirmed")),
                                     source=source, user_id=user_id, ip=request.remote_addr)
-                flagged = any(a.spike for a in assessments)
-                flash("Показания приняты." if not flagged else
-                      "Показания приняты и переданы на проверку: потребление выше обычного.",
-                      "success")
+                flash(accepted_message(assessments), "success")
                 return redirect(done_url)
         except readings.ReadingError as error:
             flash(str(error), "danger")
         else:
             by_meter = {e.meter.id: e for e in entries}
-            checks = [(by_meter[a.meter_id], a,
-                       tariffs.estimate(db.session, account, by_meter[a.meter_id].meter.zones,
-                                        a.consumption, a.period))
-                      for a in assessments]
+            checks = [(by_meter[a.meter_id], a, estimate)
+                      for a, estimate in estimates(account, meters, assessments)]
             return render_template(
                 template, step="confirm", account=account, entries=entries, values=values,
-                checks=checks, rules=rules, today=today, **_base(context))
+                checks=checks, rules=rules, today=today, **_base(context, user_id))
     return render_template(
         template, step="form", account=account, entries=entries, values=values, rules=rules,
-        today=today, **_base(context))
+        today=today, **_base(context, user_id))
 
 
-def _base(context: dict) -> dict:
+def wants_json() -> bool:
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) \
+        == "application/json"
+
+
+def estimates(account: PersonalAccount, meters: list[Meter], assessments):
+    """(assessment, estimated charge or None) of each meter, priced as the billing run
+    would."""
+    zones = {m.id: m.zones for m in meters}
+    return [(a, tariffs.estimate(db.session, account, zones[a.meter_id], a.consumption,
+                                 a.period)) for a in assessments]
+
+
+def accepted_message(assessments) -> str:
+    if any(a.spike for a in assessments):
+        return "Показания приняты и переданы на проверку: потребление выше обычного."
+    return "Показания приняты."
+
+
+def queued_answer(account: PersonalAccount, meters: list[Meter], values, today, rules, *,
+                  source: str, user_id: int):
+    """A queued reading, sent when the network returned: the form's check and save in one
+    step. JSON ``status``: "accepted" (saved), "confirm" (a rollover or a spike: the person
+    must confirm, then it is sent again with ``confirmed``) or "refused"; ``message`` is the
+    Russian reason, ``details`` the consumption and estimate per meter."""
+    serials = {m.id: m.serial for m in meters}
+    try:
+        assessments = readings.assess_meters(db.session, meters, values, today, rules)
+    except readings.ReadingError as error:
+        return jsonify(status="refused", message=str(error)), 422
+    details = [
+        f"Счётчик № {serials[a.meter_id]}: расход {energy(a.total)}"
+        + (f", ориентировочно {rubles(estimate.total)}" if estimate and estimate.lines else "")
+        for a, estimate in estimates(account, meters, assessments)]
+    confirmed = bool(request.form.get("confirmed"))
+    if not confirmed and any(a.needs_confirmation for a in assessments):
+        reasons = [CONFIRM_TEXT[kind] for kind, needed in (
+            ("rollover", any(a.rollover_zones for a in assessments)),
+            ("spike", any(a.spike for a in assessments))) if needed]
+        return jsonify(status="confirm", message=" ".join(reasons), details=details), 409
+    try:
+        readings.submit_all(db.session, meters, assessments, confirmed=confirmed,
+                            source=source, user_id=user_id, ip=request.remote_addr)
+    except readings.ReadingError as error:
+        return jsonify(status="refused", message=str(error), details=details), 422
+    return jsonify(status="accepted", message=accepted_message(assessments), details=details)
+
+
+def _base(context: dict, user_id: int | None) -> dict:
+    """The template's context; a signed-in user's form may queue readings offline."""
     appbuilder = current_app.appbuilder
-    return {"appbuilder": appbuilder, "base_template": appbuilder.base_template, **context}
+    return {"appbuilder": appbuilder, "base_template": appbuilder.base_template,
+            "confirm_text": CONFIRM_TEXT, "queue": user_id is not None, **context}
 
 
 class GuestReadingView(BaseView):
