@@ -8,6 +8,8 @@ import json
 import jsonschema
 import prison
 
+from app.views.guards import json_strings, storable
+
 #: Ids above this are refused before any lookup: PostgreSQL's integer columns end there (an
 #: id past them would be a database error, a 500), as do the routes' <int:...> (app/__init__).
 MAX_ID = 2**31 - 1
@@ -43,32 +45,9 @@ def list_query(value: str | None):
             args = json.loads(value)
         except (ValueError, RecursionError):
             raise ValueError(NOT_RISON) from None
-    if not all(_storable(text) for text in _texts(args)):
+    if not all(storable(text) for text in json_strings(args)):
         raise ValueError(BROKEN_QUERY)
     return args
-
-
-def _texts(value):
-    """Every string in parsed JSON, keys too (without recursion: it may be nested deep)."""
-    pending = [value]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            pending.extend(value)
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-
-
-def _storable(text: str) -> bool:
-    """No NUL byte and no lone surrogate: text PostgreSQL takes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
 
 
 def query_error(error: jsonschema.ValidationError) -> str:

@@ -106,7 +106,7 @@ def is_text(data: bytes) -> bool:
     return b"\x00" not in data
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """Whether a database can take the text: no NUL byte, no lone surrogate."""
     return "\x00" not in text and is_text(text.encode("utf-8", "surrogatepass"))
 
@@ -175,17 +175,17 @@ def _broken_body() -> bool:
             payload = request.get_json(silent=True)  # cached for the view
         except RecursionError:
             return True
-        if not all(_storable(text) for text in _json_strings(payload)):
+        if not all(storable(text) for text in json_strings(payload)):
             return True
     replaced = request.mimetype == "multipart/form-data"  # Werkzeug's U+FFFD for bad bytes
     for name, value in request.form.items(multi=True):
-        if not _storable(name) or not _storable(value) or replaced and "\ufffd" in value:
+        if not storable(name) or not storable(value) or replaced and "\ufffd" in value:
             return True
-    return any(not _storable(upload.filename or "")
+    return any(not storable(upload.filename or "")
                for _name, upload in request.files.items(multi=True))
 
 
-def _json_strings(payload):
+def json_strings(payload):
     """Every key and string of a JSON document, without recursion."""
     stack = [payload]
     while stack:
