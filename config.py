@@ -123,6 +123,10 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _flag("SECURE_COOKIES", PRODUCTION and not DEMO)
+    # Flask-Login's "basic" protection only marks a session not fresh, which no view asks
+    # for; its write into a visitor's session made any request in flight during sign-in
+    # (the service worker's /sw.js) answer with the old cookie and sign the person out.
+    SESSION_PROTECTION = None
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
 

@@ -186,6 +186,17 @@ def test_the_worker_is_served_at_the_root_unstored_and_versioned(client):
     assert worker(client)[0] == version  # the same build, the same worker
 
 
+def test_a_request_in_flight_during_sign_in_leaves_the_session_cookie_alone(make_app):
+    """The page registers the worker while its visitor types a password: the /sw.js answer
+    arrives after the sign-in's, so a cookie on it would sign the person out again."""
+    client = make_app(WTF_CSRF_ENABLED=True).test_client()
+    assert client.get("/auth/").headers.getlist("Set-Cookie")  # the visitor's CSRF session
+    for url in ("/sw.js", "/manifest.webmanifest", "/app/offline", "/auth/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert not response.headers.getlist("Set-Cookie"), url
+
+
 def test_a_changed_static_file_makes_a_new_worker(app, client, monkeypatch):
     version, body = worker(client)
     folder = app.extensions["assets"]["static"]
