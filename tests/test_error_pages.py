@@ -9,6 +9,7 @@ import re
 import pytest
 
 from app.views.errors import wait_in_words
+from tests.signins import session_user_id
 
 ENGLISH = ("Bad Request", "CSRF token", "Request Entity Too Large", "Too Many Requests",
            "Internal Server Error", "per 1 minute")
@@ -111,6 +112,16 @@ def test_api_errors_are_json_in_russian(failing_app, make_app):
     assert large.json["message"].startswith("Слишком большой запрос. Не более 1 МБ")
 
 
+@pytest.mark.parametrize("url", ["/feedback/", "/contacts/", "/api/v1/security/login"])
+def test_a_refused_method_names_the_methods_the_address_takes(client, url):
+    response = client.delete(url)
+    assert response.status_code == 405
+    said = response.json["message"] if response.is_json else response.get_data(as_text=True)
+    assert "Метод не поддерживается" in said
+    allowed = {method.strip() for method in response.headers["Allow"].split(",")}
+    assert "DELETE" not in allowed and allowed & {"GET", "POST"}
+
+
 @pytest.mark.parametrize("url, phrase", [
     ("/cabinet/bind", "Не более 30 МБ"),
     ("/cabinet/applications/new", "вся заявка вместе с файлами — не более 30 МБ"),
@@ -122,7 +133,7 @@ def test_too_large_a_request_of_a_signed_in_resident_is_a_page_not_an_error(
     user = make_user_fn("zhilec", "Resident", kind="resident")
     client = make_app(WTF_CSRF_ENABLED=True).test_client()
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = user.get_id()
+        flask_session["_user_id"] = session_user_id(user)
         flask_session["_fresh"] = True
     response = client.post(url, data={"comment": "я" * (16 * 2**20)})
     assert response.status_code == 413

@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
 def error_page(error: HTTPException):
     code = error.code or 500
     title, text = STALE_FORM if isinstance(error, CSRFError) else ERROR_PAGES[code]
-    headers, hint = {}, ""
+    headers, hint = passed_on_headers(error), ""
     if code == 413:
         hint = too_large_hint()
     elif code == 429:
@@ -61,6 +61,13 @@ def error_page(error: HTTPException):
                                again=again, appbuilder=appbuilder,
                                base_template=appbuilder.base_template)
     return page, code, headers
+
+
+def passed_on_headers(error: HTTPException) -> dict[str, str]:
+    """What the refusal itself says beyond its page (405's ``Allow``, which RFC 9110 asks
+    for), on every entrance: the page here replaces only the body."""
+    return {name: value for name, value in error.get_headers()
+            if name.lower() != "content-type"}
 
 
 def with_user() -> None:
