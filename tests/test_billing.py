@@ -54,7 +54,7 @@ def test_metered_and_norm_charges_and_invoices_that_reconcile(session, world):
     krd, nvr = world
     add_reading(session, krd.ids["Meter"], NOV, "1334")
     result = run(session)
-    assert (result.accounts, result.invoices) == (2, 2)
+    assert (result.accounts, result.invoices) == (4, 4)  # households and points of supply
     assert charges(session, krd.ids["PersonalAccount"]) == [
         ("T1", 1, D("100.000"), D("7.3500"), D("735.00"), "metered")]
     assert charges(session, nvr.ids["PersonalAccount"]) == [
@@ -82,7 +82,7 @@ def test_accounts_without_a_meter_are_billed_by_the_norm(session, world):
     session.get(m.Meter, nvr.ids["Meter"]).active = False  # removed: no meter any more
     session.commit()
     result = run(session, norm_kwh=120)
-    assert (result.accounts, result.charges, result.invoices) == (3, 3, 3)
+    assert (result.accounts, result.charges, result.invoices) == (5, 5, 5)
     for account_id in (meterless.id, nvr.ids["PersonalAccount"]):
         assert charges(session, account_id) == [
             ("T1", 1, D("120.000"), D("7.3500"), D("882.00"), "norm")]
@@ -98,9 +98,9 @@ def test_accounts_without_a_meter_are_billed_by_the_norm(session, world):
 
 def test_a_norm_above_range_one_is_split_over_the_ranges(session, two_zone):
     krd, _rates = two_zone
-    for account in session.execute(select(m.PersonalAccount)).scalars():
-        session.add(m.Tariff(tariff_group_id=account.tariff_group_id, zones=1, zone="T1",
-                             range_no=2, rate=D("10.00"), effective_from=dt.date(2025, 7, 1)))
+    for group_id in set(session.scalars(select(m.PersonalAccount.tariff_group_id))):
+        session.add(m.Tariff(tariff_group_id=group_id, zones=1, zone="T1", range_no=2,
+                             rate=D("10.00"), effective_from=dt.date(2025, 7, 1)))
     session.get(m.Meter, krd.ids["Meter"]).active = False
     session.commit()
     run(session, norm_kwh=1500)
@@ -267,7 +267,7 @@ def test_no_reading_average_then_norm_then_recalculation(session, world):
 def test_cli_runs_a_period(app, runner, session, world):
     out = runner.invoke(args=["billing", "run", "--period", "2026-11"])
     assert out.exit_code == 0, out.output
-    assert "Период 11.2026: лицевых счетов 2, строк начислений 2, счетов 2." in out.output
+    assert "Период 11.2026: лицевых счетов 4, строк начислений 4, счетов 4." in out.output
     bad = runner.invoke(args=["billing", "run", "--period", "ноябрь"])
     assert bad.exit_code != 0 and "не распознан" in bad.output
 
@@ -288,9 +288,9 @@ def test_finance_runs_a_period_from_the_back_office(client, session, login, make
     assert "Расчёт за 11.2026: готово." in done and "width:100%" in done
     job = session.execute(select(m.BackgroundJob)).scalar_one()
     assert (job.status, job.title) == ("done", "Расчёт начислений за 11.2026")
-    assert "счетов 2" in job.message
+    assert "счетов 4" in job.message
     assert session.execute(select(func.count()).select_from(m.Invoice)
-                           .where(m.Invoice.period == NOV)).scalar_one() == 2
+                           .where(m.Invoice.period == NOV)).scalar_one() == 4
     journal = client.get("/jobview/list/").get_data(as_text=True)
     assert "Расчёт начислений за 11.2026" in journal and "Готово" in journal
 

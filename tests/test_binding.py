@@ -89,7 +89,7 @@ def test_unbind_removes_only_ones_own_binding(session, owner, make_user_fn, two_
     assert unbind_account(session, owner.id, account_id, None) is True
     assert bindings(session, owner.id) == set()
     assert session.get(PersonalAccount, account_id) is not None
-    assert session.execute(select(func.count(Meter.id))).scalar_one() == 2
+    assert session.execute(select(func.count(Meter.id))).scalar_one() == 4  # two per branch
 
 
 def test_cabinet_binds_and_unbinds_through_the_web(client, make_user_fn, two_branches, session):

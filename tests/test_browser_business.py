@@ -32,8 +32,8 @@ def submit(page, selector="button[type=submit]"):
 def test_organization_signs_in_reads_bills_passes_readings_and_writes(
         browser_page, session, make_user_fn, two_branches, shots):
     krd, nvr = two_branches
-    first = session.get(m.PersonalAccount, krd.ids["PersonalAccount"])
-    second = m.PersonalAccount(number="230000000011", holder_name="ООО «Ромашка-Краснодар»",
+    first = session.get(m.PersonalAccount, krd.ids["OrganizationAccount"])
+    second = m.PersonalAccount(number="231000000011", holder_name="ООО «Ромашка-Краснодар»",
                                premises_id=first.premises_id, branch_id=krd.branch_id,
                                tariff_group_id=first.tariff_group_id,
                                contract_id=krd.ids["Contract"], status="active",
@@ -48,7 +48,7 @@ def test_organization_signs_in_reads_bills_passes_readings_and_writes(
     session.commit()
     user = make_user_fn("romashka", "Business", kind="business",
                         organization_id=krd.ids["Organization"])
-    account, meter = krd.ids["PersonalAccount"], krd.ids["Meter"]
+    account, meter = krd.ids["OrganizationAccount"], krd.ids["OrganizationMeter"]
     page = browser_page
 
     page.goto("/business/login")
@@ -63,25 +63,26 @@ def test_organization_signs_in_reads_bills_passes_readings_and_writes(
 
     text = page.locator("body").inner_text().replace("\u00a0", " ")
     assert "ООО «Ромашка-Краснодар»" in text and "Договор № Д-krd-1" in text
-    # 735.00 - 500.00 and 300.30 - 400.00: the contract owes their sum
-    assert "Задолженность 135,30 ₽" in text and "Д-nvr-1" not in text
-    assert "235,00" in text and "-99,70" in text and "Итого по договору" in text
+    # 882.00 - 450.00 and 300.30 - 400.00: the contract owes their sum
+    assert "Задолженность 332,30 ₽" in text and "Д-nvr-1" not in text
+    assert "432,00" in text and "-99,70" in text and "Итого по договору" in text
+    assert "230000000001" not in text  # a household's account of the same branch
     shots(page, "41-business-contracts")
 
     page.get_by_role("link", name=re.compile("Начисления и счета")).first.click()
     page.wait_for_url(f"**/business/account/{account}")
     text = page.locator("body").inner_text()
-    assert "октябрь 2026" in text and "INV-krd-202610" in text
+    assert "октябрь 2026" in text and "INV-krd-ORG-202610" in text
     shots(page, "42-business-account")
 
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("Скачать счёт")).first.click()
-    assert download.value.suggested_filename == "Счёт_230000000001_2026-10.pdf"
+    assert download.value.suggested_filename == "Счёт_231000000001_2026-10.pdf"
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
 
     page.get_by_role("link", name=re.compile("Передать показания")).first.click()
     page.wait_for_url(f"**/business/readings/{account}")
-    page.fill(f"input[name=m{meter}_t1]", "1334")
+    page.fill(f"input[name=m{meter}_t1]", "5778")
     shots(page, "43-business-reading-form")
     submit(page, "button[value=check]")
     text = page.locator("body").inner_text()
@@ -93,7 +94,7 @@ def test_organization_signs_in_reads_bills_passes_readings_and_writes(
     saved = session.execute(select(m.Reading).where(m.Reading.meter_id == meter)
                             .order_by(m.Reading.period.desc())).scalars().first()
     session.refresh(saved)
-    assert (saved.t1, saved.submitted_by_id) == (Decimal("1334"), user.id)
+    assert (saved.t1, saved.submitted_by_id) == (Decimal("5778"), user.id)
 
     page.get_by_role("link", name=re.compile("Платежи")).first.click()
     page.wait_for_url("**/business/payments")

@@ -42,10 +42,11 @@ def today(monkeypatch):
 def world(session, two_branches):
     """Krasnodar's organization gets a second point of supply on its contract (overpaid, with
     kopecks that a float would lose, and a payment not yet through) and a second contract
-    with no charges; a resident's contract has no organization at all."""
+    with no charges; a resident's contract has no organization at all (nor has the
+    household's account 230000000001 any contract)."""
     krd, nvr = two_branches
-    first = session.get(m.PersonalAccount, krd.ids["PersonalAccount"])
-    second = m.PersonalAccount(number="230000000011", holder_name="ООО «Ромашка-Краснодар»",
+    first = session.get(m.PersonalAccount, krd.ids["OrganizationAccount"])
+    second = m.PersonalAccount(number="231000000011", holder_name="ООО «Ромашка-Краснодар»",
                                premises_id=first.premises_id, branch_id=krd.branch_id,
                                tariff_group_id=first.tariff_group_id,
                                contract_id=krd.ids["Contract"], status="active",
@@ -58,7 +59,7 @@ def world(session, two_branches):
                          valid_from=dt.date(2025, 3, 1))
     session.add_all([second, contract2, private])
     session.flush()
-    third = m.PersonalAccount(number="230000000012", holder_name="ООО «Ромашка-Краснодар»",
+    third = m.PersonalAccount(number="231000000012", holder_name="ООО «Ромашка-Краснодар»",
                               premises_id=first.premises_id, branch_id=krd.branch_id,
                               tariff_group_id=first.tariff_group_id, contract_id=contract2.id,
                               status="active", opened_on=dt.date(2025, 3, 1))
@@ -70,7 +71,7 @@ def world(session, two_branches):
     session.flush()
     period = dt.date(2026, 10, 1)
     paid_at = dt.datetime(2026, 11, 5, 7, 30, tzinfo=dt.timezone.utc)
-    session.get(m.Payment, krd.ids["Payment"]).paid_at = paid_at
+    session.get(m.Payment, krd.ids["OrganizationPayment"]).paid_at = paid_at
     session.add_all([
         m.Charge(account_id=second.id, period=period, amount=Decimal("100.10"), kind="metered"),
         m.Charge(account_id=second.id, period=period, amount=Decimal("200.20"),
@@ -122,11 +123,11 @@ def test_organization_accounts_are_those_of_its_contracts(session, world):
     krd, nvr = world
     ids = set(session.execute(accounts.organization_account_ids(
         session, krd.ids["Organization"])).scalars())
-    assert ids == {krd.ids["PersonalAccount"], krd.ids["Account2"], krd.ids["Account3"]}
-    assert accounts.organization_account(session, krd.ids["Organization"],
-                                         nvr.ids["PersonalAccount"]) is None
-    assert accounts.organization_invoice(session, krd.ids["Organization"],
-                                         nvr.ids["Invoice"]) is None
+    assert ids == {krd.ids["OrganizationAccount"], krd.ids["Account2"], krd.ids["Account3"]}
+    for other in (nvr.ids["OrganizationAccount"], krd.ids["PersonalAccount"]):
+        assert accounts.organization_account(session, krd.ids["Organization"], other) is None
+    for other in (nvr.ids["OrganizationInvoice"], krd.ids["Invoice"]):
+        assert accounts.organization_invoice(session, krd.ids["Organization"], other) is None
     # A user with no organization reaches nothing, not the residents' contracts (NULL).
     assert session.execute(accounts.organization_account_ids(session, None)).all() == []
     assert accounts.organization_account(session, None, krd.ids["ResidentAccount"]) is None
@@ -140,12 +141,12 @@ def test_contract_balance_is_the_sum_of_its_accounts(session, world):
     assert list(by_number) == ["Д-krd-1", "Д-krd-2"]
     main = by_number["Д-krd-1"]
     balances = {a.number: a.balance for a in main.accounts}
-    # 735.00 - 500.00; 100.10 + 200.20 - 400.00 (the pending 999.00 does not count)
-    assert balances == {"230000000001": Decimal("235.00"), "230000000011": Decimal("-99.70")}
-    assert main.balance == sum(balances.values()) == Decimal("135.30")
-    assert (main.charged, main.paid) == (Decimal("1035.30"), Decimal("900.00"))
+    # 882.00 - 450.00; 100.10 + 200.20 - 400.00 (the pending 999.00 does not count)
+    assert balances == {"231000000001": Decimal("432.00"), "231000000011": Decimal("-99.70")}
+    assert main.balance == sum(balances.values()) == Decimal("332.30")
+    assert (main.charged, main.paid) == (Decimal("1182.30"), Decimal("850.00"))
     assert by_number["Д-krd-2"].balance == Decimal("0.00")
-    assert overview.balance == Decimal("135.30") and overview.accounts == 3
+    assert overview.balance == Decimal("332.30") and overview.accounts == 3
     for summary in overview.contracts:
         for a in summary.accounts:
             assert isinstance(a.balance, Decimal) and a.balance == a.balance.quantize(
@@ -180,22 +181,23 @@ def test_home_lists_own_contracts_with_balances_that_add_up(client, signed_in, t
     assert "Договор № Д-krd-1" in home and "Договор № Д-krd-2" in home
     assert "Д-nvr-1" not in home and "Д-krd-частный" not in home
     assert "230000000013" not in home and "230000000002" not in home
-    assert "Задолженность 135,30 ₽" in home  # the contract and the organization
-    assert ">235,00 ₽<" in home and ">-99,70 ₽<" in home and ">135,30 ₽<" in home
+    assert "230000000001" not in home  # the household's account in the same branch
+    assert "Задолженность 332,30 ₽" in home  # the contract and the organization
+    assert ">432,00 ₽<" in home and ">-99,70 ₽<" in home and ">332,30 ₽<" in home
     assert "Итого по договору" in home
     assert "Ждём показания" in home
-    assert f"/business/readings/{krd.ids['PersonalAccount']}" in home
+    assert f"/business/readings/{krd.ids['OrganizationAccount']}" in home
     assert f"/business/account/{krd.ids['Account2']}" in home
 
 
 def test_account_page_shows_months_bills_and_payments(client, signed_in, today):
     _mine, _other, krd, _nvr = signed_in
-    page = page_text(client.get(f"/business/account/{krd.ids['PersonalAccount']}"))
-    assert "Точка поставки 230000000001" in page and "договор № Д-krd-1" in page
-    assert "октябрь 2026" in page and "№ INV-krd-202610" in page
-    assert f"/business/invoice/{krd.ids['Invoice']}.pdf" in page
-    assert ">735,00 ₽<" in page and "Задолженность 235,00 ₽" in page
-    assert "Банковская карта" in page and ">500,00 ₽<" in page
+    page = page_text(client.get(f"/business/account/{krd.ids['OrganizationAccount']}"))
+    assert "Точка поставки 231000000001" in page and "договор № Д-krd-1" in page
+    assert "октябрь 2026" in page and "№ INV-krd-ORG-202610" in page
+    assert f"/business/invoice/{krd.ids['OrganizationInvoice']}.pdf" in page
+    assert ">882,00 ₽<" in page and "Задолженность 432,00 ₽" in page
+    assert "Банк" in page and ">450,00 ₽<" in page
     other = page_text(client.get(f"/business/account/{krd.ids['Account2']}"))
     assert "Переплата 99,70 ₽" in other and "Счёт не выставлен" in other
     assert ">300,30 ₽<" in other and "999,00" not in other
@@ -204,40 +206,40 @@ def test_account_page_shows_months_bills_and_payments(client, signed_in, today):
 def test_bill_downloads_as_a_real_pdf(client, signed_in, session):
     _mine, _other, krd, _nvr = signed_in
     before = count(session, m.AuditEvent)
-    response = client.get(f"/business/invoice/{krd.ids['Invoice']}.pdf")
+    response = client.get(f"/business/invoice/{krd.ids['OrganizationInvoice']}.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
-    assert "bill_230000000001_2026-10.pdf" in response.headers["Content-Disposition"]
+    assert "bill_231000000001_2026-10.pdf" in response.headers["Content-Disposition"]
     assert response.headers["Cache-Control"] == "private, no-store"
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
-    assert "230000000001" in text and "735,00" in text
+    assert "231000000001" in text and "882,00" in text
     assert count(session, m.AuditEvent) == before + 1
 
 
 def test_reading_for_an_organizations_meter_end_to_end(client, signed_in, session, today):
     mine, _other, krd, _nvr = signed_in
-    url = f"/business/readings/{krd.ids['PersonalAccount']}"
-    meter = krd.ids["Meter"]
+    url = f"/business/readings/{krd.ids['OrganizationAccount']}"
+    meter = krd.ids["OrganizationMeter"]
     form = page_text(client.get(url))
-    assert "Предыдущее: <b>1234</b> на октябрь 2026" in form
-    check = page_text(client.post(url, data={f"m{meter}_t1": "1334", "action": "check"}))
+    assert "Предыдущее: <b>5678</b> на октябрь 2026" in form
+    check = page_text(client.post(url, data={f"m{meter}_t1": "5778", "action": "check"}))
     assert "Итого расход" in check and "Ориентировочно к начислению" in check
-    assert "735,00" in check
-    done = client.post(url, data={f"m{meter}_t1": "1334", "action": "confirm"})
+    assert "735,00" in check  # 100 kWh at 7.35
+    done = client.post(url, data={f"m{meter}_t1": "5778", "action": "confirm"})
     assert done.status_code == 302
-    assert done.location.endswith(f"/business/account/{krd.ids['PersonalAccount']}")
+    assert done.location.endswith(f"/business/account/{krd.ids['OrganizationAccount']}")
     saved = session.execute(select(m.Reading).where(
         m.Reading.meter_id == meter, m.Reading.period == dt.date(2026, 11, 1))).scalar_one()
     assert (saved.t1, saved.status, saved.source, saved.submitted_by_id) == (
-        Decimal("1334"), "accepted", "web", mine.id)
+        Decimal("5778"), "accepted", "web", mine.id)
     assert "Показания приняты." in page_text(client.get(done.location))
     assert "Показания переданы" in page_text(client.get("/business/"))
 
 
 def test_bad_reading_is_refused_and_nothing_saved(client, signed_in, session, today):
     _mine, _other, krd, _nvr = signed_in
-    url = f"/business/readings/{krd.ids['PersonalAccount']}"
+    url = f"/business/readings/{krd.ids['OrganizationAccount']}"
     before = count(session, m.Reading)
-    page = page_text(client.post(url, data={f"m{krd.ids['Meter']}_t1": "12,5",
+    page = page_text(client.post(url, data={f"m{krd.ids['OrganizationMeter']}_t1": "12,5",
                                             "action": "confirm"}))
     assert "введите целое число киловатт-часов" in page
     assert count(session, m.Reading) == before
@@ -245,8 +247,9 @@ def test_bad_reading_is_refused_and_nothing_saved(client, signed_in, session, to
 
 def test_payments_page_lists_own_payments_in_the_period(client, signed_in, today):
     page = page_text(client.get("/business/payments?from=2026-01-01&to=2026-12-31"))
-    assert "230000000001" in page and "230000000011" in page and "230000000002" not in page
-    assert ">900,00 ₽<" in page and "999,00" not in page
+    assert "231000000001" in page and "231000000011" in page
+    assert "230000000001" not in page and "231000000002" not in page
+    assert ">850,00 ₽<" in page and "999,00" not in page
     assert "Итого поступило (платежей: 2)" in page
     empty = page_text(client.get("/business/payments?from=2020-01-01&to=2020-12-31"))
     assert "За выбранный период платежей не поступало." in empty
@@ -270,7 +273,7 @@ def test_message_to_the_branch_is_saved_and_listed(client, signed_in, session):
     page = page_text(client.get("/business/feedback"))
     assert f"Обращение № {row.id} отправлено в Краснодарэнергосбыт." in page
     assert "Просим пояснить перерасчёт за октябрь." in page and "Новое" in page
-    assert "точка поставки 230000000011" in page
+    assert "точка поставки 231000000011" in page
     row.status, row.reply = "answered", "Перерасчёт по акту проверки прибора учёта."
     row.answered_at = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.timezone.utc)
     session.commit()
@@ -344,14 +347,16 @@ def test_feedback_service_serves_any_author(session, world, make_user_fn):
 
 def test_every_route_refuses_the_other_organizations_rows(client, signed_in, session, today):
     _mine, other, krd, nvr = signed_in
-    account, invoice, meter = (nvr.ids["PersonalAccount"], nvr.ids["Invoice"],
-                               nvr.ids["Meter"])
+    account, invoice, meter = (nvr.ids["OrganizationAccount"], nvr.ids["OrganizationInvoice"],
+                               nvr.ids["OrganizationMeter"])
     session.add(m.Feedback(user_id=other.id, branch_id=nvr.branch_id, topic="Чужая тема",
                            message="Чужое обращение"))
     session.commit()
     counts = {model: count(session, model) for model in (m.Reading, m.Feedback, m.AuditEvent)}
     for url in (f"/business/account/{account}", f"/business/invoice/{invoice}.pdf",
                 f"/business/readings/{account}", f"/business/account/{krd.ids['ResidentAccount']}",
+                f"/business/account/{krd.ids['PersonalAccount']}",
+                f"/business/invoice/{krd.ids['Invoice']}.pdf",
                 "/business/account/999999", "/business/invoice/999999.pdf"):
         assert client.get(url).status_code == 404, url
     for action in ("check", "confirm"):
@@ -372,8 +377,9 @@ def test_other_organization_sees_only_its_own(client, org_users, today):
     sign_in(client, "org-nvr", nvr.branch_id)
     home = page_text(client.get("/business/"))
     assert "Д-nvr-1" in home and "Д-krd-1" not in home
-    assert client.get(f"/business/account/{krd.ids['PersonalAccount']}").status_code == 404
-    assert client.get(f"/business/invoice/{krd.ids['Invoice']}.pdf").status_code == 404
+    assert client.get(f"/business/account/{krd.ids['OrganizationAccount']}").status_code == 404
+    assert client.get(f"/business/invoice/{krd.ids['OrganizationInvoice']}.pdf"
+                      ).status_code == 404
 
 
 def test_user_without_an_organization_sees_nothing(client, make_user_fn, world, today):
@@ -390,7 +396,7 @@ def test_user_without_an_organization_sees_nothing(client, make_user_fn, world, 
 
 def test_anonymous_visitors_go_to_the_business_sign_in(client, world):
     krd, _nvr = world
-    for url in ("/business/", f"/business/account/{krd.ids['PersonalAccount']}",
+    for url in ("/business/", f"/business/account/{krd.ids['OrganizationAccount']}",
                 "/business/payments", "/business/feedback"):
         response = client.get(url)
         assert response.status_code == 302 and "/business/login" in response.location, url
@@ -399,9 +405,9 @@ def test_anonymous_visitors_go_to_the_business_sign_in(client, world):
 def test_resident_cannot_open_business_pages(client, owner, session):
     _user, krd, _nvr = owner
     before = count(session, m.Feedback)
-    for url in ("/business/", f"/business/account/{krd.ids['PersonalAccount']}",
-                f"/business/invoice/{krd.ids['Invoice']}.pdf",
-                f"/business/readings/{krd.ids['PersonalAccount']}", "/business/payments",
+    for url in ("/business/", f"/business/account/{krd.ids['OrganizationAccount']}",
+                f"/business/invoice/{krd.ids['OrganizationInvoice']}.pdf",
+                f"/business/readings/{krd.ids['OrganizationAccount']}", "/business/payments",
                 "/business/feedback"):
         assert client.get(url).status_code in (302, 403), url
     assert client.post("/business/feedback", data={"topic": "Т", "message": "Т"}

@@ -66,7 +66,7 @@ class Page(HTMLParser):
 
 
 def business_urls(krd) -> list[str]:
-    account = krd.ids["PersonalAccount"]
+    account = krd.ids["OrganizationAccount"]
     return ["/business/", f"/business/account/{account}",
             f"/business/account/{krd.ids['Account2']}",
             "/business/payments?from=01.01.2026&to=31.12.2026", "/business/acts/",
@@ -99,9 +99,9 @@ def test_a_russian_date_shows_the_same_payments_as_iso(client, signed_in, today)
     assert russian.status_code == iso.status_code == 200
     shown, linked = Page(russian.get_data(as_text=True)), Page(iso.get_data(as_text=True))
     assert rows(russian) == rows(iso) and shown.amounts == linked.amounts
-    # 500.00 and 400.00 on 5 November; the pending 999.00 is not a payment yet
-    assert sorted(shown.amounts) == ["400,00\u00a0₽", "500,00\u00a0₽", "900,00\u00a0₽",
-                                     "900,00\u00a0₽"]
+    # 450.00 and 400.00 on 5 November; the pending 999.00 is not a payment yet
+    assert sorted(shown.amounts) == ["400,00\u00a0₽", "450,00\u00a0₽", "850,00\u00a0₽",
+                                     "850,00\u00a0₽"]
     # The old link's ISO dates come back the way people read them.
     assert (linked.inputs["from"], linked.inputs["to"]) == ("01.11.2026", "30.11.2026")
     december = page_text(client.get("/business/payments?from=01.12.2026&to=31.12.2026"))
@@ -202,10 +202,10 @@ def test_each_business_page_has_one_h1_labelled_cells_and_amounts_in_roubles(
         client, signed_in, today, ready_act):
     _mine, _other, krd, _nvr = signed_in
     pages = {url: assert_reads_well(client.get(url), url) for url in business_urls(krd)}
-    account = krd.ids["PersonalAccount"]
-    assert pages["/business/"].amounts[:2] == ["Задолженность 135,30\u00a0₽"] * 2
-    assert "235,00\u00a0₽" in pages["/business/"].amounts
-    assert "735,00\u00a0₽" in pages[f"/business/account/{account}"].amounts
+    account = krd.ids["OrganizationAccount"]
+    assert pages["/business/"].amounts[:2] == ["Задолженность 332,30\u00a0₽"] * 2
+    assert "432,00\u00a0₽" in pages["/business/"].amounts
+    assert "882,00\u00a0₽" in pages[f"/business/account/{account}"].amounts
     # The tables are there to be checked: rows of contracts, months, payments and acts.
     for url in business_urls(krd)[:5]:
         assert pages[url].cells, url
@@ -289,8 +289,9 @@ def test_pages_fit_and_show_the_amount_and_the_main_action(browser, live_server,
         page.select_option("select[name=branch]", value=str(krd.branch_id))
         with page.expect_navigation():
             page.locator("button[type=submit]").first.click()
+        point = f"/business/account/{krd.ids['OrganizationAccount']}"
         for url in business_urls(krd):
-            key = "account" if url == f"/business/account/{krd.ids['PersonalAccount']}" else url
+            key = "account" if url == point else url
             problems += problems_on(page, url, key, size["width"])
         context.clear_cookies()
         page.goto("/auth/")

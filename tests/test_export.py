@@ -23,7 +23,8 @@ PAYMENT_HEADER = ["Лицевой счёт", "Сумма, руб.", "Спосо�
 
 @pytest.fixture
 def payments(session, two_branches):
-    """Besides each branch's 500.00 card payment: three more, of several statuses."""
+    """Besides each branch's 500.00 card payment (a household's) and 450.00 bank payment (its
+    organization's): three more, of several statuses."""
     krd, nvr = two_branches
     krd_account, nvr_account = krd.ids["PersonalAccount"], nvr.ids["PersonalAccount"]
     created = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
@@ -85,8 +86,8 @@ def test_export_follows_the_list_order(client, payments, finance):
     response = client.get("/paymentview/export/xlsx?_flt_0_status=succeeded"
                           "&_oc_PaymentView=amount&_od_PaymentView=asc")
     amounts = [Decimal(str(row[1])) for row in values(workbook(response))[1:]]
-    assert amounts == [Decimal("10.00"), Decimal("500.00"), Decimal("500.00"),
-                       Decimal("1234567.89")]
+    assert amounts == [Decimal("10.00"), Decimal("450.00"), Decimal("450.00"),
+                       Decimal("500.00"), Decimal("500.00"), Decimal("1234567.89")]
 
 
 def test_export_with_a_not_equal_status_filter(client, payments, finance):
@@ -108,8 +109,10 @@ def test_finance_exports_invoices_of_a_period(client, session, two_branches, fin
     rows = values(sheet)
     assert rows[0] == ["Номер счёта", "Лицевой счёт", "Период", "Входящее сальдо, руб.",
                        "Начислено, руб.", "Оплачено, руб.", "К оплате, руб.", "Оплатить до"]
-    assert [row[0] for row in rows[1:]] == ["INV-krd-202610", "INV-nvr-202610"]
-    assert rows[1][1] == "230000000001" and rows[2][1] == "230000000002"
+    assert [row[0] for row in rows[1:]] == ["INV-krd-202610", "INV-krd-ORG-202610",
+                                            "INV-nvr-202610", "INV-nvr-ORG-202610"]
+    assert [row[1] for row in rows[1:]] == ["230000000001", "231000000001", "230000000002",
+                                            "231000000002"]
     assert [Decimal(str(v)) for v in rows[1][3:7]] == [
         Decimal("0"), Decimal("735.00"), Decimal("0"), Decimal("735.00")]
     period, due = sheet.cell(row=2, column=3), sheet.cell(row=2, column=8)
@@ -197,7 +200,8 @@ def test_admin_gets_the_export_permission_from_the_role_sync(app, client, sessio
     make_user_fn("boss", ADMIN)
     login("boss")
     sheet = workbook(client.get("/personalaccountview/export/xlsx?_flt_0_status=active"))
-    assert [row[0] for row in values(sheet)[1:]] == ["230000000001", "230000000002"]
+    assert [row[0] for row in values(sheet)[1:]] == ["230000000001", "230000000002",
+                                                     "231000000001", "231000000002"]
     assert session.scalar(select(func.count()).select_from(m.AuditEvent).where(
         m.AuditEvent.action == "export.xlsx")) == 1
 

@@ -74,11 +74,7 @@ def no_store(response) -> bool:
 
 @pytest.fixture
 def resident(client, session, make_user_fn, two_branches):
-    """A resident with Krasnodar's account bound (a household's: off the organization's
-    contract, which a resident may not bind), signed in through /auth/."""
-    krd, _ = two_branches
-    session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).contract_id = None
-    session.commit()
+    """A resident with Krasnodar's household account bound, signed in through /auth/."""
     user = make_user_fn("owner", "Resident", kind="resident")
     assert bind_accounts(session, user.id, [("230000000001", "SN-krd-1")], None).bound
     assert send(client, "POST", "/auth/", data={"login": "owner", "password": PASSWORD}
@@ -316,9 +312,10 @@ def test_every_page_and_download_of_an_organization_is_no_store(app, client, ses
     assert signed_in.status_code == 302
     acts.decide(session, session.get(m.ReconciliationAct, krd.ids["ReconciliationAct"]), None,
                 "ready")
-    statuses = sweep(app, client, world_values(krd), prefix="/business/")
-    for url in ("/business/", f"/business/account/{krd.ids['PersonalAccount']}",
-                f"/business/invoice/{krd.ids['Invoice']}.pdf",
+    account, invoice = krd.ids["OrganizationAccount"], krd.ids["OrganizationInvoice"]
+    statuses = sweep(app, client, world_values(krd, account_id=str(account),
+                                               invoice_id=str(invoice)), prefix="/business/")
+    for url in ("/business/", f"/business/account/{account}", f"/business/invoice/{invoice}.pdf",
                 f"/business/acts/{krd.ids['ReconciliationAct']}.xlsx"):
         assert statuses[url] == 200, url
 
@@ -346,11 +343,11 @@ def test_every_api_answer_is_no_store(app, client, two_branches, make_user_fn):
     answers = {}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(f"{API}/") and "GET" in rule.methods:
-            url = fill(rule, {"pk": str(krd.ids["Invoice"])})
+            url = fill(rule, {"pk": str(krd.ids["OrganizationInvoice"])})
             answers[url] = send(client, "GET", url, headers={"Authorization": f"Bearer {token}"})
     kept = [url for url, response in answers.items() if not no_store(response)]
     assert not kept
-    assert answers[f"{API}/invoice/{krd.ids['Invoice']}/pdf"].status_code == 200
+    assert answers[f"{API}/invoice/{krd.ids['OrganizationInvoice']}/pdf"].status_code == 200
     assert answers[f"{API}/account/"].status_code == 200
     assert no_store(send(client, "GET", f"{API}/account/"))  # refused without a token: still JSON
 

@@ -98,9 +98,44 @@ def _with_balances(*columns) -> Select:
             .options(joinedload(PersonalAccount.premises)).order_by(PersonalAccount.number))
 
 
+# ---------------------------------------------------------------------------------------------
+# Residents. The one access rule: a resident reaches the accounts bound to them that are open to
+# residents; an account on an organization's contract is the organization's (its cabinet is
+# /business/), whoever once bound it. Everything a resident reads goes through resident_account_ids.
+
+
+def _organization_contract(*columns) -> Select:
+    """The organization's contract an account of the enclosing statement is on (no row for a
+    household's account, nor for one on a contract with a person)."""
+    return (select(*columns)
+            .where(Contract.id == PersonalAccount.contract_id,
+                   Contract.organization_id.is_not(None))
+            .correlate_except(Contract))
+
+
+def open_to_residents():
+    """A condition on PersonalAccount: the account may show in a residents' cabinet, being
+    nobody's but a household's (no contract with an organization)."""
+    return ~_organization_contract(Contract.id).exists()
+
+
+def organization_contract_number():
+    """The number of the organization's contract an account is on, else NULL: a column of a
+    statement over PersonalAccount, for the binding's refusal to name it."""
+    return _organization_contract(Contract.number).scalar_subquery()
+
+
+def resident_account_ids(user_id) -> Select:
+    """A subquery of the ids of the accounts a resident may see: bound to them (``user_id``,
+    a value or a bound parameter) and open to residents."""
+    return (select(AccountBinding.account_id)
+            .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
+            .where(AccountBinding.user_id == user_id, open_to_residents()))
+
+
 def _bound_to_user():
-    """The ids of the accounts bound to the user of the ``user_id`` parameter."""
-    return select(AccountBinding.account_id).where(AccountBinding.user_id == bindparam("user_id"))
+    """The ids of the accounts the user of the ``user_id`` parameter may see."""
+    return resident_account_ids(bindparam("user_id"))
 
 
 @cache
@@ -177,8 +212,9 @@ def summarize(session: Session, account_ids: list[int]) -> list[AccountSummary]:
 
 
 def bound_account_ids(session: Session, user_id: int):
-    """A subquery of the ids of the accounts bound to a user: the rows a resident may see."""
-    return select(AccountBinding.account_id).where(AccountBinding.user_id == user_id)
+    """A subquery of the ids of the accounts bound to a user and open to residents: the rows a
+    resident may see."""
+    return resident_account_ids(user_id)
 
 
 def bound_account(session: Session, user_id: int, account_id: int) -> PersonalAccount | None:

@@ -1,7 +1,9 @@
 """Binding personal accounts to a user's cabinet. Proof of ownership is the pair printed on
 the paper bill: the account number and the serial number of one of its meters. A wrong pair
 gets one generic answer, and failures are throttled per user and per IP, so nobody binds a
-stranger's account by guessing numbers."""
+stranger's account by guessing numbers. An account on an organization's contract is never
+bound to a resident (app.services.accounts.open_to_residents): the right pair is told where
+that account lives, the organizations' cabinet."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,12 +12,15 @@ from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import AccountBinding, Meter, PersonalAccount
-from app.services import audit
+from app.services import accounts, audit
+from app.services.ids import clean_number, clean_serial
 from app.services.throttle import guard
 
 NOT_FOUND = ("Не нашли лицевой счёт с таким прибором учёта. Проверьте номер счёта и заводской "
              "номер счётчика по квитанции.")
 MAX_PAIRS = 10
+#: Where an organization signs in.
+BUSINESS_LOGIN = "/business/login"
 
 
 class BindingError(Exception):
@@ -27,20 +32,23 @@ class BindResult:
     bound: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    #: Account number -> the number of the organization's contract it is on: not bound.
+    organization: dict[str, str] = field(default_factory=dict)
 
 
-def clean_number(raw: str) -> str:
-    return "".join(ch for ch in (raw or "") if ch.isdigit())
-
-
-def clean_serial(raw: str) -> str:
-    return "".join((raw or "").split()).upper()
+def organization_refusal(number: str, contract: str) -> str:
+    """Why an organization's account is not bound to a resident, and where to go instead."""
+    return (f"Лицевой счёт {number} оформлен на организацию по договору № {contract}, поэтому "
+            "привязать его к кабинету жителя нельзя. Начисления, счета и показания по нему — "
+            f"в кабинете организации: войдите на странице {BUSINESS_LOGIN}.")
 
 
 def bind_accounts(session: Session, user_id: int, pairs: list[tuple[str, str]],
                   ip: str | None) -> BindResult:
-    """Bind every (account number, meter serial) pair that matches an open account; all in
-    one lookup query. Raises Throttled after too many wrong pairs."""
+    """Bind every (account number, meter serial) pair that matches an open account of a
+    household; all in one lookup query. A matching account on an organization's contract is
+    refused with that contract's number (a right pair, so not counted as a failure). Raises
+    Throttled after too many wrong pairs."""
     cleaned = [(clean_number(n), clean_serial(s)) for n, s in pairs if (n or "").strip()]
     if not cleaned:
         raise BindingError("Укажите номер лицевого счёта и заводской номер счётчика.")
@@ -54,12 +62,15 @@ def bind_accounts(session: Session, user_id: int, pairs: list[tuple[str, str]],
             raise BindingError(f"Укажите заводской номер счётчика для счёта {number}.")
     attempts = guard("bind")
     attempts.check(str(user_id), ip)
-    matches = dict(session.execute(
-        select(PersonalAccount.number, PersonalAccount.id)
+    found = session.execute(
+        select(PersonalAccount.number, PersonalAccount.id,
+               accounts.organization_contract_number())
         .join(Meter, Meter.account_id == PersonalAccount.id)
         .where(tuple_(PersonalAccount.number, func.upper(Meter.serial)).in_(cleaned),
                PersonalAccount.status == "active")
-    ).all())
+    ).all()
+    matches = {number: account_id for number, account_id, _contract in found}
+    contracts = {number: contract for number, _id, contract in found if contract is not None}
     existing = set(session.execute(
         select(AccountBinding.account_id).where(AccountBinding.user_id == user_id,
                                                 AccountBinding.account_id.in_(matches.values()))
@@ -70,6 +81,8 @@ def bind_accounts(session: Session, user_id: int, pairs: list[tuple[str, str]],
         if account_id is None:
             result.refused.append(number)
             attempts.failed(str(user_id), ip)
+        elif number in contracts:
+            result.organization[number] = contracts[number]
         elif account_id in existing:
             result.already.append(number)
         else:
@@ -84,6 +97,10 @@ def bind_accounts(session: Session, user_id: int, pairs: list[tuple[str, str]],
     if result.refused:
         audit.record(session, "account.bind_refused", actor_id=user_id, ip=ip, commit=False,
                      details={"count": len(result.refused)})
+    for number in result.organization:
+        audit.record(session, "account.bind_refused", actor_id=user_id, object_type="account",
+                     object_id=matches[number], ip=ip, commit=False,
+                     details={"reason": "organization"})
     session.commit()
     return result
 

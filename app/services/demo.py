@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app import models as m
 from app.services import audit
+from app.services.accounts import open_to_residents
 from app.services.auth import CONSENT_VERSION
 from app.services.periods import add_months
 from app.services.phones import normalize_phone
@@ -1042,9 +1043,10 @@ def _create_demo_user(sm, session: Session, username: str, role, password: str) 
 
 
 def _resident_accounts(session: Session) -> list[int]:
-    """A town flat in Krasnodar and a village house: the first of each among households."""
+    """A town flat in Krasnodar and a village house: the first of each among households (never
+    an organization's point of supply, which the residents' cabinet does not show)."""
     base = (select(m.PersonalAccount.id).join(m.Premises)
-            .where(m.PersonalAccount.contract_id.is_(None))
+            .where(open_to_residents())
             .order_by(m.PersonalAccount.id).limit(1))
     krd = select(m.Branch.id).where(m.Branch.code == "krd").scalar_subquery()
     town = session.scalar(base.where(m.Premises.locality_type == "urban",

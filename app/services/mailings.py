@@ -50,6 +50,7 @@ from app.models import (
     utcnow,
 )
 from app.services import audit
+from app.services.accounts import open_to_residents
 from app.services.bills import money
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def recipients_query(mailing: Mailing, period: dt.date):
         PortalUser.mailing_opt_out.is_(False),
         PortalUser.pd_consent_withdrawn_at.is_(None),
         PersonalAccount.status == "active",
+        open_to_residents(),
     ]
     if mailing.branch_id is not None:
         conditions.append(PersonalAccount.branch_id == mailing.branch_id)

@@ -63,6 +63,7 @@ class CabinetView(BaseView):
     @has_access
     def bind(self):
         pairs: list[tuple[str, str]] = []
+        organization: dict[str, str] = {}
         if request.method == "POST":
             pairs = _pairs_from_form(request.form)
             try:
@@ -75,14 +76,18 @@ class CabinetView(BaseView):
                     flash("Привязаны лицевые счета: " + ", ".join(result.bound) + ".", "success")
                 if result.already:
                     flash("Уже привязаны: " + ", ".join(result.already) + ".", "info")
+                for number, contract in result.organization.items():
+                    flash(binding.organization_refusal(number, contract), "warning")
+                organization = result.organization
                 if result.refused:
                     flash(binding.NOT_FOUND + " Счета: " + ", ".join(result.refused) + ".",
                           "danger")
-                    pairs = [p for p in pairs if "".join(ch for ch in p[0] if ch.isdigit())
-                             in result.refused]
-                else:
+                    pairs = [p for p in pairs if binding.clean_number(p[0]) in result.refused]
+                elif not organization:
                     return redirect(url_for(".home"))
         return self.render_template("cabinet/bind.html", pairs=pairs or [("", "")],
+                                    organization=organization,
+                                    business_login=url_for("BusinessAuthView.signin"),
                                     title="Привязать лицевой счёт")
 
     @expose("/unbind/<int:account_id>", methods=["POST"])
