@@ -6,8 +6,9 @@ once and used by the cabinet, the API and the staff views alike.
 - Values are whole kWh, not negative, one per register of the meter (T1; T1/T2; T1/T2/T3).
 - A value lower than the last accepted one is refused, unless it is a rollover of the meter's
   digit capacity, which the user must confirm.
-- A consumption implausibly high (above READING_SPIKE_FACTOR x the meter's average monthly
-  consumption, or above READING_ABSOLUTE_CAP) needs confirmation and goes to staff review.
+- An implausible reading (app.services.reading_checks: longer than the meter's display, far
+  above its average month, or above what the connection can draw) needs confirmation and is
+  saved «на проверке»: it is not billed until staff accept it.
 - Submitting again within a period replaces the earlier reading until the period is billed.
 """
 from __future__ import annotations
@@ -17,13 +18,15 @@ from calendar import monthrange
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Invoice, Meter, PersonalAccount, Reading
 from app.services import audit
-from app.services.binding import clean_number, clean_serial
+from app.services.ids import clean_number, clean_serial
 from app.services.periods import add_months
+from app.services.reading_checks import HELD, MAX_DIGITS, Doubt, Limits, doubts, reading_day
+from app.services.reading_checks import review_note as held_note
 from app.services.scoping import branch_condition
 from app.services.throttle import guard
 
@@ -34,6 +37,7 @@ ZONE_LABELS = {
     3: {"t1": "Пик (T1)", "t2": "Ночь (T2)", "t3": "Полупик (T3)"},
 }
 AVERAGE_MONTHS = 6
+ROLLOVER_NOTE = "Переход через ноль счётчика"
 
 
 class ReadingError(Exception):
@@ -83,7 +87,7 @@ class Assessment:
     previous_period: dt.date | None
     consumption: dict[str, Decimal]
     rollover_zones: list[str] = field(default_factory=list)
-    spike: bool = False
+    doubts: list[Doubt] = field(default_factory=list)
     window: Window | None = None
 
     @property
@@ -91,8 +95,13 @@ class Assessment:
         return sum(self.consumption.values(), Decimal(0))
 
     @property
+    def held(self) -> bool:
+        """Implausible: saved «на проверке», billed only once staff accept it."""
+        return bool(self.doubts)
+
+    @property
     def needs_confirmation(self) -> bool:
-        return bool(self.rollover_zones) or self.spike
+        return bool(self.rollover_zones) or self.held
 
 
 def parse_value(raw: str | None, label: str) -> Decimal:
@@ -140,16 +149,19 @@ def average_monthly(session: Session, meter_id: int, before: dt.date) -> Decimal
 
 
 def assess(session: Session, meter: Meter, raw_values: dict[str, str], today: dt.date,
-           window: Window, spike_factor: Decimal, absolute_cap: Decimal) -> Assessment:
-    """Check a submission against the rules and work out its consumption per register."""
-    period = window.period_for(today)
+           rules: Rules, *, period: dt.date | None = None) -> Assessment:
+    """Check a submission against the rules and work out its consumption per register. A
+    ``period`` given (staff entering a month's reading in the back office) skips the window."""
+    window = None if period is not None else rules.window
+    if period is None:
+        period = rules.window.period_for(today)
     labels = ZONE_LABELS[meter.zones]
     values = {zone: parse_value(raw_values.get(zone), label) for zone, label in labels.items()}
-    capacity = Decimal(10) ** meter.digit_capacity
     for zone, value in values.items():
-        if value >= capacity:
-            raise ReadingError(f"{labels[zone]}: у счётчика {meter.digit_capacity} разрядов, "
-                               f"показание не может быть больше {capacity - 1}.")
+        if value >= Decimal(10) ** MAX_DIGITS:
+            raise ReadingError(f"{labels[zone]}: в показании не может быть больше "
+                               f"{MAX_DIGITS} цифр.")
+    capacity = Decimal(10) ** meter.digit_capacity
     previous_reading = last_accepted(session, meter.id, period)
     previous = {z: getattr(previous_reading, z) if previous_reading else None for z in values}
     consumption, rollovers = {}, []
@@ -162,17 +174,39 @@ def assess(session: Session, meter: Meter, raw_values: dict[str, str], today: dt
         else:
             consumption[zone] = value + capacity - before
             rollovers.append(zone)
-    result = Assessment(meter.id, period, values, previous,
-                        previous_reading.period if previous_reading else None, consumption,
-                        rollovers, window=window)
-    average = average_monthly(session, meter.id, period)
-    limit = min(absolute_cap, average * spike_factor) if average else absolute_cap
-    result.spike = result.total > limit
-    if rollovers and consumption and max(consumption[z] for z in rollovers) > capacity / 2:
+    if rollovers and max(consumption[z] for z in rollovers) > capacity / 2:
         zone = rollovers[0]
         raise ReadingError(f"{labels[zone]}: показание меньше предыдущего "
                            f"({previous[zone]:.0f}). Проверьте цифры.")
+    result = Assessment(meter.id, period, values, previous,
+                        previous_reading.period if previous_reading else None, consumption,
+                        rollovers, window=window)
+    result.doubts = doubts(meter, labels, values, result.total, period=period,
+                           previous_period=result.previous_period,
+                           taken_on=reading_day(period, today),
+                           average=average_monthly(session, meter.id, period),
+                           limits=rules.limits)
     return result
+
+
+def held_status(assessment: Assessment) -> tuple[str, str | None]:
+    """The status and review note a reading is saved with: held with its reasons, or
+    accepted (noting a rollover)."""
+    if assessment.held:
+        return HELD, held_note(assessment.doubts)
+    return "accepted", ROLLOVER_NOTE if assessment.rollover_zones else None
+
+
+def values_changed(reading: Reading) -> bool:
+    """A new reading, or one an edit gives other values (read before any flush)."""
+    state = inspect(reading)
+    if not state.persistent:
+        return True
+    for zone in ZONES:
+        added, _unchanged, deleted = state.attrs[zone].history
+        if added and (not deleted or added[0] != deleted[0]):
+            return True
+    return False
 
 
 def billed(session: Session, account_id: int, period: dt.date) -> bool:
@@ -183,9 +217,10 @@ def billed(session: Session, account_id: int, period: dt.date) -> bool:
 
 def submit(session: Session, meter: Meter, assessment: Assessment, *, confirmed: bool,
            source: str, user_id: int | None, ip: str | None) -> Reading:
-    """Save an assessed reading; a rollover or a spike needs ``confirmed``. A spike is saved
-    for staff review ("flagged"). An earlier reading of the same period and source is
-    replaced until the period is billed."""
+    """Save an assessed reading; a rollover or an implausible value needs ``confirmed``. An
+    implausible one is saved «на проверке» ("flagged"), which billing skips until staff
+    accept it. An earlier reading of the same period and source is replaced until the period
+    is billed."""
     if assessment.needs_confirmation and not confirmed:
         raise ReadingError("Подтвердите показание: оно требует проверки.")
     if billed(session, meter.account_id, assessment.period):
@@ -202,9 +237,7 @@ def submit(session: Session, meter: Meter, assessment: Assessment, *, confirmed:
         session.add(reading)
     for zone in ZONES:
         setattr(reading, zone, assessment.values.get(zone))
-    reading.status = "flagged" if assessment.spike else "accepted"
-    reading.review_note = ("Потребление выше обычного: проверить" if assessment.spike else
-                           "Переход через ноль счётчика" if assessment.rollover_zones else None)
+    reading.status, reading.review_note = held_status(assessment)
     reading.submitted_by_id = user_id
     reading.submitted_at = dt.datetime.now(dt.timezone.utc)
     session.commit()
@@ -219,38 +252,46 @@ class Rules:
     """The configurable parts of the rules (see config.py READING_*)."""
 
     window: Window
-    spike_factor: Decimal
-    absolute_cap: Decimal
+    limits: Limits
 
     @classmethod
     def from_config(cls, config) -> Rules:
         return cls(Window(config["READING_WINDOW_FIRST_DAY"], config["READING_WINDOW_LAST_DAY"]),
-                   Decimal(config["READING_SPIKE_FACTOR"]),
-                   Decimal(config["READING_ABSOLUTE_CAP"]))
+                   Limits.from_config(config))
 
 
 @dataclass
 class MeterEntry:
-    """One meter on the readings form: its registers and its last accepted reading."""
+    """One meter on the readings form: its registers, its last accepted reading before this
+    month, and this month's reading already passed (accepted, «на проверке» or rejected)."""
 
     meter: Meter
     labels: dict[str, str]
     last: Reading | None
+    current: Reading | None = None
 
 
 def form_entries(session: Session, meters: list[Meter], today: dt.date) -> list[MeterEntry]:
-    """Every active meter with its last accepted reading before this month: one query."""
+    """Every active meter with its last accepted reading before this month and this month's
+    latest reading: one query."""
     period = today.replace(day=1)
     ids = [m.id for m in meters]
     latest = (select(Reading.meter_id, func.max(Reading.period).label("period"))
               .where(Reading.meter_id.in_(ids), Reading.period < period,
                      Reading.status == "accepted")
               .group_by(Reading.meter_id).subquery())
-    last = {r.meter_id: r for r in session.execute(
-        select(Reading).join(latest, (Reading.meter_id == latest.c.meter_id)
-                             & (Reading.period == latest.c.period))
-        .where(Reading.status == "accepted")).scalars()} if ids else {}
-    return [MeterEntry(m, ZONE_LABELS[m.zones], last.get(m.id)) for m in meters]
+    rows = session.execute(
+        select(Reading).outerjoin(latest, (Reading.meter_id == latest.c.meter_id)
+                                  & (Reading.period == latest.c.period))
+        .where(Reading.meter_id.in_(ids),
+               or_(Reading.period == period,
+                   (Reading.status == "accepted") & latest.c.period.is_not(None)))
+        .order_by(Reading.submitted_at)).scalars() if ids else []
+    last, current = {}, {}
+    for reading in rows:
+        (current if reading.period == period else last)[reading.meter_id] = reading
+    return [MeterEntry(m, ZONE_LABELS[m.zones], last.get(m.id), current.get(m.id))
+            for m in meters]
 
 
 def assess_meters(session: Session, meters: list[Meter], raw: dict[int, dict[str, str]],
@@ -259,8 +300,7 @@ def assess_meters(session: Session, meters: list[Meter], raw: dict[int, dict[str
     results = []
     for meter in meters:
         try:
-            results.append(assess(session, meter, raw.get(meter.id, {}), today, rules.window,
-                                  rules.spike_factor, rules.absolute_cap))
+            results.append(assess(session, meter, raw.get(meter.id, {}), today, rules))
         except ReadingError as error:
             if len(meters) == 1 or str(error).startswith("Показания принимаются"):
                 raise

@@ -98,6 +98,8 @@ AUDIT_ACTIONS = {
     "payment.guest_not_found": "Оплата без входа: лицевой счёт не найден",
     "push.subscribed": "Включены push-уведомления на устройстве",
     "push.unsubscribed": "Отключены push-уведомления на устройстве",
+    "session.ended": "Завершён вход на другом устройстве",
+    "session.ended_others": "Выход на всех устройствах, кроме текущего",
     "export.pdf": "Выгрузка документа в PDF",
     "billing.run": "Расчёт периода",
     "job.queued": "Поставлена фоновая задача",
@@ -371,6 +373,9 @@ class ReadingView(PortalModelView):
         "period": "Месяц, за который переданы показания (первое число месяца)",
         "t2": "Только для двух- и трёхзонных приборов учёта",
         "t3": "Только для трёхзонных приборов учёта",
+        "status": "Неправдоподобные показания (больше разрядов счётчика, расход намного выше "
+                  "обычного или выше возможного при подключённой мощности) сохраняются «На "
+                  "проверке» и не попадают в счёт, пока их не примут в списке",
     }
 
     #: Accepting or rejecting a flagged reading is an edit.
@@ -400,18 +405,41 @@ class ReadingView(PortalModelView):
         super().pre_add(item)
         item.submitted_by_id = current_user_id()
 
+    def pre_update(self, item):
+        with db.session.no_autoflush:  # the checks' queries keep the edit's history unflushed
+            super().pre_update(item)
+
     def clean_row(self, item):
-        """The cabinet's value rules (app.services.readings): whole kWh, one value for each
-        register of the meter and none for the others."""
+        """The cabinet's rules (app.services.readings), the window aside: whole kWh, one value
+        for each register of the meter and none for the others, not below the previous one but
+        by a rollover. A new or changed value the rules find implausible is saved «на
+        проверке» whatever status was chosen, with a warning: billing skips it until it is
+        accepted in the list («Принять показания»), a deliberate second look."""
         labels = readings.ZONE_LABELS[item.meter.zones]
+        changed = readings.values_changed(item)
+        raw = {}
         for zone in readings.ZONES:
             value = getattr(item, zone)
             if zone in labels:
-                raw = None if value is None else str(value)
-                setattr(item, zone, readings.parse_value(raw, labels[zone]))
+                raw[zone] = None if value is None else str(value)
             elif value is not None:
                 scheme = ZONE_SCHEMES[item.meter.zones].lower()
                 raise RowRefused(f"Прибор учёта {scheme}: {zone.upper()} не заполняется.")
+        rules = readings.Rules.from_config(current_app.config)
+        assessment = readings.assess(db.session, item.meter, raw, local_today(), rules,
+                                     period=item.period)
+        for zone, value in assessment.values.items():
+            setattr(item, zone, value)
+        if not changed or item.status != "accepted":
+            return
+        if assessment.held:
+            item.status, item.review_note = readings.held_status(assessment)
+            flash("Показания сохранены со статусом «На проверке» и не попадут в счёт до "
+                  "проверки: " + " ".join(d.text for d in assessment.doubts) + " Если цифры "
+                  "верны, отметьте показания в списке и выберите «Принять показания».",
+                  "warning")
+        elif assessment.rollover_zones and not item.review_note:
+            item.review_note = readings.ROLLOVER_NOTE
 
 
 class MeterView(PortalModelView):

@@ -3,7 +3,8 @@ form's two steps, check (consumption and estimated charge, nothing saved) then s
 through app.services.readings, so the rules and messages are the web's. A body the spec
 refuses is a 400; another's (or no) account or meter a 404; a reading the rules refuse (less
 than the previous one, the window closed, not confirmed) a 422. Each with a Russian message,
-and nothing changed."""
+and nothing changed. An implausible reading, once confirmed, is saved with the status
+"flagged" («На проверке»): billed only when staff accept it."""
 from __future__ import annotations
 
 import re
@@ -32,6 +33,7 @@ from app.views.api_fields import (
     string,
 )
 from app.views.formats import local_today
+from app.views.readings import accepted_message
 
 WHOLE = {"type": "string", "format": "decimal", "pattern": r"^\d+$", "example": "12345"}
 MAX_METERS = 10
@@ -65,9 +67,14 @@ class ReadingSchema(Schema):
     t2 = reading_value("Показание T2", allow_none=True)
     t3 = reading_value("Показание T3", allow_none=True)
     source = fields.String(required=True, metadata={"enum": m.ReadingSource.values()})
-    status = fields.String(required=True, metadata={"enum": m.ReadingStatus.values()})
+    status = fields.String(required=True, metadata={
+        "enum": m.ReadingStatus.values(),
+        "description": "accepted — принято, учитывается в счёте; flagged — «На проверке»: "
+                       "показание неправдоподобно, в счёт попадёт только после проверки "
+                       "специалистом; rejected — отклонено после проверки"})
     submitted_at = UtcDateTime(required=True)
-    review_note = fields.String(allow_none=True)
+    review_note = fields.String(allow_none=True, metadata={
+        "description": "Пояснение к статусу: почему показание на проверке, итог проверки"})
 
 
 class MeterValuesSchema(RussianSchema):
@@ -93,8 +100,8 @@ class ReadingSubmissionSchema(RussianSchema):
         error_messages={"required": "Обязательное поле.", "invalid": "Ожидается список.",
                         "null": "Поле не может быть пустым (null)."})
     confirmed = boolean(load_default=False, metadata={
-        "description": "Подтверждаю показания, требующие проверки (переход через ноль, "
-                       "потребление выше обычного)"})
+        "description": "Подтверждаю показания, требующие подтверждения (переход через ноль, "
+                       "неправдоподобное показание: оно сохранится со статусом «На проверке»)"})
 
 
 class AssessmentSchema(Schema):
@@ -107,7 +114,13 @@ class AssessmentSchema(Schema):
     consumption = zone_values("Потребление по зонам, кВт·ч")
     total_kwh = fields.String(required=True, metadata=WHOLE)
     rollover_zones = fields.List(fields.String(), required=True)
-    spike = fields.Boolean(required=True, metadata={"description": "Выше обычного"})
+    held = fields.Boolean(required=True, metadata={
+        "description": "Неправдоподобно: после подтверждения сохранится со статусом "
+                       "«На проверке» (flagged) и не попадёт в счёт до проверки специалистом"})
+    held_reasons = fields.List(fields.String(), required=True, metadata={
+        "description": "Почему показание неправдоподобно (пусто, если held = false)"})
+    spike = fields.Boolean(required=True, metadata={
+        "description": "То же, что held (прежнее имя поля)", "deprecated": True})
     needs_confirmation = fields.Boolean(required=True)
     estimate = money_field("Ориентировочная сумма начисления, руб. (null — нет тарифа)",
                            allow_none=True, required=True)
@@ -245,7 +258,8 @@ class ReadingApi(OwnRowsApi):
                 "previous_period": item.previous_period.isoformat()
                 if item.previous_period else None,
                 "consumption": _whole(item.consumption), "total_kwh": str(item.total.quantize(1)),
-                "rollover_zones": list(item.rollover_zones), "spike": item.spike,
+                "rollover_zones": list(item.rollover_zones), "held": item.held,
+                "held_reasons": [doubt.text for doubt in item.doubts], "spike": item.held,
                 "needs_confirmation": item.needs_confirmation,
                 "estimate": quantized(estimate.total) if estimate else None,
             })
@@ -263,8 +277,10 @@ class ReadingApi(OwnRowsApi):
         post:
           summary: Передать показания
           description: >-
-            Показания, требующие проверки (переход через ноль, потребление выше обычного),
-            принимаются только с confirmed: true; при любой ошибке не сохраняется ничего.
+            Показания, требующие подтверждения (переход через ноль, неправдоподобное
+            показание), принимаются только с confirmed: true; при любой ошибке не сохраняется
+            ничего. Неправдоподобное показание сохраняется со статусом flagged («На
+            проверке») и попадает в счёт только после проверки специалистом.
           requestBody:
             required: true
             content:
@@ -302,7 +318,5 @@ class ReadingApi(OwnRowsApi):
         except readings.ReadingError as error:
             db.session.rollback()
             return self.response_422(message=str(error))
-        flagged = any(a.spike for a in assessments)
-        message = ("Показания приняты и переданы на проверку: потребление выше обычного."
-                   if flagged else "Показания приняты.")
+        message = accepted_message(assessments, meters)
         return self.response(201, message=message, result=ReadingSchema().dump(saved, many=True))

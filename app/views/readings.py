@@ -33,8 +33,17 @@ GUEST_METER_KEY = "guest_reading_meter"
 CONFIRM_TEXT = {
     "rollover": "Новое показание меньше предыдущего. Если счётчик «перешёл через ноль» (на табло "
                 "снова маленькие числа), подтвердите — иначе исправьте цифры.",
-    "spike": "Расход заметно выше обычного. Проверьте цифры; если всё верно, подтвердите — "
-             "показания примем и передадим специалисту на проверку.",
+    "held": "Показания выглядят неправдоподобно. Проверьте цифры и, если ошиблись, исправьте. "
+            "Если всё верно, подтвердите: показания сохраним со статусом «На проверке», и в "
+            "счёт они попадут только после проверки специалистом.",
+}
+#: This month's reading on the form, by its status: (the state, what it means for the bill).
+STATUS_TEXT = {
+    "accepted": ("приняты", "Показания будут учтены в счёте."),
+    "flagged": ("на проверке", "Специалист проверит показания; до проверки они не попадут в "
+                               "счёт. Если вы ошиблись в цифрах, передайте показания заново."),
+    "rejected": ("отклонены", "Показания отклонены после проверки. Передайте показания "
+                              "заново."),
 }
 
 
@@ -64,7 +73,8 @@ def readings_flow(account: PersonalAccount, meters: list[Meter], *, template: st
                 readings.submit_all(db.session, meters, assessments,
                                     confirmed=bool(request.form.get("confirmed")),
                                     source=source, user_id=user_id, ip=request.remote_addr)
-                flash(accepted_message(assessments), "success")
+                flash(accepted_message(assessments, meters),
+                      "warning" if any(a.held for a in assessments) else "success")
                 return redirect(done_url)
         except readings.ReadingError as error:
             flash(str(error), "danger")
@@ -93,18 +103,33 @@ def estimates(account: PersonalAccount, meters: list[Meter], assessments):
                                  a.period)) for a in assessments]
 
 
-def accepted_message(assessments) -> str:
-    if any(a.spike for a in assessments):
-        return "Показания приняты и переданы на проверку: потребление выше обычного."
-    return "Показания приняты."
+def accepted_message(assessments, meters: list[Meter]) -> str:
+    """What happened to the saved readings: accepted, or held «на проверке» (which meters)."""
+    held = [a for a in assessments if a.held]
+    if not held:
+        return "Показания приняты."
+    which = ""
+    if len(assessments) > 1:
+        serials = {m.id: m.serial for m in meters}
+        which = " счётчика № " + ", № ".join(serials[a.meter_id] for a in held)
+    return (f"Показания{which} сохранены со статусом «На проверке»: в счёт они попадут после "
+            "проверки специалистом.")
+
+
+def held_reasons(assessments, meters: list[Meter]) -> list[str]:
+    """The reasons to hold, each named by its meter when there are several."""
+    serials = {m.id: m.serial for m in meters}
+    return [(f"Счётчик № {serials[a.meter_id]}: " if len(assessments) > 1 else "") + d.text
+            for a in assessments for d in a.doubts]
 
 
 def queued_answer(account: PersonalAccount, meters: list[Meter], values, today, rules, *,
                   source: str, user_id: int):
     """A queued reading, sent when the network returned: the form's check and save in one
-    step. JSON ``status``: "accepted" (saved), "confirm" (a rollover or a spike: the person
-    must confirm, then it is sent again with ``confirmed``) or "refused"; ``message`` is the
-    Russian reason, ``details`` the consumption and estimate per meter."""
+    step. JSON ``status``: "accepted" (saved; ``held`` true when saved «на проверке»),
+    "confirm" (a rollover or an implausible value: the person must confirm, then it is sent
+    again with ``confirmed``) or "refused"; ``message`` is the Russian reason, ``details`` the
+    consumption and estimate per meter."""
     serials = {m.id: m.serial for m in meters}
     try:
         assessments = readings.assess_meters(db.session, meters, values, today, rules)
@@ -118,21 +143,25 @@ def queued_answer(account: PersonalAccount, meters: list[Meter], values, today, 
     if not confirmed and any(a.needs_confirmation for a in assessments):
         reasons = [CONFIRM_TEXT[kind] for kind, needed in (
             ("rollover", any(a.rollover_zones for a in assessments)),
-            ("spike", any(a.spike for a in assessments))) if needed]
-        return jsonify(status="confirm", message=" ".join(reasons), details=details), 409
+            ("held", any(a.held for a in assessments))) if needed]
+        return jsonify(status="confirm",
+                       message=" ".join(reasons + held_reasons(assessments, meters)),
+                       details=details), 409
     try:
         readings.submit_all(db.session, meters, assessments, confirmed=confirmed,
                             source=source, user_id=user_id, ip=request.remote_addr)
     except readings.ReadingError as error:
         return jsonify(status="refused", message=str(error), details=details), 422
-    return jsonify(status="accepted", message=accepted_message(assessments), details=details)
+    return jsonify(status="accepted", message=accepted_message(assessments, meters),
+                   held=any(a.held for a in assessments), details=details)
 
 
 def _base(context: dict, user_id: int | None) -> dict:
     """The template's context; a signed-in user's form may queue readings offline."""
     appbuilder = current_app.appbuilder
     return {"appbuilder": appbuilder, "base_template": appbuilder.base_template,
-            "confirm_text": CONFIRM_TEXT, "queue": user_id is not None, **context}
+            "confirm_text": CONFIRM_TEXT, "status_text": STATUS_TEXT,
+            "queue": user_id is not None, **context}
 
 
 class GuestReadingView(BaseView):
@@ -168,8 +197,11 @@ class GuestReadingView(BaseView):
 
     @expose("/done")
     def done(self):
-        session.pop(GUEST_METER_KEY, None)
-        return self.render_template("readings/guest_done.html", title="Показания переданы")
+        meter = db.session.get(Meter, session.pop(GUEST_METER_KEY, None) or 0)
+        current = readings.form_entries(db.session, [meter], local_today())[0].current \
+            if meter is not None else None
+        return self.render_template("readings/guest_done.html", title="Показания переданы",
+                                    held=current is not None and current.status == "flagged")
 
 
 def account_or_404(user_id: int, account_id: int) -> PersonalAccount:
