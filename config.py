@@ -100,6 +100,9 @@ class Config:
     AUTH_RATE_LIMIT = _env("AUTH_RATE_LIMIT", "10 per 5 minute")
     RATELIMIT_ENABLED = _flag("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", _env("REDIS_URL") or "memory://")
+    # Tries of the first «не робот» proof of work an account under attack asks for
+    # (app/services/signin_guard.py); it doubles as failures grow.
+    SIGNIN_CHALLENGE_WORK = int(_env("SIGNIN_CHALLENGE_WORK", "1000"))
     FAB_PASSWORD_COMPLEXITY_ENABLED = False
     PAGE_SIZE = 25
 
@@ -213,8 +216,14 @@ class Config:
     # Monthly consumption norm (kWh) charged when no reading comes after the average months.
     BILLING_NORM_KWH = int(_env("BILLING_NORM_KWH", "100"))
     PAYMENT_DUE_DAY = int(_env("PAYMENT_DUE_DAY", "10"))
+    # An implausible reading is held «на проверке», unbilled until staff accept it
+    # (app/services/reading_checks.py): a consumption above this many times the meter's average
+    # month, or above connected power x 24 h x days since the previous reading. No table holds
+    # a premises' own power: households are taken at 15 kW (the usual household connection),
+    # organizations at 150 kW (the small-consumer connection limit) — *unconfirmed* defaults.
     READING_SPIKE_FACTOR = Decimal(_env("READING_SPIKE_FACTOR", "5"))
-    READING_ABSOLUTE_CAP = Decimal(_env("READING_ABSOLUTE_CAP", "10000"))
+    READING_HOUSEHOLD_POWER_KW = Decimal(_env("READING_HOUSEHOLD_POWER_KW", "15"))
+    READING_ORGANIZATION_POWER_KW = Decimal(_env("READING_ORGANIZATION_POWER_KW", "150"))
     APPLICATION_MAX_FILE_MB = int(_env("APPLICATION_MAX_FILE_MB", "5"))  # per attached scan
     APPLICATION_UPLOAD_DIR = _env("APPLICATION_UPLOAD_DIR", str(INSTANCE_ROOT / "uploads"))
     # Finished branch exports of reconciliation acts (.zip, named by a random token).

@@ -124,9 +124,22 @@ def notices_send(event: str, day: str | None) -> None:
     click.echo(f"Уведомлений «{event}» отправлено: {sent}.")
 
 
+sessions_cli = AppGroup("sessions", help="Входы пользователей (сеансы).")
+
+
+@sessions_cli.command("prune")
+def sessions_prune() -> None:
+    """Delete the sign-ins that ended or expired (what Celery beat runs daily)."""
+    from app.extensions import db
+    from app.services import sessions
+
+    click.echo(f"Удалено завершённых входов: {sessions.prune(db.session)}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(plugins_cli)
     app.cli.add_command(roles_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(billing_cli)
     app.cli.add_command(notices_cli)
+    app.cli.add_command(sessions_cli)

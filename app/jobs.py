@@ -37,6 +37,8 @@ def init_app(app: Flask) -> Celery:
         for n, event in enumerate(SCHEDULED)}
     beat_schedule["prune-act-exports"] = {"task": "lk_portal.prune_act_exports",
                                           "schedule": crontab(hour=3, minute=30)}
+    beat_schedule["prune-sessions"] = {"task": "lk_portal.prune_sessions",
+                                       "schedule": crontab(hour=3, minute=45)}
     visibility = int(app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)
     celery_app.conf.update(
         beat_schedule=beat_schedule,

@@ -267,12 +267,16 @@ class PortalUser(FabUser):
     )
 
     def get_id(self) -> str:
-        """Flask-Login's id of the user's session and "remember me" cookie: the id and the
-        password's stamp, so that a new password signs every other browser out
-        (PortalSecurityManager.load_user)."""
+        """Flask-Login's id of the user's session and "remember me" cookie: the id, the
+        password's stamp (a new password signs every other browser out) and the token of the
+        sign-in that loaded or signed in this user (``session_token``, app.security.sign_in),
+        so that ending the sign-in's row ends the cookies (PortalSecurityManager.load_user).
+        Without a sign-in the id opens nothing."""
         from app.services.passwords import password_stamp
 
-        return f"{self.id}.{password_stamp(self.password)}"
+        stamped = f"{self.id}.{password_stamp(self.password)}"
+        token = getattr(self, "session_token", None)
+        return f"{stamped}.{token}" if token else stamped
 
     def get_full_name(self) -> str:
         """The name for menus and greetings; a resident who gave none is shown by login."""
@@ -1046,3 +1050,35 @@ class AuditEvent(Model):
 @event.listens_for(AuditEvent, "before_delete")
 def _audit_is_append_only(mapper, connection, target):
     raise PermissionError("Журнал аудита только пополняется: изменять и удалять записи нельзя")
+
+
+class SessionKind(Choices):
+    labels = {"web": "Браузер", "api": "Мобильное приложение"}
+
+
+class UserSession(Model):
+    """One sign-in: a browser's session with its «Запомнить меня» cookie, or the mobile app's
+    tokens. The secret token lives only in the cookie or the tokens; the row keeps its SHA-256,
+    so a copy of the table opens nothing. A row ended (sign-out, «Выйти на всех устройствах»,
+    a new password) or past ``expires_at`` signs no one in (app.services.sessions)."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (CheckConstraint(SessionKind.check("kind"), name="ck_user_session_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # «Запомнить меня»: the session lives its fixed term; without it, it ends when idle.
+    remember: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # What the person sees in the list of sign-ins: «Chrome на Android».
+    device: Mapped[str] = mapped_column(String(80))
+    ip: Mapped[Optional[str]] = mapped_column(String(45))
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    last_used_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    expires_at: Mapped[dt.datetime] = Timestamp(index=True)
+    ended_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+    def __repr__(self) -> str:
+        return self.device

@@ -13,8 +13,11 @@ import re
 from functools import cache
 from types import SimpleNamespace
 
-from flask import current_app, flash, g, has_request_context, request, session
+from flask import current_app, flash, g, has_request_context, redirect, request
 from flask_appbuilder import expose
+from flask_appbuilder._compat import as_unicode
+from flask_appbuilder.security.decorators import no_cache
+from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
     Permission,
@@ -27,14 +30,18 @@ from flask_appbuilder.security.sqla.models import (
     assoc_user_role,
 )
 from flask_appbuilder.security.views import AuthDBView
-from flask_login import current_user, login_user
-from sqlalchemy import Select, bindparam, select, true, union_all
+from flask_appbuilder.utils.base import get_safe_redirect
+from flask_jwt_extended.config import config as jwt_config
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import Select, and_, bindparam, select, true, union_all
 from sqlalchemy.orm import joinedload, load_only
 
-from app.models import Organization, PortalUser
-from app.services import audit
+from app.extensions import db
+from app.models import Organization, PortalUser, UserSession, utcnow
+from app.services import audit, challenge, sessions, signin_alerts
 from app.services.passwords import password_stamp
 from app.services.phones import normalize_phone
+from app.services.signin_guard import ChallengeNeeded, Refusal
 from app.services.throttle import Throttled, signin_throttle
 
 ADMIN, STAFF, FINANCE, RESIDENT, BUSINESS = "Admin", "Staff", "Finance", "Resident", "Business"
@@ -54,8 +61,14 @@ API_USER_COLUMNS = ("id", "username", "active", "kind", "branch_id", "organizati
                     "must_change_password", "password")
 #: The API token's claim with the password's stamp (app.services.passwords.password_stamp).
 STAMP_CLAIM = "stamp"
-#: A session's user id as PortalUser.get_id gives it: the id (an integer column), a stamp.
-SESSION_ID = re.compile(r"[1-9][0-9]{0,9}\.[0-9a-f]{16}")
+#: The API token's claim with its sign-in's token (app.services.sessions).
+SESSION_CLAIM = "sid"
+#: A session's user id as PortalUser.get_id gives it: the id (an integer column), the
+#: password's stamp and the sign-in's token.
+SESSION_ID = re.compile(r"([1-9][0-9]{0,9})\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
+#: The page a GET of a sign-out address shows: a button, since a link anywhere can make a
+#: browser GET it.
+SIGN_OUT_TEMPLATE = "auth/signout.html"
 
 #: What each builtin role may do, by view class name. "crud": list, show, add, edit, delete;
 #: "read": list and show; "export": the .xlsx export of a list; "pages": every permission on
@@ -188,8 +201,14 @@ def sync_roles(appbuilder) -> list[str]:
 def _user_with_roles(*options) -> Select:
     """The user of the ``id`` parameter, once per role, with the role's id and name as plain
     values (direct roles and those of the user's groups; one row of None without any):
-    eager-loaded role and group objects cost the ORM more per request than the query."""
+    eager-loaded role and group objects cost the ORM more per request than the query. Each
+    row also has the user's live sign-in of the ``kind`` whose token hashes to ``token_hash``
+    (None without one), and whether its «last used» is older than ``stale_before``."""
     user_id = bindparam("id")
+    signed_in = and_(UserSession.user_id == PortalUser.id,
+                     UserSession.token_hash == bindparam("token_hash"),
+                     UserSession.kind == bindparam("kind"),
+                     sessions.live(bindparam("now", type_=UserSession.expires_at.type)))
     role_ids = union_all(
         select(assoc_user_role.c.role_id.label("role_id"))
         .where(assoc_user_role.c.user_id == user_id),
@@ -197,8 +216,12 @@ def _user_with_roles(*options) -> Select:
         .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
         .where(assoc_user_group.c.user_id == user_id),
     ).subquery()
-    return (select(PortalUser, Role.id, Role.name)
+    stale = UserSession.last_used_at < bindparam("stale_before",
+                                                   type_=UserSession.last_used_at.type)
+    return (select(PortalUser, Role.id, Role.name, UserSession.id.label("session_id"),
+                   UserSession.remember, stale.label("stale"))
             .select_from(PortalUser)
+            .outerjoin(UserSession, signed_in)
             .outerjoin(role_ids, true())
             .outerjoin(Role, Role.id == role_ids.c.role_id)
             .where(PortalUser.id == user_id)
@@ -220,15 +243,46 @@ def _api_user() -> Select:
     return _user_with_roles(load_only(*(getattr(PortalUser, name) for name in API_USER_COLUMNS)))
 
 
-def _with_effective_roles(rows) -> PortalUser | None:
-    """The user of _user_with_roles's rows, its roles kept as plain values for
-    PortalSecurityManager.get_user_roles; None when inactive or unknown."""
-    user = rows[0][0] if rows else None
-    if user is None or not user.is_active:
+def _signed_in_with_roles(session, statement: Select, user_id: int, kind: str,
+                          token: str) -> PortalUser | None:
+    """The user of _user_with_roles's statement, its roles kept as plain values for
+    PortalSecurityManager.get_user_roles and its sign-in as ``session_row_id`` and
+    ``session_token`` (for get_id); None when inactive, unknown or without a live sign-in of
+    that token. The sign-in's use is noted once a sessions.TOUCH_EVERY."""
+    now = utcnow()
+    rows = session.execute(statement, {
+        "id": user_id, "kind": kind, "token_hash": sessions.token_hash(token), "now": now,
+        "stale_before": now - sessions.TOUCH_EVERY}).all()
+    first = rows[0] if rows else None
+    if first is None or first.session_id is None or not first[0].is_active:
         return None
-    user.effective_roles = [SimpleNamespace(id=role_id, name=name)
-                            for _user, role_id, name in rows if role_id is not None]
+    user = first[0]
+    user.effective_roles = [SimpleNamespace(id=row[1], name=row[2])
+                            for row in rows if row[1] is not None]
+    user.session_row_id, user.session_token = first.session_id, token
+    if first.stale:
+        idle = None if kind != sessions.WEB or first.remember else web_lifetime(False)
+        sessions.touch(session, first.session_id, _request_ip(), idle)
     return user
+
+
+def _request_ip() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def web_lifetime(remember: bool):
+    """How long a browser's sign-in lasts: the «Запомнить меня» cookie's term, else
+    PERMANENT_SESSION_LIFETIME without use."""
+    config = current_app.config
+    return config["REMEMBER_COOKIE_DURATION"] if remember \
+        else config["PERMANENT_SESSION_LIFETIME"]
+
+
+def api_lifetime(refresh: bool):
+    """How long the mobile app's sign-in lasts: its refresh token's term (or its access
+    token's, without one); a token configured never to expire still ends in a year."""
+    term = jwt_config.refresh_expires if refresh else jwt_config.access_expires
+    return term if term else current_app.config["REMEMBER_COOKIE_DURATION"] * 12
 
 
 def role_names(user) -> set[str]:
@@ -236,12 +290,57 @@ def role_names(user) -> set[str]:
     return {role.name for role in current_app.appbuilder.sm.get_user_roles(user)}
 
 
+def sign_in(user, remember: bool = False) -> None:
+    """Every browser sign-in of every entrance: open its row (app.services.sessions), then
+    Flask-Login's session and «Запомнить меня» cookie with the row's token in the user's id.
+    A sign-in that this browser had before ends."""
+    previous = getattr(current_user, "session_row_id", None) \
+        if current_user.is_authenticated else None
+    if previous is not None:
+        sessions.end(db.session, current_user.id, previous, journal=False)
+    opened = sessions.open_session(db.session, user.id, sessions.WEB, web_lifetime(remember),
+                                   remember=remember, ip=_request_ip(),
+                                   user_agent=request.headers.get("User-Agent"))
+    user.session_row_id, user.session_token = opened.id, opened.token
+    login_user(user, remember=remember)
+
+
+def sign_out() -> None:
+    """End this browser's sign-in: its row, so that a copy of its cookies opens nothing, and
+    Flask-Login's session and «Запомнить меня» cookie."""
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        row_id = getattr(user, "session_row_id", None)
+        if row_id is not None:
+            sessions.end(db.session, user.id, row_id, journal=False)
+        current_app.appbuilder.sm.on_user_logout(user)
+    logout_user()
+
+
+def sign_out_answer(view, after: str):
+    """The sign-out of every entrance: a POST (with the CSRF token, checked by CSRFProtect)
+    signs out; a GET, which any page elsewhere can make a browser send, shows the «Выйти»
+    button to a signed-in user and changes nothing."""
+    if request.method == "POST":
+        sign_out()
+        return redirect(after)
+    if not current_user.is_authenticated:
+        return redirect(after)
+    return view.render_template(SIGN_OUT_TEMPLATE, title="Выход из личного кабинета")
+
+
 def renew_session(user) -> None:
     """After the user's own new password: the session of this browser, whose id carries the
-    old stamp, is issued again (with its "remember me" cookie, if it has one); every other
-    browser and API token of the user is signed out by the new stamp."""
-    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    login_user(user, remember=remember in request.cookies)
+    old stamp, is issued again on the same sign-in (with its "remember me" cookie, if it has
+    one); every other sign-in of the user, browser or app, ends."""
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") \
+        in request.cookies
+    keep = getattr(user, "session_row_id", None)
+    sessions.end_others(db.session, user.id, keep, _request_ip(), journal=False)
+    if keep is None:
+        sign_in(user, remember)
+    else:
+        login_user(user, remember=remember)
 
 
 class StaffAuthDBView(AuthDBView):
@@ -249,14 +348,43 @@ class StaffAuthDBView(AuthDBView):
     have their own forms (/auth/, /business/login)."""
 
     @expose("/login/", methods=["GET", "POST"])
+    @no_cache
     def login(self):
+        """FAB's AuthDBView.login, signing in through sign_in."""
+        if g.user is not None and g.user.is_authenticated:
+            return redirect(self._get_safe_next_url())
         g.signin_check = lambda user: user.kind == "staff"
-        response = super().login()
-        error = g.pop("signin_error", None)
-        if error:
-            session.pop("_flashes", None)
-            flash(error, "danger")
-        return response
+        form = LoginForm_db()
+        if form.validate_on_submit():
+            next_url = get_safe_redirect(request.args.get("next", ""))
+            g.signin_proof = request.form.get(challenge.FIELD)
+            user = self.appbuilder.sm.auth_user_db(form.username.data, form.password.data)
+            if not user:
+                refusal = g.pop("signin_refusal", None)
+                if refusal is None:
+                    flash(as_unicode(self.invalid_login_message), "warning")
+                    return redirect(self.appbuilder.get_url_for_login_with(next_url))
+                return self._refused(form, refusal)
+            sign_in(user)
+            return redirect(next_url)
+        return self.render_template(self.login_template, title=self.title, form=form,
+                                    appbuilder=self.appbuilder)
+
+    def _refused(self, form, refusal: Refusal):
+        """The form again with why: the time to wait (429, Retry-After), or the «not a robot»
+        check the next attempt needs."""
+        flash(refusal.message or as_unicode(self.invalid_login_message), "danger")
+        page = self.render_template(self.login_template, title=self.title, form=form,
+                                    appbuilder=self.appbuilder, challenge=refusal.challenge,
+                                    refused=True)
+        if refusal.retry_after:
+            return page, 429, {"Retry-After": str(refusal.retry_after)}
+        return page
+
+    @expose("/logout/", methods=["GET", "POST"])
+    def logout(self):
+        return sign_out_answer(self, current_app.config.get(
+            "LOGOUT_REDIRECT_URL", self.appbuilder.get_url_for_index))
 
 
 class PortalSecurityManager(SecurityManager):
@@ -286,25 +414,28 @@ class PortalSecurityManager(SecurityManager):
         return jwt_manager
 
     def load_user(self, pk):
-        """The signed-in user of a session (``PortalUser.get_id``: id and password stamp),
-        its roles (direct and through groups) as plain values, and an organization's user's
-        organization and its branch, in one query: every permission check reads the roles,
-        every page of the organization's cabinet shows the rest. None once the password has
-        changed since the session began."""
-        if not SESSION_ID.fullmatch(str(pk)):
-            return None  # a session from before the stamps, or a malformed one
-        user_id = int(pk.partition(".")[0])
-        user = _with_effective_roles(self.session.execute(_signed_in_user(),
-                                                          {"id": user_id}).all())
-        if user is None or not hmac.compare_digest(user.get_id(), pk):
+        """The signed-in user of a session (``PortalUser.get_id``: id, password stamp and the
+        sign-in's token), its roles (direct and through groups) as plain values, its live
+        sign-in, and an organization's user's organization and its branch, in one query:
+        every permission check reads the roles, every page of the organization's cabinet
+        shows the rest. None once the sign-in ended or expired, or the password changed."""
+        match = SESSION_ID.fullmatch(str(pk))
+        if not match:
+            return None  # a session from before the sign-in rows, or a malformed one
+        user_id, stamp, token = match.groups()
+        user = _signed_in_with_roles(self.session, _signed_in_user(), int(user_id),
+                                     sessions.WEB, token)
+        if user is None or not hmac.compare_digest(stamp.encode(),
+                                                   password_stamp(user.password).encode()):
             return None
         return user
 
     def load_user_jwt(self, _jwt_header, jwt_data):
-        """The API's user (flask-jwt-extended's user loader), with FAB's ``g.user``; None
-        once the password has changed since the token was issued."""
-        user = _with_effective_roles(self.session.execute(
-            _api_user(), {"id": int(jwt_data["sub"])}).all())
+        """The API's user (flask-jwt-extended's user loader) with its sign-in, and FAB's
+        ``g.user``; None once the sign-in ended (the app signed out) or expired, or the
+        password changed since the token was issued."""
+        user = _signed_in_with_roles(self.session, _api_user(), int(jwt_data["sub"]),
+                                     sessions.API, str(jwt_data.get(SESSION_CLAIM, "")))
         stamp = str(jwt_data.get(STAMP_CLAIM, "")).encode()
         if user is None or \
                 not hmac.compare_digest(stamp, password_stamp(user.password).encode()):
@@ -352,11 +483,14 @@ class PortalSecurityManager(SecurityManager):
 
     def reset_password(self, userid, password):
         """FAB's password reset (a staff member's own, or an administrator's for anyone); the
-        user's own keeps this browser signed in (renew_session)."""
+        user's own keeps this browser signed in (renew_session), anyone else's ends every
+        sign-in of that user."""
         super().reset_password(userid, password)
         if has_request_context() and current_user.is_authenticated \
-                and current_user.id == userid:
+                and current_user.id == int(userid):  # FAB's form passes the id as text
             renew_session(current_user._get_current_object())
+        else:
+            sessions.end_all(self.session, int(userid))
 
     def find_user(self, username=None, email=None):
         """Find by username, then by e-mail, then by phone number in any usual Russian form."""
@@ -368,32 +502,55 @@ class PortalSecurityManager(SecurityManager):
         return user
 
     def _remote_ip(self) -> str | None:
+        """The client's address: ProxyFix has put there the one the trusted proxies saw."""
         return request.remote_addr if has_request_context() else None
 
     def auth_user_db(self, username, password):
         """FAB's password check behind every entrance (/login/, the API, the portal's own
-        forms), throttled per account and per IP before any hashing, and limited to the users
-        the entrance admits (``g.signin_check``, a predicate on the user: kind, branch)."""
+        forms), limited to the users the entrance admits (``g.signin_check``, a predicate on
+        the user: kind, branch) and guarded by app.services.signin_guard before any hashing:
+        hard limits per account and address and per address, and the «not a robot» proof
+        (``g.signin_proof``) an account under attack asks from addresses it does not know.
+        What the entrance should show beyond «wrong password» is left in
+        ``g.signin_refusal`` (a signin_guard.Refusal)."""
         ip = self._remote_ip()
         login = (username or "").strip()
-        throttle = signin_throttle()
+        proof = g.pop("signin_proof", None) if has_request_context() else None
+        if not login:
+            return None
+        found = self.find_user(username=login) or self.find_user(email=login)
+        guard = signin_throttle()
+        subject = guard.subject(found.id if found is not None else None, login)
         try:
-            throttle.check(login, ip)
+            guard.admit(subject, ip, proof)
         except Throttled as exc:
             audit.record(self.session, "login.throttled", ip=ip)
-            g.signin_error = str(exc)
+            self._refuse(Refusal(str(exc), retry_after=exc.retry_after))
+            return None
+        except ChallengeNeeded as exc:
+            self._refuse(Refusal(str(exc), challenge=exc.challenge))
             return None
         user = super().auth_user_db(login, password)
         if user is not None and not self._admitted(user):
             user = None
         if user is None:
-            throttle.failed(login, ip)
+            failures = guard.failed(subject, ip)
             actor = g.pop("failed_user_id", None)
             audit.record(self.session, "login.failure", actor_id=actor, ip=ip,
                          object_type="user" if actor else None, object_id=actor)
+            if found is not None and found.is_active:
+                signin_alerts.note_failures(found.id, failures)
+            next_challenge = guard.next_challenge(subject, ip, failures)
+            if next_challenge:
+                self._refuse(Refusal(None, challenge=next_challenge))
             return None
-        throttle.clear(login)
+        guard.succeeded(subject, ip)
         return user
+
+    @staticmethod
+    def _refuse(refusal: Refusal) -> None:
+        if has_request_context():
+            g.signin_refusal = refusal
 
     @staticmethod
     def _admitted(user) -> bool:

@@ -61,6 +61,14 @@ def prune_act_exports() -> int:
     return acts.prune_archives()
 
 
+@celery_app.task(name="lk_portal.prune_sessions")
+def prune_sessions() -> int:
+    """Delete the sign-ins that ended or expired; returns how many."""
+    from app.services import sessions
+
+    return sessions.prune(db.session)
+
+
 @celery_app.task(name="lk_portal.send_notices")
 def send_notices(event: str, day: str | None = None) -> int:
     """Send the event notices of ``event`` (notices.SCHEDULED) due on ``day`` (ISO date;

@@ -25,6 +25,7 @@ from app.views.base import OutOfScope, PortalViewMixin
 from app.views.filters import TypedFilterConverter
 from app.views.resident import RESIDENT_VIEWS
 from tests.factories import PASSWORD, move_roles_to_a_group
+from tests.signins import session_user_id
 
 ALL_VIEWS = [view.__name__ for view, *_ in MENU] + ["SubscriberView"]
 #: Menu views that are pages rather than model lists (no columns to label).
@@ -85,7 +86,7 @@ def sign_in(client, make_user_fn, login):
             assert login(user.username).status_code == 302
         else:
             with client.session_transaction() as session:
-                session["_user_id"] = user.get_id()
+                session["_user_id"] = session_user_id(user)
                 session["_fresh"] = True
         return user
 
@@ -168,7 +169,7 @@ def test_staff_lists_show_only_own_branch(client, two_branches, sign_in):
 
 
 def _account(world, n):
-    return {"number": f"23100000000{n}", "holder_name": "Сидоров С. С.",
+    return {"number": f"23200000000{n}", "holder_name": "Сидоров С. С.",
             "premises": world.ids["Premises"], "branch": world.branch_id,
             "tariff_group": world.ids["TariffGroup"], "status": "active",
             "opened_on": "2026-11-01"}
@@ -588,9 +589,10 @@ def test_dashboard_counts_within_branch_scope(session, two_branches):
     session.get(m.Reading, nvr.ids["Reading"]).status = "flagged"
     session.get(m.Feedback, krd.ids["Feedback"]).status = "answered"
     session.commit()
-    assert staff_counters(session, krd.branch_id) == StaffCounters(1, 0, 1, 0)
-    assert staff_counters(session, nvr.branch_id) == StaffCounters(1, 1, 1, 1)
-    assert staff_counters(session, None) == StaffCounters(2, 1, 2, 1)
+    # Each branch: a household's account and its organization's point of supply.
+    assert staff_counters(session, krd.branch_id) == StaffCounters(2, 0, 1, 0)
+    assert staff_counters(session, nvr.branch_id) == StaffCounters(2, 1, 1, 1)
+    assert staff_counters(session, None) == StaffCounters(4, 1, 2, 1)
 
 
 def test_dashboard_shows_the_staff_branch_counters(client, session, two_branches, sign_in):
@@ -603,7 +605,7 @@ def test_dashboard_shows_the_staff_branch_counters(client, session, two_branches
     assert "Показания на проверке" in body and "Новые обращения" in body
     assert "/readingview/list/?_flt_0_status=flagged" in body
     counts = re.findall(r'portal-tile-count">([^<]+)<', body)
-    assert counts == ["1", "0", "1", "1"]
+    assert counts == ["2", "0", "1", "1"]
     assert "SN-krd-1" not in rows_of(client.get("/readingview/list/?_flt_0_status=flagged"))
     assert "SN-krd-1" in rows_of(client.get("/readingview/list/?_flt_0_status=accepted"))
 
@@ -744,7 +746,7 @@ def test_a_password_reset_by_staff_signs_the_user_out_and_keeps_ones_own_session
     customer = make_user_fn("org-user", "Business", kind="business")
     theirs = app.test_client()
     with theirs.session_transaction() as their_session:
-        their_session["_user_id"], their_session["_fresh"] = customer.get_id(), True
+        their_session["_user_id"], their_session["_fresh"] = session_user_id(customer), True
     g.pop("_login_user", None)
     assert theirs.get("/business/").status_code == 200
     new = "Новый-пароль-2026"
@@ -784,10 +786,10 @@ def test_a_number_the_column_cannot_hold_is_a_form_error(client, session, two_br
 
 
 @pytest.mark.parametrize("index, text, amounts", [
-    (1, "400,5", ["500.00", "500.00"]),  # greater than: the comma people type
+    (1, "400,5", ["450.00", "450.00", "500.00", "500.00"]),  # greater than: the comma typed
     (1, "600", []),
     (0, "500", ["500.00", "500.00"]),  # equal to
-    (1, "много", ["500.00", "500.00"]),  # no number: the filter is left out
+    (1, "много", ["450.00", "450.00", "500.00", "500.00"]),  # no number: no filter
 ])
 def test_numeric_filters_compare_the_column_with_a_number(session, two_branches, index, text,
                                                           amounts):

@@ -22,8 +22,13 @@ from app.services.binding import bind_accounts
 from tests.factories import PASSWORD, move_roles_to_a_group
 
 API = "/api/v1"
-#: Resource -> the factory's model name of its row in each branch's world.
-RESOURCES = {"contract": "Contract", "account": "PersonalAccount", "charge": "Charge",
+#: Resource -> the key of the organization's row of it in each branch's world.
+RESOURCES = {"contract": "Contract", "account": "OrganizationAccount",
+             "charge": "OrganizationCharge", "invoice": "OrganizationInvoice",
+             "payment": "OrganizationPayment", "meter": "OrganizationMeter",
+             "reading": "OrganizationReading"}
+#: Resource -> the key of the household's row of it (a household's account has no contract).
+HOUSEHOLD = {"contract": None, "account": "PersonalAccount", "charge": "Charge",
              "invoice": "Invoice", "payment": "Payment", "meter": "Meter", "reading": "Reading"}
 
 
@@ -134,13 +139,14 @@ def test_malformed_sign_in_is_400_in_russian(client, world, body, status, text):
     assert text in str(response.json)
 
 
-def test_sign_in_is_throttled_like_the_web(client, world):
+def test_sign_in_is_guarded_like_the_web(client, world):
     krd, _ = world
-    for _ in range(10):
+    for _ in range(5):
         assert login(client, "org-krd", krd.branch_id, "wrong").status_code == 401
-    throttled = login(client, "org-krd", krd.branch_id)  # even the right password
-    assert throttled.status_code == 401
-    assert "Слишком много неудачных попыток" in throttled.json["message"]
+    asked = login(client, "org-krd", krd.branch_id)  # even the right password: a proof first
+    assert asked.status_code == 401 and "access_token" not in asked.json
+    assert "Подтвердите, что вы не робот" in asked.json["message"]
+    assert set(asked.json["challenge"]) == {"parameters", "signature"}
 
 
 def test_refresh_gives_a_new_access_token_while_the_user_is_active(client, world, session):
@@ -219,7 +225,7 @@ def test_reads_run_without_a_transaction_on_postgresql(app, client, world, heade
     krd, _ = world
     event.listen(session.get_bind(), "before_cursor_execute", note)
     try:
-        for path in ("account/", f"account/{krd.ids['PersonalAccount']}", "meter/"):
+        for path in ("account/", f"account/{krd.ids['OrganizationAccount']}", "meter/"):
             with app.app_context():  # a session of its own, as each request has when served
                 assert client.get(f"{API}/{path}", headers=headers["krd"]).status_code == 200
         with app.app_context():
@@ -227,7 +233,8 @@ def test_reads_run_without_a_transaction_on_postgresql(app, client, world, heade
         read = list(autocommit)
         autocommit.clear()
         with app.app_context():
-            pdf = client.get(f"{API}/invoice/{krd.ids['Invoice']}/pdf", headers=headers["krd"])
+            pdf = client.get(f"{API}/invoice/{krd.ids['OrganizationInvoice']}/pdf",
+                             headers=headers["krd"])
     finally:
         event.remove(session.get_bind(), "before_cursor_execute", note)
     assert len(read) >= 6 and all(read)
@@ -259,19 +266,33 @@ def test_each_organization_sees_only_its_rows(client, world, headers, resource):
         assert refused.status_code == 404 and refused.json == {"message": "Не найдено."}
 
 
+@pytest.mark.parametrize("resource", [r for r, household in HOUSEHOLD.items() if household])
+def test_each_organization_sees_no_households_rows(client, world, headers, resource):
+    krd, nvr = world
+    household = HOUSEHOLD[resource]
+    for who in ("krd", "nvr"):
+        for world_ in (krd, nvr):
+            assert client.get(f"{API}/{resource}/{world_.ids[household]}",
+                              headers=headers[who]).status_code == 404
+
+
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_resident_sees_only_bound_accounts_rows(client, world, headers, resource):
     krd, nvr = world
-    model = RESOURCES[resource]
+    household = HOUSEHOLD[resource]
     listing = client.get(f"{API}/{resource}/", headers=headers["resident"])
-    assert listing.json["ids"] == [nvr.ids[model]]
-    assert client.get(f"{API}/{resource}/{krd.ids[model]}",
-                      headers=headers["resident"]).status_code == 404
+    assert listing.json["ids"] == ([nvr.ids[household]] if household else [])
+    others = [w.ids[RESOURCES[resource]] for w in (krd, nvr)]
+    if household:
+        others.append(krd.ids[household])
+    for other in others:
+        assert client.get(f"{API}/{resource}/{other}",
+                          headers=headers["resident"]).status_code == 404
 
 
 def test_filters_cannot_widen_the_rows(client, world, headers):
     krd, nvr = world
-    q = f"(filters:!((col:account_id,opr:eq,value:'{nvr.ids['PersonalAccount']}')))"
+    q = f"(filters:!((col:account_id,opr:eq,value:'{nvr.ids['OrganizationAccount']}')))"
     response = client.get(f"{API}/charge/", query_string={"q": q}, headers=headers["krd"])
     assert response.status_code == 200 and response.json["count"] == 0
 
@@ -298,10 +319,10 @@ def test_bad_queries_are_400_in_russian(client, world, headers, q, message):
 def test_money_is_a_string_to_the_kopeck(client, world, headers):
     account = client.get(f"{API}/account/", headers=headers["krd"]).json["result"][0]
     assert (account["charged"], account["paid"], account["balance"]) == \
-        ("735.00", "500.00", "235.00")
+        ("882.00", "450.00", "432.00")
     assert account["address"].startswith("Краснодар")
     charge = client.get(f"{API}/charge/", headers=headers["krd"]).json["result"][0]
-    assert (charge["amount"], charge["kwh"], charge["rate"]) == ("735.00", "100.000", "7.3500")
+    assert (charge["amount"], charge["kwh"], charge["rate"]) == ("882.00", "120.000", "7.3500")
 
 
 @pytest.mark.parametrize("postcode, street, flat", [
@@ -311,7 +332,7 @@ def test_an_accounts_address_reads_as_on_its_bill(client, world, headers, sessio
                                                   street, flat):
     """The API reads the address in SQL; it is the same text the bill and the cabinet show."""
     krd, _nvr = world
-    account = session.get(m.PersonalAccount, krd.ids["PersonalAccount"])
+    account = session.get(m.PersonalAccount, krd.ids["OrganizationAccount"])
     account.premises.postcode, account.premises.street = postcode, street
     account.premises.flat = flat
     session.commit()
@@ -327,15 +348,17 @@ def test_an_accounts_address_reads_as_on_its_bill(client, world, headers, sessio
 
 def test_invoice_pdf_is_a_real_pdf_of_ones_own_bill(client, world, headers, session):
     krd, nvr = world
-    response = client.get(f"{API}/invoice/{krd.ids['Invoice']}/pdf", headers=headers["krd"])
+    invoice = krd.ids["OrganizationInvoice"]
+    response = client.get(f"{API}/invoice/{invoice}/pdf", headers=headers["krd"])
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
-    assert "230000000001" in text
-    assert client.get(f"{API}/invoice/{nvr.ids['Invoice']}/pdf",
-                      headers=headers["krd"]).status_code == 404
-    assert client.get(f"{API}/invoice/{krd.ids['Invoice']}/pdf",
+    assert "231000000001" in text
+    for other in (nvr.ids["OrganizationInvoice"], krd.ids["Invoice"]):
+        assert client.get(f"{API}/invoice/{other}/pdf",
+                          headers=headers["krd"]).status_code == 404
+    assert client.get(f"{API}/invoice/{invoice}/pdf",
                       headers=headers["resident"]).status_code == 404
     assert session.execute(select(m.AuditEvent).where(
         m.AuditEvent.action == "export.pdf")).scalars().all()
@@ -348,38 +371,45 @@ def submission(account: int, meter: int, t1: str = "1300", **extra) -> dict:
     return {"account_id": account, "meters": [{"meter_id": meter, "t1": t1}], **extra}
 
 
+def point_submission(world, t1: str = "5744", **extra) -> dict:
+    """The organization's meter of ``world`` (its last reading is 5678)."""
+    return submission(world.ids["OrganizationAccount"], world.ids["OrganizationMeter"], t1,
+                      **extra)
+
+
 def readings_count(session) -> int:
     return session.scalar(select(func.count(m.Reading.id)))
 
 
 def test_readings_check_then_submit(client, world, headers, session, in_window):
     krd, _ = world
-    body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"])
+    body = point_submission(krd)
     check = client.post(f"{API}/reading/check", json=body, headers=headers["krd"])
     assert check.status_code == 200, check.json
     (assessment,) = check.json["assessments"]
     assert assessment["consumption"] == {"t1": "66"} and assessment["total_kwh"] == "66"
-    assert assessment["previous"] == {"t1": "1234"}
+    assert assessment["previous"] == {"t1": "5678"}
     assert Decimal(assessment["estimate"]) == Decimal("66") * Decimal("7.35")
-    assert readings_count(session) == 2  # checking saves nothing
+    assert readings_count(session) == 4  # checking saves nothing
     saved = client.post(f"{API}/reading/", json=body, headers=headers["krd"])
     assert saved.status_code == 201, saved.json
     assert saved.json["message"] == "Показания приняты."
     (reading,) = saved.json["result"]
-    assert (reading["t1"], reading["source"], reading["status"]) == ("1300", "app", "accepted")
-    assert readings_count(session) == 3
+    assert (reading["t1"], reading["source"], reading["status"]) == ("5744", "app", "accepted")
+    assert readings_count(session) == 5
     listed = client.get(f"{API}/reading/", headers=headers["krd"]).json
     assert reading["id"] in listed["ids"]
 
 
-def test_spike_needs_confirmation(client, world, headers, session, in_window):
+def test_spike_needs_confirmation(app, client, world, headers, session, in_window):
     krd, _ = world
-    body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"], t1="99999")
+    app.config["READING_ORGANIZATION_POWER_KW"] = 1  # 24 kWh a day: doubtful for a century
+    body = point_submission(krd, t1="999999")  # above what 1 kW draws since October
     check = client.post(f"{API}/reading/check", json=body, headers=headers["krd"]).json
     assert check["needs_confirmation"] is True
     refused = client.post(f"{API}/reading/", json=body, headers=headers["krd"])
     assert refused.status_code == 422 and "Подтвердите" in refused.json["message"]
-    assert readings_count(session) == 2
+    assert readings_count(session) == 4
     confirmed = client.post(f"{API}/reading/", json={**body, "confirmed": True},
                             headers=headers["krd"])
     assert confirmed.status_code == 201 and confirmed.json["result"][0]["status"] == "flagged"
@@ -392,20 +422,19 @@ def test_spike_needs_confirmation(client, world, headers, session, in_window):
     ("", 400, "Показание: введите показание."),
     ("1 300", 400, "Показание: только цифры, без пробелов и знаков, например 12345."),
     ("NaN", 400, "Показание: только цифры, без пробелов и знаков, например 12345."),
-    ("1000000", 422,
-     "Показание: у счётчика 6 разрядов, показание не может быть больше 999999."),
-    ("1000", 422, "Показание: показание меньше предыдущего (1234). Проверьте цифры."),
+    ("1000000000", 422, "Показание: в показании не может быть больше 9 цифр."),
+    ("1000", 422, "Показание: показание меньше предыдущего (5678). Проверьте цифры."),
 ])
 def test_bad_readings_are_refused_with_the_webs_message(client, world, headers, session,
                                                          in_window, t1, status, message):
     """Not digits, as the spec says: 400; digits the rules refuse: 422."""
     krd, _ = world
-    body = submission(krd.ids["PersonalAccount"], krd.ids["Meter"], t1=t1)
+    body = point_submission(krd, t1=t1)
     for path in ("check", ""):
         response = client.post(f"{API}/reading/{path}", json=body, headers=headers["krd"])
         assert response.status_code == status
         assert response.json["message"] == message
-    assert readings_count(session) == 2
+    assert readings_count(session) == 4
 
 
 @pytest.mark.parametrize("body, field, message", [
@@ -422,36 +451,38 @@ def test_malformed_submission_is_400_in_russian(client, world, headers, session,
     assert response.status_code == 400
     assert response.json["message"] == "Проверьте данные запроса."
     assert field in response.json["errors"] and message in str(response.json["errors"])
-    assert readings_count(session) == 2
+    assert readings_count(session) == 4
 
 
 def test_readings_outside_the_window_are_refused(client, world, headers, app, session):
     app.config.update(READING_WINDOW_FIRST_DAY=1, READING_WINDOW_LAST_DAY=1)
     krd, _ = world
-    response = client.post(f"{API}/reading/", json=submission(
-        krd.ids["PersonalAccount"], krd.ids["Meter"]), headers=headers["krd"])
+    response = client.post(f"{API}/reading/", json=point_submission(krd),
+                           headers=headers["krd"])
     if response.status_code == 422:  # every day but the 1st
         assert response.json["message"].startswith("Показания принимаются с 1 по 1 число")
-        assert readings_count(session) == 2
+        assert readings_count(session) == 4
 
 
 def test_anothers_account_or_meter_is_refused_and_changes_nothing(client, world, headers,
                                                                   session, in_window):
     krd, nvr = world
-    other_account = submission(nvr.ids["PersonalAccount"], nvr.ids["Meter"])
-    other_meter = submission(krd.ids["PersonalAccount"], nvr.ids["Meter"])
+    other_meter = submission(krd.ids["OrganizationAccount"], nvr.ids["OrganizationMeter"],
+                             "5744")
+    households = submission(krd.ids["PersonalAccount"], krd.ids["Meter"])
     for path in ("check", ""):
-        assert client.post(f"{API}/reading/{path}", json=other_account,
-                           headers=headers["krd"]).status_code == 404
+        for other_account in (point_submission(nvr), households):
+            assert client.post(f"{API}/reading/{path}", json=other_account,
+                               headers=headers["krd"]).status_code == 404
         refused = client.post(f"{API}/reading/{path}", json=other_meter,
                               headers=headers["krd"])
         assert refused.status_code == 404
         assert refused.json["message"] == ("На этом лицевом счёте нет действующего счётчика "
-                                           f"с id {nvr.ids['Meter']}.")
-        assert client.post(f"{API}/reading/{path}", json=submission(
-            krd.ids["PersonalAccount"], krd.ids["Meter"]),
-            headers=headers["resident"]).status_code == 404
-    assert readings_count(session) == 2
+                                           f"с id {nvr.ids['OrganizationMeter']}.")
+        for others in (point_submission(krd), point_submission(nvr), households):
+            assert client.post(f"{API}/reading/{path}", json=others,
+                               headers=headers["resident"]).status_code == 404
+    assert readings_count(session) == 4
 
 
 def test_resident_submits_for_a_bound_account(client, world, headers, session, in_window):

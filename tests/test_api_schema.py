@@ -216,8 +216,8 @@ def test_every_refusal_is_documented(app, client, spec, tokens, world):  # noqa:
     schema = schemathesis.openapi.from_dict(spec, config=schemathesis_config(tokens))
     access, refresh = bearer(tokens["access_token"]), bearer(tokens["refresh_token"])
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    reading = {"account_id": krd.ids["PersonalAccount"],
-               "meters": [{"meter_id": krd.ids["Meter"], "t1": "1000"}]}
+    reading = {"account_id": krd.ids["OrganizationAccount"],  # its last reading: 5678
+               "meters": [{"meter_id": krd.ids["OrganizationMeter"], "t1": "1000"}]}
     act = {"contract_id": krd.ids["Contract"], "date_from": "01.01.2026",
            "date_to": "2026-01-31"}
     cases = [
@@ -240,18 +240,29 @@ def test_every_refusal_is_documented(app, client, spec, tokens, world):  # noqa:
         ("POST", "/reading/", client.post(f"{API}/reading/", headers=access, json=reading),
          422),
         ("POST", "/reading/check", client.post(f"{API}/reading/check", headers=access, json={
-            **reading, "meters": [{"meter_id": krd.ids["Meter"], "t1": "1 300"}]}), 400),
+            **reading, "meters": [{"meter_id": krd.ids["OrganizationMeter"], "t1": "1 300"}]}),
+         400),
         ("POST", "/act/", client.post(f"{API}/act/", headers=access, json=act), 400),
         ("POST", "/act/", client.post(f"{API}/act/", headers=access,
                                       json={**act, "date_from": "2026-02-01"}), 422),
         ("GET", "/act/{pk}/file", client.get(f"{API}/act/{krd.ids['ReconciliationAct']}/file",
                                              headers=access), 409),
     ]
-    for _ in range(10):
-        login(client, "org-krd", krd.branch_id, "wrong")
-    throttled = login(client, "org-krd", krd.branch_id, "wrong")  # 401, or 429 if throttled
-    cases.append(("POST", "/security/login", throttled, throttled.status_code))
-    assert throttled.status_code in (401, 429), throttled.json
+    def sign_in_from_elsewhere(password: str = PASSWORD):
+        """From an address the account never signed in from (the tokens' one it knows)."""
+        return client.post(f"{API}/security/login", environ_base={"REMOTE_ADDR": "10.9.8.7"},
+                           json={"username": "org-krd", "password": password,
+                                 "branch": krd.branch_id})
+
+    for _ in range(5):
+        sign_in_from_elsewhere("wrong")
+    asked = sign_in_from_elsewhere()  # the «not a robot» challenge first
+    cases.append(("POST", "/security/login", asked, 401))
+    assert "challenge" in asked.json, asked.json
+    guard = app.extensions["signin_guard"]
+    for n in range(guard.address_limit.amount):  # the address failed on as many logins
+        guard.failed(guard.subject(None, f"login-{n}"), "10.9.8.7")
+    cases.append(("POST", "/security/login", sign_in_from_elsewhere(), 429))
     failures = []
     for method, path, response, status in cases:
         operation = schema[f"{API}{path}"][method]

@@ -17,6 +17,7 @@ from app import models as m
 from app.security import RESIDENT, STAFF
 from app.services import applications as service
 from tests.factories import PASSWORD
+from tests.signins import browser_sign_out
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
@@ -425,7 +426,7 @@ def test_approval_opens_an_account_bound_to_the_applicant(signed_in, session, up
     assert "Открыть лицевой счёт" in card
 
     page = as_user(staff).get(f"{base}/account/{application.id}")
-    assert page.status_code == 200 and "230000000003" in text(page)  # the next free number
+    assert page.status_code == 200 and "231000000003" in text(page)  # the next free number
     fields = {"number": "230000000001", "holder_name": "Сидоров Сидор Сидорович",
               "tariff_group_id": str(krd.ids["TariffGroup"]), "locality_type": "urban",
               "locality": "Краснодар", "street": "ул. Северная", "house": "10", "flat": "5"}
@@ -452,7 +453,7 @@ def test_approval_opens_an_account_bound_to_the_applicant(signed_in, session, up
     again = as_user(staff).post(f"{base}/account/{application.id}",
                                 data={**fields, "number": "230000000004"})
     assert again.status_code == 302
-    assert count(session, m.PersonalAccount) == 3
+    assert count(session, m.PersonalAccount) == 5  # the world's four and the one opened
 
 
 def test_an_account_is_opened_only_for_an_approved_application(session, resident,
@@ -464,7 +465,7 @@ def test_an_account_is_opened_only_for_an_approved_application(session, resident
             session, application.id, actor_id=None, number="230000000009",
             holder_name="Петров", tariff_group_id=krd.ids["TariffGroup"], locality="Краснодар",
             locality_type="urban", street="ул. Мира", house="1")
-    assert count(session, m.PersonalAccount) == 2
+    assert count(session, m.PersonalAccount) == 4
 
 
 # In a real browser ----------------------------------------------------------------------------
@@ -524,7 +525,7 @@ def test_browser_resident_applies_and_staff_reviews(browser, browser_page, live_
     assert "Новая" in page.content()
     shots(page, "applications-05-list")
 
-    page.goto("/auth/logout")
+    browser_sign_out(page)
     page.goto("/login/")
     page.fill("input[name=username]", "operator")
     page.fill("input[name=password]", PASSWORD)

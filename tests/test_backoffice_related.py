@@ -196,7 +196,7 @@ def test_lookup_needs_the_forms_permission(client, many, sign_in):
     assert client.get("/meterview/lookup/add/account?q=55").status_code == 302  # sign in
     sign_in(FINANCE)  # no access to meters at all
     assert client.get("/meterview/lookup/add/account?q=55").status_code == 403
-    client.get("/logout/")
+    client.post("/logout/")
     _krd, _ = many
     sign_in(STAFF, branch_id=_krd.branch_id)  # reads payments, may not register them
     assert client.get("/paymentview/list/").status_code == 200

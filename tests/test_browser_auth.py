@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import PASSWORD
+from tests.signins import browser_sign_out
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +62,7 @@ def test_resident_registers_signs_in_remembered_and_recovers(browser, browser_pa
     assert page.url.endswith("/cabinet/"), page.url
     shots(page, "03-cabinet-after-registration")
 
-    page.goto("/auth/logout")
+    browser_sign_out(page)
     page.goto("/auth/")
     page.get_by_label("По электронной почте").check()
     page.fill("input[name=login]", EMAIL)
@@ -81,7 +82,7 @@ def test_resident_registers_signs_in_remembered_and_recovers(browser, browser_pa
     assert again.url.endswith("/cabinet/"), "the remembered sign-in did not survive a restart"
     restarted.close()
 
-    page.goto("/auth/logout")
+    browser_sign_out(page)
     page.goto("/auth/")
     page.get_by_role("link", name="Забыли пароль?").click()
     page.get_by_label("По электронной почте").check()
@@ -99,7 +100,7 @@ def test_resident_registers_signs_in_remembered_and_recovers(browser, browser_pa
     submit(page)
     assert page.url.endswith("/cabinet/")
 
-    page.goto("/auth/logout")
+    browser_sign_out(page)
     page.goto("/auth/")
     page.get_by_label("По электронной почте").check()
     page.fill("input[name=login]", EMAIL)
@@ -131,7 +132,7 @@ def test_staff_issue_credentials_and_the_organization_signs_in(browser_page, two
         letter.click()
     assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
     shots(page, "11-credentials-issued")
-    page.goto("/logout/")
+    browser_sign_out(page, "/logout/")
 
     page.goto("/business/login")
     page.fill("input[name=login]", login)

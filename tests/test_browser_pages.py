@@ -102,7 +102,8 @@ def resident_pages(world: Demo) -> list[str]:
 def business_pages(world: Demo) -> list[str]:
     account = world.business_account
     return ["/business/", f"/business/account/{account}", f"/business/readings/{account}",
-            "/business/payments", "/business/acts/", "/business/feedback"]
+            "/business/payments", "/business/acts/", "/business/feedback",
+            "/business/sessions/"]
 
 
 def sign_in_resident(page, world: Demo) -> None:

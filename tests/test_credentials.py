@@ -90,7 +90,7 @@ def test_staff_issue_credentials_from_the_organization_card(app, client, session
     letter = base64.b64decode(re.search(r"data:application/pdf;base64,([^\"]+)", html)[1])
     text = " ".join(PdfReader(io.BytesIO(letter)).pages[0].extract_text().split())
     assert login_name in text and password in text and "Краснодарэнергосбыт" in text
-    client.get("/logout/")
+    client.post("/logout/")
     signed_in = client.post("/business/login", data={"login": login_name, "password": password,
                                                      "branch": krd.branch_id})
     assert signed_in.location.endswith("/auth/password")

@@ -372,7 +372,7 @@ def test_customers_and_organizations(seeded, session):
 def _login(client, username, password):
     """Sign in at the user's own entrance: staff at FAB's /login/, the resident at /auth/ by
     phone, the organization at /business/login with its branch."""
-    client.get("/logout/")
+    client.post("/logout/")
     user = db.session.scalar(select(m.PortalUser).where(m.PortalUser.username == username))
     if user.kind == "resident":
         response = client.post("/auth/", data={"method": "phone", "login": user.phone,

@@ -17,6 +17,7 @@ from app.services.binding import bind_accounts
 from app.services.throttle import Throttled
 from tests.conftest import free_port
 from tests.factories import PASSWORD
+from tests.signins import session_user_id
 
 SENT = "Спасибо! Обращение отправлено в филиал."
 
@@ -220,7 +221,7 @@ def test_organization_user_goes_to_the_business_form(client, make_user_fn, two_b
     user = make_user_fn("romashka", "Business", kind="business",
                         organization_id=krd.ids["Organization"], branch_id=krd.branch_id)
     with client.session_transaction() as s:
-        s["_user_id"], s["_fresh"] = user.get_id(), True
+        s["_user_id"], s["_fresh"] = session_user_id(user), True
     assert client.get("/feedback/").location.endswith("/business/feedback")
 
 

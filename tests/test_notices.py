@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.extensions import db
 from app.services import acts, applications, notices
+from tests.signins import session_user_id
 from tests.test_payments import OK_CARD, deliver, pay_card, start
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -245,7 +246,7 @@ def test_hook_payment_status_changed_sends_the_payment_received_notice(
     resident, neighbour, _ = people
     g.pop("_login_user", None)
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = resident.get_id()
+        flask_session["_user_id"] = session_user_id(resident)
         flask_session["_fresh"] = True
     account = krd.ids["PersonalAccount"]
     pay_card(client, start(client, account, {account: "235"}), OK_CARD)

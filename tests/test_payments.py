@@ -23,6 +23,7 @@ from app.plugins.sandbox_gateway import SIGNATURE_HEADER, luhn_ok, sign
 from app.security import FINANCE, STAFF
 from app.services import accounts, payments
 from tests.plugins.recorder import Recorder
+from tests.signins import session_user_id
 
 OK_CARD, DECLINED_CARD, THREE_DS_CARD = ("4111 1111 1111 1111", "4000 0000 0000 0002",
                                          "4000 0000 0000 3220")
@@ -42,7 +43,7 @@ def resident(session, two_branches, make_user_fn, client):
     session.commit()
     g.pop("_login_user", None)
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = user.get_id()
+        flask_session["_user_id"] = session_user_id(user)
         flask_session["_fresh"] = True
     return user
 
@@ -507,7 +508,7 @@ def paid(client, session, resident, krd_account, nvr_account, sandbox):
 
 
 def sign_in_staff(client, make_user_fn, login, role: str, branch_id=None):
-    client.get("/logout/")
+    client.post("/logout/")
     with client.session_transaction() as flask_session:
         flask_session.clear()
     g.pop("_login_user", None)
@@ -638,7 +639,7 @@ def test_off_sandbox_means_no_card_payments(make_app, session, two_branches, mak
     session.commit()
     client = flask_app.test_client()
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = user.get_id()
+        flask_session["_user_id"] = session_user_id(user)
         flask_session["_fresh"] = True
     body = client.get(f"/cabinet/pay/{account}").get_data(as_text=True)
     assert "Оплата онлайн сейчас недоступна" in body

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.models import AccountBinding, AuditEvent, PortalUser
 from tests.factories import PASSWORD
+from tests.signins import session_user_id
 from tests.test_auth import GOOD_PASSWORD, Outbox, register
 
 PHONE = "+79185550011"
@@ -79,7 +80,7 @@ def test_anonymous_visitors_are_sent_to_the_resident_sign_in(client, url):
 def test_organizations_cannot_open_a_residents_profile(client, make_user_fn, session):
     user = make_user_fn("org-user", "Business", kind="business")
     with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
+        sess["_user_id"] = session_user_id(user)
         sess["_fresh"] = True
     assert client.get("/cabinet/profile/").status_code in (302, 403)
     assert client.get("/cabinet/profile/export").status_code in (302, 403)
@@ -167,7 +168,7 @@ def test_the_login_follows_the_email_when_it_was_the_login(client, make_user_fn,
     client.post("/cabinet/profile/contact/confirm",
                 data={"code": outbox.code_for("olga.k@example.ru")})
     assert fresh(session, user).username == "olga.k@example.ru"
-    client.get("/auth/logout")
+    client.post("/auth/logout")
     old = client.post("/auth/", data={"login": "olga@example.ru", "password": PASSWORD})
     assert "Неверный логин или пароль." in text(old)
     new = client.post("/auth/", data={"login": "olga.k@example.ru", "password": PASSWORD})
@@ -183,7 +184,7 @@ def test_phone_change_normalizes_and_moves_the_login(client, signed_in, session,
     assert user.phone == "+79187776655" and user.username == "+79187776655"
     assert notices(outbox, "Номер телефона в вашем личном кабинете НЭСК изменён") == [
         ("dev-email", EMAIL), ("dev-sms", PHONE), ("dev-sms", "+79187776655")]
-    client.get("/auth/logout")
+    client.post("/auth/logout")
     assert client.post("/auth/", data={"login": "9187776655", "password": PASSWORD}) \
         .location.endswith("/cabinet/")
 
@@ -292,7 +293,7 @@ def test_password_change_needs_the_current_one_and_is_announced(client, signed_i
     assert notices(outbox, "Пароль от вашего личного кабинета НЭСК изменён") == [
         ("dev-email", EMAIL), ("dev-sms", PHONE)]
     assert "password.changed" in actions(session)
-    client.get("/auth/logout")
+    client.post("/auth/logout")
     assert "Неверный логин или пароль." in text(
         client.post("/auth/", data={"login": "9185550011", "password": PASSWORD}))
     assert client.post("/auth/", data={"login": "9185550011", "password": OTHER_PASSWORD}) \
@@ -508,7 +509,7 @@ def test_every_profile_form_needs_a_csrf_token(make_app, session, make_user_fn):
     flask_app = make_app(WTF_CSRF_ENABLED=True)
     client = flask_app.test_client()
     with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
+        sess["_user_id"] = session_user_id(user)
         sess["_fresh"] = True
     assert client.get("/cabinet/profile/").status_code == 200, "signed in"
     for url, data in [("/cabinet/profile/name", {"first_name": "А", "last_name": "Б"}),

@@ -35,13 +35,11 @@ def today(monkeypatch):
 
 @pytest.fixture
 def household(session, two_branches):
-    """Krasnodar's account as a household's (no organization's contract), bound to a
-    resident; Novorossiysk's organization has a user of its own."""
+    """The two branches (each with a household's account for residents to bind), and the
+    binding service."""
     from app.services.binding import bind_accounts
 
     krd, nvr = two_branches
-    session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).contract_id = None
-    session.commit()
     return krd, nvr, bind_accounts
 
 
@@ -150,7 +148,7 @@ def test_every_cabinet_page_names_the_manifest_the_app_and_its_user(app, client,
             assert 'href="/app/">Приложение для телефона</a>' in html, url
             key = re.search(r'<meta name="app-user" content="([0-9a-f]{24})">', html).group(1)
             assert response.headers[pwa.USER_HEADER] == key, url
-        client.get("/logout/")
+        client.post("/logout/")
     with app.test_request_context():
         keys = {pwa.user_key(u.id) for u in (resident, neighbour, business)}
     assert len(keys) == 3
@@ -237,7 +235,7 @@ def test_the_installed_app_opens_the_right_cabinet(client, people):
     started = client.get("/app/start")
     assert started.location == "/business/"
     assert f"{pwa.AUDIENCE_COOKIE}=business" in started.headers["Set-Cookie"]
-    client.get("/business/logout")
+    client.post("/business/logout")
     assert client.get("/app/start").location == "/business/login"  # the organization's app
     sign_in(client, resident)
     assert client.get("/app/start").location == "/cabinet/"
@@ -263,7 +261,8 @@ def test_every_sign_out_clears_the_sites_data(app, client, people):
     assert {"/auth/logout", "/business/logout", "/logout/"} <= set(sign_outs)
     for url in sign_outs:
         sign_in(client, people[0])
-        response = client.get(url)
+        assert "Clear-Site-Data" not in client.get(url).headers, "a GET signs no one out"
+        response = client.post(url)
         assert response.status_code == 302, url
         assert response.headers["Clear-Site-Data"] == '"cache", "storage"', url
     assert "Clear-Site-Data" not in client.get("/auth/").headers
@@ -272,12 +271,12 @@ def test_every_sign_out_clears_the_sites_data(app, client, people):
 def test_the_sign_out_link_is_the_audiences_own_and_clears_the_app(client, people):
     resident, _neighbour, business, _krd, nvr = people
     sign_in(client, resident)
-    assert 'data-app-signout href="/auth/logout"' in client.get("/cabinet/").get_data(
-        as_text=True)
-    client.get("/auth/logout")
+    assert '<form class="site-signout" method="post" data-app-signout action="/auth/logout">' \
+        in client.get("/cabinet/").get_data(as_text=True)
+    client.post("/auth/logout")
     sign_in(client, business, nvr.branch_id)
-    assert 'data-app-signout href="/business/logout"' in client.get("/business/").get_data(
-        as_text=True)
+    assert ('<form class="site-signout" method="post" data-app-signout '
+            'action="/business/logout">') in client.get("/business/").get_data(as_text=True)
 
 
 # Readings sent by the app's queue: the form's own check, in JSON
@@ -311,7 +310,7 @@ def test_a_queued_reading_is_checked_and_saved_like_a_typed_one(client, session,
 
 
 @pytest.mark.parametrize(("value", "reason"), [
-    ("12345678", "показание не может быть больше 999999"),
+    ("1000000000", "в показании не может быть больше 9 цифр"),
     ("1000", "показание меньше предыдущего (1234). Проверьте цифры."),
     ("двенадцать", "показание должно быть числом"),
     ("", "введите показание"),
@@ -326,18 +325,22 @@ def test_a_refused_queued_reading_says_why_and_saves_nothing(client, session, pe
     assert reading_of(session, krd.ids["Meter"]) is None
 
 
-def test_a_spike_asks_the_person_then_goes_to_review(client, session, people, today):
+def test_an_implausible_reading_asks_the_person_then_is_held(client, session, people, today):
     resident, *_rest, krd, _nvr = people
     sign_in(client, resident)
     account, meter = krd.ids["PersonalAccount"], krd.ids["Meter"]
     asked = queued(client, account, meter, "30000")
     assert asked.status_code == 409 and asked.json["status"] == "confirm"
-    assert asked.json["message"].startswith("Расход заметно выше обычного.")
+    assert asked.json["message"].startswith("Показания выглядят неправдоподобно.")
+    assert asked.json["message"].endswith(
+        f"Расход 28{NBSP}766{NBSP}кВт·ч больше возможного при мощности 15 кВт за 51 день: "
+        f"не более 18{NBSP}360{NBSP}кВт·ч.")
     assert reading_of(session, meter) is None
     confirmed = queued(client, account, meter, "30000", confirmed="1")
     assert confirmed.json == {
-        "status": "accepted",
-        "message": "Показания приняты и переданы на проверку: потребление выше обычного.",
+        "status": "accepted", "held": True,
+        "message": "Показания сохранены со статусом «На проверке»: в счёт они попадут после "
+                   "проверки специалистом.",
         # no estimate: the world has no tariff past the first consumption range
         "details": [f"Счётчик № SN-krd-1: расход 28{NBSP}766{NBSP}кВт·ч"]}
     assert reading_of(session, meter).status == "flagged"
@@ -357,7 +360,7 @@ def test_no_one_queues_into_another_persons_account(client, session, people, tod
     sign_in(client, neighbour)
     assert queued(client, krd.ids["PersonalAccount"], krd.ids["Meter"], "1300"
                   ).status_code == 404
-    client.get("/auth/logout")
+    client.post("/auth/logout")
     anonymous = queued(client, krd.ids["PersonalAccount"], krd.ids["Meter"], "1300")
     assert anonymous.status_code == 302 and anonymous.location.startswith("/auth/")
     assert reading_of(session, krd.ids["Meter"]) is None
@@ -366,10 +369,10 @@ def test_no_one_queues_into_another_persons_account(client, session, people, tod
 def test_an_organizations_queue_goes_through_the_same_check(client, session, people, today):
     *_rest, business, _krd, nvr = people
     sign_in(client, business, nvr.branch_id)
-    account, meter = nvr.ids["PersonalAccount"], nvr.ids["Meter"]
-    sent = client.post(f"/business/readings/{account}", data={f"m{meter}_t1": "1250"},
+    account, meter = nvr.ids["OrganizationAccount"], nvr.ids["OrganizationMeter"]
+    sent = client.post(f"/business/readings/{account}", data={f"m{meter}_t1": "5800"},
                        headers={"Accept": "application/json"})
-    assert sent.json["status"] == "accepted" and reading_of(session, meter).t1 == 1250
+    assert sent.json["status"] == "accepted" and reading_of(session, meter).t1 == 5800
     refused = client.post(f"/business/readings/{account}", data={f"m{meter}_t1": "-5"},
                           headers={"Accept": "application/json"})
     assert refused.json == {"status": "refused",
@@ -383,7 +386,7 @@ def test_the_form_offers_the_queue_only_to_a_signed_in_user(client, people, toda
     assert (f'data-app-queue="/cabinet/readings/{krd.ids["PersonalAccount"]}" '
             'data-queue-title="лицевой счёт 230000000001"') in html
     assert 'data-queue-label="Счётчик № SN-krd-1, Показание"' in html
-    client.get("/auth/logout")
+    client.post("/auth/logout")
     client.post("/readings/", data={"account": "230000000001", "serial": "SN-krd-1"})
     assert "data-app-queue" not in client.get("/readings/meter").get_data(as_text=True)
 
@@ -540,7 +543,7 @@ def test_the_cabinet_and_an_opened_bill_offline_then_sign_out_forgets(context, p
     # The page's script alone: this browser is made to ignore the answer's Clear-Site-Data.
     page.route("**/auth/logout", without_clear_site_data)
     with page.expect_navigation(url=re.compile(r"/auth/$")):
-        page.get_by_role("link", name="Выйти").click()
+        page.get_by_role("button", name="Выйти").click()
     assert_forgotten(page)
 
 
@@ -595,21 +598,21 @@ def test_readings_typed_offline_wait_and_go_when_the_network_returns(context, se
     assert page.locator("#app-queue .alert-info").count() == 0
 
     context.set_offline(True)
-    queue("12345678")
+    queue("1000000000")
     context.set_offline(False)
     refused = page.locator("#app-queue .alert-danger")
     refused.wait_for()
-    assert "показание не может быть больше 999999" in refused.inner_text()
+    assert "в показании не может быть больше 9 цифр" in refused.inner_text()
 
     context.set_offline(True)
     queue("30000")  # replaces the refused one of the same account
     context.set_offline(False)
     ask = page.locator("#app-queue .alert-warning")
     ask.wait_for()
-    assert "Расход заметно выше обычного." in ask.inner_text()
+    assert "Показания выглядят неправдоподобно." in ask.inner_text()
     assert reading_of(session, meter).t1 == Decimal("1300")
     page.get_by_role("button", name="Подтверждаю: показания сняты верно").click()
-    page.get_by_text("Показания приняты и переданы на проверку").wait_for()
+    page.get_by_text("Показания сохранены со статусом «На проверке»").wait_for()
     assert reading_of(session, meter).status == "flagged"
 
     page.goto("/cabinet/readings-history/list/")
@@ -623,8 +626,11 @@ def test_readings_typed_offline_wait_and_go_when_the_network_returns(context, se
     page.locator("#app-queue .alert-warning").wait_for()  # kept, waiting for the person
     assert len(page.evaluate("Object.keys(localStorage)")) == 1
     assert wait_until(page, CACHED, "/cabinet/readings-history/list/")
-    page.goto("/auth/logout")  # the answer's Clear-Site-Data alone, without the page's script
-    assert page.url.endswith("/auth/")
+    # The answer's Clear-Site-Data alone: the form sent by form.submit(), which fires no submit
+    # event, so the page's script does nothing.
+    page.goto("/auth/logout")
+    with page.expect_navigation(url=re.compile(r"/auth/$")):
+        page.evaluate("document.querySelector('main form[data-app-signout]').submit()")
     assert_forgotten(page)
 
 

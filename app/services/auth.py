@@ -19,6 +19,7 @@ from app.services import audit, notify, otp
 from app.services.channels import channel_for
 from app.services.passwords import hash_password, password_problems
 from app.services.phones import normalize_phone
+from app.services.throttle import signin_throttle
 
 #: The version of the personal-data consent document (templates/auth/consent.html).
 CONSENT_VERSION = "2026-11"
@@ -191,6 +192,8 @@ def complete_recovery(session: Session, contact: Contact, code: str,
     session.commit()
     audit.record(session, "login.by_code", actor_id=user.id, object_type="user",
                  object_id=user.id, ip=ip)
+    guard = signin_throttle()  # the owner proved the contact: as good as the password
+    guard.succeeded(guard.subject(user.id, ""), ip)
     return user
 
 

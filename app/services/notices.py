@@ -73,6 +73,7 @@ from app.models import (
     utcnow,
 )
 from app.services import push
+from app.services.accounts import open_to_residents
 from app.services.bills import MONTHS_GENITIVE, money, month_name
 from app.services.notify import send_notice
 from app.services.periods import add_months
@@ -424,6 +425,55 @@ DEFAULTS: dict[str, Default] = {
         sample={"contract": "Д-krd-1", "organization": "ООО «Ромашка»",
                 "date_from": "01.01.2026", "date_to": "30.09.2026", "attached": True,
                 "link": "https://lk.nesk.example/business/acts/"},
+    ),
+    # Sent by app.services.signin_alerts, once per burst of failed sign-ins to an account.
+    "signin_failures": Default(
+        title="Неудачные попытки войти в личный кабинет",
+        topic=None,
+        subject="Кто-то пытался войти в ваш личный кабинет",
+        text=GREETING + """
+
+В ваш личный кабинет НЭСК несколько раз подряд пытались войти с неверным паролем.
+Неудачных попыток: {{ attempts }}, последняя — {{ at }}.
+
+Если это были вы, ничего делать не нужно.
+
+Если это были не вы, кабинет под защитой: войти в него с незнакомого устройства теперь можно
+только после дополнительной проверки. И всё же придумайте новый надёжный пароль
+{% if link %}
+в личном кабинете: {{ link }}
+{% else %}
+— для этого обратитесь в свой филиал.
+{% endif %}
+{% if by_code %}
+
+Войти без пароля можно по одноразовому коду из SMS или письма: ссылка «Забыли пароль?» на
+странице входа.
+{% endif %}
+""",
+        html=HTML_GREETING + """
+<p>В ваш личный кабинет НЭСК несколько раз подряд пытались войти с неверным паролем.
+Неудачных попыток: <b>{{ attempts }}</b>, последняя — {{ at }}.</p>
+<p>Если это были вы, ничего делать не нужно.</p>
+<p>Если это были не вы, кабинет под защитой: войти в него с незнакомого устройства теперь
+можно только после дополнительной проверки. И всё же придумайте новый надёжный пароль
+{% if link %}<a href="{{ link }}">в личном кабинете</a>.{% else %}— для этого обратитесь
+в свой филиал.{% endif %}</p>
+{% if by_code %}<p>Войти без пароля можно по одноразовому коду из SMS или письма: ссылка
+«Забыли пароль?» на странице входа.</p>{% endif %}
+""",
+        sms="НЭСК: в ваш личный кабинет пытались войти с неверным паролем (попыток: "
+            "{{ attempts }}, последняя — {{ at }}). Если это не вы, смените пароль.",
+        push="В ваш кабинет пытались войти с неверным паролем (попыток: {{ attempts }}, "
+             "последняя — {{ at }}). Если это не вы, смените пароль.",
+        placeholders={
+            "attempts": "сколько раз подряд ввели неверный пароль",
+            "at": "когда была последняя попытка, например «06.12.2026 14:30»",
+            "link": "ссылка на смену пароля (пусто, если сменить его может только филиал)",
+            "by_code": "можно ли войти по одноразовому коду (да/нет)",
+        },
+        sample={"attempts": 5, "at": "06.12.2026 14:30", "by_code": True,
+                "link": "https://lk.nesk.example/cabinet/profile/password"},
     ),
 }
 
@@ -822,7 +872,7 @@ def bill_ready(session: Session, period: dt.date, config: Mapping[str, Any] | No
         .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
         .join(Premises, Premises.id == PersonalAccount.premises_id)
         .join(Invoice, Invoice.account_id == PersonalAccount.id)
-        .where(Invoice.period == period, _wants_any("bills"),
+        .where(Invoice.period == period, open_to_residents(), _wants_any("bills"),
                _not_told(code, _key("invoice", Invoice.id)))
         .order_by(Invoice.id, PortalUser.id)).all()
     base = portal_url(config)
@@ -872,8 +922,9 @@ def _without_reading(session: Session, code: str, period: dt.date) -> list[tuple
         .join(AccountBinding, AccountBinding.user_id == PortalUser.id)
         .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
         .join(Premises, Premises.id == PersonalAccount.premises_id)
-        .where(PersonalAccount.status == "active", has_meter, ~has_reading,
-               _wants_any("readings"), _not_told(code, f"period:{period:%Y-%m}"))
+        .where(PersonalAccount.status == "active", open_to_residents(), has_meter,
+               ~has_reading, _wants_any("readings"),
+               _not_told(code, f"period:{period:%Y-%m}"))
         .order_by(PortalUser.id, PersonalAccount.number)).all()
 
 
@@ -970,8 +1021,8 @@ def payment_received(session: Session, payment_ids: Iterable[int],
         .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
         .join(Premises, Premises.id == PersonalAccount.premises_id)
         .join(Payment, Payment.account_id == PersonalAccount.id)
-        .where(Payment.id.in_(ids), Payment.status == "succeeded", _wants_any("payments"),
-               _not_told(code, _key("payment", Payment.id)))
+        .where(Payment.id.in_(ids), Payment.status == "succeeded", open_to_residents(),
+               _wants_any("payments"), _not_told(code, _key("payment", Payment.id)))
         .order_by(PortalUser.id, Payment.id)).all()
     tz = ZoneInfo(config.get("BABEL_DEFAULT_TIMEZONE") or DEFAULT_TZ)
     users: dict[int, PortalUser] = {}
@@ -1030,8 +1081,8 @@ def high_bill_alert(session: Session, today: dt.date,
             .join(Premises, Premises.id == PersonalAccount.premises_id)
             .join(year_ago, year_ago.c.account_id == PersonalAccount.id)
             .outerjoin(now, now.c.account_id == PersonalAccount.id)
-            .where(PersonalAccount.status == "active", year_ago.c.amount > 0,
-                   _wants_any("bills"), _not_told(code, key))
+            .where(PersonalAccount.status == "active", open_to_residents(),
+                   year_ago.c.amount > 0, _wants_any("bills"), _not_told(code, key))
             .order_by(PortalUser.id, PersonalAccount.id)).all()
         predicted: dict[int, forecast.Forecast] = {}
         unbilled = {a.id: a for _, a, _, _, charged in rows if charged is None}

@@ -31,7 +31,8 @@ from app.models import (
     Premises,
     Reading,
 )
-from app.services import audit, notify, otp
+from app.services import audit, notify, otp, signin_alerts
+from app.services.accounts import open_to_residents, resident_account_ids
 from app.services.auth import (
     AuthError,
     Contact,
@@ -171,12 +172,15 @@ def confirm_contact_change(session: Session, user: PortalUser, contact: Contact,
 
 def change_password(session: Session, user: PortalUser, current: str, password: str,
                     password_again: str, ip: str | None) -> None:
-    """Check the current password (wrong guesses count as failed sign-ins), then set the new
-    one by the usual rules and announce it."""
-    throttle = signin_throttle()
-    throttle.check(user.username, ip)
+    """Check the current password, then set the new one by the usual rules and announce it.
+    Wrong guesses count as failed sign-ins of the account (app.services.signin_guard: its
+    hard limits refuse here too, and a burst tells the owner); the signed-in session stands
+    in for the «not a robot» check."""
+    guard = signin_throttle()
+    subject = guard.subject(user.id, user.username)
+    guard.check_limits(subject, ip, guard.is_known(subject, ip))
     if not check_password(user.password, current or ""):
-        throttle.failed(user.username, ip)
+        signin_alerts.note_failures(user.id, guard.failed(subject, ip))
         audit.record(session, "password.change_refused", actor_id=user.id, object_type="user",
                      object_id=user.id, ip=ip)
         raise ProfileError("Текущий пароль указан неверно.")
@@ -245,11 +249,11 @@ def personal_data_export(session: Session, user: PortalUser, ip: str | None = No
         AccountBinding.bound_at, AccountBinding.method,
     ).join(AccountBinding, AccountBinding.account_id == PersonalAccount.id)
      .join(premises, premises.id == PersonalAccount.premises_id)
-     .where(AccountBinding.user_id == user.id).order_by(PersonalAccount.number))
+     .where(AccountBinding.user_id == user.id, open_to_residents())
+     .order_by(PersonalAccount.number))
     meters = _rows(session, select(
         Meter.account_id, Meter.serial, Meter.model, Meter.zones, Meter.verification_due,
-    ).join(AccountBinding, AccountBinding.account_id == Meter.account_id)
-     .where(AccountBinding.user_id == user.id).order_by(Meter.serial))
+    ).where(Meter.account_id.in_(resident_account_ids(user.id))).order_by(Meter.serial))
     for account in accounts:
         parts = [account.pop("postcode"), account.pop("locality"), account.pop("street"),
                  f"д. {account.pop('house')}"]

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from app.models import PushSubscription, utcnow
 from app.services import audit, vapid
+from app.services.devices import device_label
 
 log = logging.getLogger(__name__)
 
@@ -117,22 +118,6 @@ def public_key(config: Mapping[str, Any] | None = None) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Subscriptions
-
-
-def device_label(user_agent: str | None) -> str:
-    """«Chrome на Android», «Safari на iPhone»: enough for a person to tell devices apart."""
-    ua = user_agent or ""
-    browser = next((name for marks, name in (
-        (("YaBrowser",), "Яндекс Браузер"), (("SamsungBrowser",), "Samsung Internet"),
-        (("Edg/", "EdgA/", "EdgiOS/"), "Edge"), (("OPR/", "Opera"), "Opera"),
-        (("Firefox/", "FxiOS/"), "Firefox"), (("CriOS/", "Chrome/", "Chromium/"), "Chrome"),
-        (("Safari/",), "Safari")) if any(m in ua for m in marks)), "Браузер")
-    system = next((name for mark, name in (
-        ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
-        ("CrOS", "Chromebook"), ("Macintosh", "Mac"), ("Linux", "Linux")) if mark in ua), None)
-    if system is None:
-        return "Неизвестное устройство" if browser == "Браузер" else browser
-    return f"{browser} на {system}"
 
 
 def _endpoint(value: Any, production: bool) -> str:

@@ -1,7 +1,8 @@
-"""Throttling of failed attempts: sign-ins on every entrance (web forms, FAB's /login/, the
-API) and guesses of account numbers when binding accounts. Counters live in the rate-limit
+"""Throttling of failed attempts: guesses of account numbers when binding accounts, of meters
+and bills on the public pages, and messages sent; sign-ins on every entrance have their own
+rules over the same storage (app.services.signin_guard). Counters live in the rate-limit
 storage (memory, or Redis when configured), so several web processes share them; they are
-checked before any password hashing or lookup."""
+checked before any lookup."""
 from __future__ import annotations
 
 import hashlib
@@ -9,16 +10,18 @@ import hmac
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+if TYPE_CHECKING:
+    from app.services.signin_guard import SigninGuard
+
 #: Failures allowed, per subject and per IP address, for each guarded action.
-#: Sign-in: NIST allows up to 100 failures per account per hour; we allow far fewer.
 RULES = {
-    "signin": ("10 per 15 minutes", "30 per 15 minutes"),
     "bind": ("10 per hour", "30 per hour"),
     "guest_reading": ("5 per hour", "20 per hour"),
     # Not failures: every message sent (per sender's e-mail or user, and per IP) counts.
@@ -82,16 +85,21 @@ class FailureGuard:
 
 
 def init_app(app: Flask) -> None:
+    from app.services.signin_guard import SigninGuard, SigninRules
+
     uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     limiter = MovingWindowRateLimiter(storage_from_string(uri))
+    key = app.config["OTP_HASH_KEY"]
     app.extensions["failure_guards"] = {
-        action: FailureGuard(action, limiter, app.config["OTP_HASH_KEY"]) for action in RULES
+        action: FailureGuard(action, limiter, key) for action in RULES
     }
+    rules = SigninRules(work=int(app.config.get("SIGNIN_CHALLENGE_WORK") or SigninRules.work))
+    app.extensions["signin_guard"] = SigninGuard(limiter, key, rules)
 
 
 def guard(action: str) -> FailureGuard:
     return current_app.extensions["failure_guards"][action]
 
 
-def signin_throttle() -> FailureGuard:
-    return guard("signin")
+def signin_throttle() -> SigninGuard:
+    return current_app.extensions["signin_guard"]

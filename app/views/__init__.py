@@ -10,6 +10,7 @@ from app.views import feedback as feedback_views
 from app.views import mailings as mailing_views
 from app.views import notices as notice_views
 from app.views import push as push_views
+from app.views import sessions as sessions_views
 from app.views.guest_pay import GuestPayView
 
 #: Menu categories: name -> (Russian label, icon).
@@ -74,3 +75,4 @@ def register_all(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(GuestPayView)  # /pay/: paying without signing in
     pwa.register(appbuilder)  # /app/, the manifest, the service worker
     push_views.register(appbuilder)  # push notices: devices and the page script's endpoints
+    sessions_views.register(appbuilder)  # where a person is signed in, and ending it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
@@ -15,9 +15,9 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.models import Branch
 from app.plugins import DeliveryError
-from app.security import renew_session
+from app.security import renew_session, sign_in, sign_out_answer
 from app.services import auth as auth_service
-from app.services import otp, payment_qr
+from app.services import challenge, otp, payment_qr
 
 CABINET_HOME = "/cabinet/"
 BUSINESS_HOME = "/business/"
@@ -79,13 +79,28 @@ def _start_flow(purpose: str, contact: auth_service.Contact) -> None:
 
 def _authenticate(login: str, password: str, admits,
                   failure: str = "Неверный логин или пароль."):
-    """Check a password through the security manager (throttled, audited); ``admits`` says
-    which users this entrance lets in."""
+    """Check a password through the security manager (throttled, audited, and with the «not a
+    robot» proof the form carries); ``admits`` says which users this entrance lets in.
+    Returns the user, or None and why (app.services.signin_guard.Refusal) when more than a
+    wrong password."""
     g.signin_check = admits
+    g.signin_proof = request.form.get(challenge.FIELD)
     user = current_app.appbuilder.sm.auth_user_db(login, password)
+    refusal = None
     if user is None:
-        flash(g.pop("signin_error", None) or failure, "danger")
-    return user
+        refusal = g.pop("signin_refusal", None)
+        flash(refusal.message if refusal and refusal.message else failure, "danger")
+    return user, refusal
+
+
+def _signin_page(view, template: str, refusal, **context):
+    """A sign-in form, with the «not a robot» check the next attempt needs; a hard limit's
+    refusal is a 429 with Retry-After."""
+    page = view.render_template(template, refused=refusal is not None,
+                                challenge=refusal.challenge if refusal else None, **context)
+    if refusal is not None and refusal.retry_after:
+        return page, 429, {"Retry-After": str(refusal.retry_after)}
+    return page
 
 
 class ResidentAuthView(BaseView):
@@ -99,13 +114,15 @@ class ResidentAuthView(BaseView):
         if current_user.is_authenticated:
             return redirect(CABINET_HOME)
         form = SignInForm()
+        refusal = None
         if form.validate_on_submit():
-            user = _authenticate(form.login.data, form.password.data,
-                                 lambda u: u.kind == "resident")
+            user, refusal = _authenticate(form.login.data, form.password.data,
+                                          lambda u: u.kind == "resident")
             if user is not None:
-                login_user(user, remember=bool(form.remember.data))
+                sign_in(user, remember=bool(form.remember.data))
                 return redirect(CABINET_HOME)
-        return self.render_template("auth/signin.html", form=form, title="Вход в личный кабинет")
+        return _signin_page(self, "auth/signin.html", refusal, form=form,
+                            title="Вход в личный кабинет")
 
     @expose("/register", methods=["GET", "POST"])
     def register(self):
@@ -143,7 +160,7 @@ class ResidentAuthView(BaseView):
                 flash(str(exc), "danger")
             else:
                 session.pop(FLOW_KEY, None)
-                login_user(user, remember=False)
+                sign_in(user)
                 flash("Регистрация завершена. Добро пожаловать!", "success")
                 return redirect(CABINET_HOME)
         return self.render_template("auth/register_confirm.html", form=form, contact=contact,
@@ -199,7 +216,7 @@ class ResidentAuthView(BaseView):
                 flash(str(exc), "danger")
             else:
                 session.pop(FLOW_KEY, None)
-                login_user(user, remember=False)
+                sign_in(user)
                 return redirect(url_for(".new_password"))
         return self.render_template("auth/code.html", form=form, contact=contact,
                                     title="Восстановление пароля")
@@ -229,10 +246,9 @@ class ResidentAuthView(BaseView):
                                     title="Согласие на обработку персональных данных",
                                     version=auth_service.CONSENT_VERSION)
 
-    @expose("/logout")
+    @expose("/logout", methods=["GET", "POST"])
     def logout(self):
-        logout_user()
-        return redirect(url_for(".signin"))
+        return sign_out_answer(self, url_for(".signin"))
 
 
 def app_download_qr(url: str) -> Markup:
@@ -257,30 +273,30 @@ class BusinessAuthView(BaseView):
             (b.id, b.name) for b in db.session.execute(
                 select(Branch).order_by(Branch.name)).scalars()
         ]
+        refusal = None
         if form.validate_on_submit():
             if not form.branch.data:
                 flash("Выберите филиал, в котором обслуживается организация.", "danger")
             else:
                 branch_id = form.branch.data
-                user = _authenticate(
+                user, refusal = _authenticate(
                     form.login.data, form.password.data,
                     lambda u: u.kind == "business" and auth_service.serves_branch(u, branch_id),
                     failure="Неверный логин, пароль или филиал.",
                 )
                 if user is not None:
-                    login_user(user, remember=False)
+                    sign_in(user)
                     if user.must_change_password:
                         return redirect(url_for("ResidentAuthView.new_password"))
                     return redirect(BUSINESS_HOME)
         app_url = current_app.config["MOBILE_APP_URL"]
-        return self.render_template("auth/business_signin.html", form=form,
-                                    app_url=app_url, app_qr=app_download_qr(app_url),
-                                    title="Вход для юридических лиц и ИП")
+        return _signin_page(self, "auth/business_signin.html", refusal, form=form,
+                            app_url=app_url, app_qr=app_download_qr(app_url),
+                            title="Вход для юридических лиц и ИП")
 
-    @expose("/logout")
+    @expose("/logout", methods=["GET", "POST"])
     def logout(self):
-        logout_user()
-        return redirect(url_for(".signin"))
+        return sign_out_answer(self, url_for(".signin"))
 
 
 #: Endpoints a user who must change the password may still reach.
@@ -302,10 +318,12 @@ def require_password_change():
 
 
 def clear_site_data(response):
-    """Every sign-out (residents' /auth/logout, organizations' /business/logout, the back
-    office's /logout/) tells the browser to forget what the app kept for the user on this
-    device, so that the next person using it sees none of it."""
-    if (request.endpoint or "").endswith(".logout"):
+    """Every sign-out (a POST to residents' /auth/logout, organizations' /business/logout, the
+    back office's /logout/) tells the browser to forget what the app kept for the user on this
+    device, so that the next person using it sees none of it. Not the page a GET shows: the
+    user is still signed in there, and a refused POST signed no one out."""
+    if (request.method == "POST" and (request.endpoint or "").endswith(".logout")
+            and response.status_code < 400):
         response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
 

@@ -9,7 +9,7 @@ import time
 from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.services.russian import plural
 
@@ -66,8 +66,11 @@ def error_page(error: HTTPException):
 def passed_on_headers(error: HTTPException) -> dict[str, str]:
     """What the refusal itself says beyond its page (405's ``Allow``, which RFC 9110 asks
     for), on every entrance: the page here replaces only the body."""
-    return {name: value for name, value in error.get_headers()
-            if name.lower() != "content-type"}
+    headers = {name: value for name, value in error.get_headers()
+               if name.lower() != "content-type"}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))  # the same order each time
+    return headers
 
 
 def with_user() -> None:

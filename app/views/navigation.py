@@ -49,6 +49,7 @@ BUSINESS = (
     Entry("BusinessActsView.list", "Акты сверки", "check", True),
     Entry("BusinessView.feedback", "Обращения", "mail", True, ("BusinessView.feedback",)),
     Entry("BusinessPushView.index", "Уведомления", "bolt", False),
+    Entry("BusinessSessionsView.index", "Входы в кабинет", "user", False),
 )
 
 MENUS = {"resident": RESIDENT, "business": BUSINESS}

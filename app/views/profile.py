@@ -1,7 +1,8 @@
 """The resident's profile (/cabinet/profile/): name, phone and e-mail (confirmed by a code sent
 to the new contact), password, notices (by e-mail, SMS and push, with the devices that get
-push: app/views/push.py), the download of one's personal data and the withdrawal of the
-consent. Views parse forms and call app.services.profile and app.services.push."""
+push: app/views/push.py), the download of one's personal data, the withdrawal of the consent
+and where the resident is signed in (app/views/sessions.py). Views parse forms and call
+app.services.profile, app.services.push and app.services.sessions."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,12 +19,13 @@ from app.extensions import db
 from app.models import NoticeTopic
 from app.plugins import DeliveryError
 from app.security import renew_session
-from app.services import otp
+from app.services import otp, sessions
 from app.services import profile as profile_service
 from app.services.auth import AuthError, Contact
 from app.services.throttle import Throttled
 from app.views.cabinet import entrance
 from app.views.push import page_context, urls_for
+from app.views.sessions import page_context as sign_ins_context
 
 FLOW_KEY = "profile_contact_change"
 CONTACT_LABELS = {"phone": "Номер мобильного телефона", "email": "Адрес электронной почты"}
@@ -101,7 +103,8 @@ class ProfileView(BaseView):
     @has_access
     def index(self):
         return self._page("profile.html", "Профиль", settings=_notice_settings(),
-                          topics=NoticeTopic.labels)
+                          topics=NoticeTopic.labels,
+                          **sign_ins_context("ResidentSessionsView"))
 
     @expose("/name", methods=["GET", "POST"])
     @entrance("ResidentAuthView.signin")
@@ -235,7 +238,9 @@ class ProfileView(BaseView):
             if not form.confirm.data:
                 flash("Подтвердите, что понимаете последствия: отметьте флажок.", "danger")
             else:
+                user_id = current_user.id
                 profile_service.withdraw_consent(db.session, current_user, _ip())
+                sessions.end_all(db.session, user_id)
                 logout_user()
                 session.pop(FLOW_KEY, None)
                 flash(profile_service.WITHDRAWN, "info")

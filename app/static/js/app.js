@@ -2,8 +2,8 @@
    - registers the service worker (/sw.js, templates/pwa/sw.js), has it take over a page loaded
      without it, and then asks it to keep a copy of that page;
    - keeps the browser's offer to install for the «Установить приложение» button of /app/;
-   - on «Выйти», stops this device's push notices and empties the app's caches and storage
-     before leaving (the sign-out answer's Clear-Site-Data does the emptying again);
+   - on «Выйти» (a form), stops this device's push notices and empties the app's caches and
+     storage before sending it (the sign-out answer's Clear-Site-Data does the emptying again);
    - on a readings form (<form data-app-queue>) without a network, keeps the values in a queue
      of the signed-in user (<meta name="app-user">), shows it («Показания ждут отправки»), and
      sends it when the network returns to the form's own URL, asking for JSON: the same check
@@ -108,12 +108,16 @@
     })]);
   }
 
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest && event.target.closest("a[data-app-signout]");
-    if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey ||
-        event.metaKey || event.shiftKey || event.altKey) { return; }
+  /* «Выйти» is a form (<form data-app-signout>, a POST with the CSRF token): held until the
+     caches are empty (two seconds at most), then sent; form.submit() fires no second submit
+     event, so it leaves at once. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-app-signout]") || event.defaultPrevented) {
+      return;
+    }
     event.preventDefault();
-    var leave = function () { location.href = link.href; };
+    var leave = function () { form.submit(); };
     var late = new Promise(function (resolve) { setTimeout(resolve, 2000); });
     Promise.race([forgetAll(), late]).then(leave, leave);
   });
