@@ -94,11 +94,12 @@ test-sqlite: install-test
 	@echo "== SQLite: every test, browser tests included =="
 	$(PYTEST) $(PYTEST_ARGS)
 
-# The same suite but the browser tests on PostgreSQL, when the server answers.
+# The same suite on PostgreSQL, when the server answers: the tests that use the test
+# database (tests/conftest.py), browser tests aside.
 test-postgres: install-test
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
-	  echo "== PostgreSQL answers at $(PG_TEST_URL): every test but the browser ones =="; \
-	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(PYTEST) -m "not browser" $(PYTEST_ARGS); \
+	  echo "== PostgreSQL answers at $(PG_TEST_URL): the database tests, browser ones aside =="; \
+	  TEST_DATABASE_URL='$(PG_TEST_URL)' DATABASE_TESTS_ONLY=1 $(PYTEST) -m "not browser" $(PYTEST_ARGS); \
 	else echo "== PostgreSQL does not answer at $(PG_TEST_URL): PostgreSQL run skipped =="; fi
 
 # Every benchmark at a moderate size (bench/*.py say how to run them larger): each prints its

@@ -31,6 +31,16 @@ def pytest_configure(config):
     databases.run_id()  # made here in the controller, so that every worker shares it
 
 
+def pytest_collection_modifyitems(config, items):
+    """DATABASE_TESTS_ONLY=1 (make test-postgres) keeps the tests that use the test database:
+    the others do the same on any database and have run on the SQLite pass."""
+    if os.environ.get("DATABASE_TESTS_ONLY") != "1":
+        return
+    kept = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 def pytest_unconfigure(config):
     if not hasattr(config, "workerinput"):  # the controller, after every worker has ended
         databases.drop_run(os.environ.get("TEST_DATABASE_URL"))
