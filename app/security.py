@@ -395,7 +395,7 @@ class PortalSecurityManager(SecurityManager):
     authdbview = StaffAuthDBView
 
     def __init__(self, appbuilder):
-        from app.views.api import PortalSecurityApi
+        from app.views.api_security import PortalSecurityApi
         from app.views.roles import SECURITY_VIEWS
         from app.views.users import SubscriberView
 

@@ -1,10 +1,11 @@
 """The JSON API under /api/v1/ for the mobile app of organizations and residents.
 
-Sign-in is FAB's JWT security API with the portal's rules (PortalSecurityApi): residents by
-phone, e-mail or login; organizations by login, password and branch; both through the security
-manager's throttled, audited password check, as on the web forms. Every resource is read-only
-and limited by a base filter to the user's own rows: an organization's accounts (their contract
-belongs to the organization), a resident's bound accounts; another's id is simply not found.
+Sign-in is FAB's JWT security API with the portal's rules (app.views.api_security): residents
+by phone, e-mail or login; organizations by login, password and branch; both through the
+security manager's throttled, audited password check, as on the web forms. Every resource is
+read-only and limited by a base filter to the user's own rows: an organization's accounts
+(their contract belongs to the organization), a resident's bound accounts; another's id is
+simply not found.
 The rules live in app.services; these classes parse, call and answer. The spec is served at
 /api/v1/_openapi, Swagger UI at /swagger/v1 (FAB_API_SWAGGER_UI), and the API keeps to it
 (tests/test_api_schema.py): what the spec refuses is a 400; a token missing, bad, expired or
@@ -18,33 +19,20 @@ import io
 import jsonschema
 from flask import current_app, g, jsonify, request, send_file
 from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, safe
-from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.decorators import permission_name
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, jwt_required
-from flask_jwt_extended import current_user as jwt_user
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import false, select
 
 from app import models as m
 from app.extensions import db, reads_only
-from app.security import SESSION_CLAIM, STAMP_CLAIM, api_lifetime
-from app.services import accounts, audit, bills, challenge, sessions
-from app.services import auth as auth_service
-from app.services.passwords import password_stamp
+from app.services import accounts, audit, bills
 from app.views.api_fields import (
-    RussianSchema,
     UtcDateTime,
-    boolean,
     error_body,
-    integer,
     kwh_field,
-    length,
     money_field,
-    positive_id,
-    string,
 )
 from app.views.api_query import (
     FILTER_OPERATIONS,
@@ -62,12 +50,6 @@ from app.views.base import RowsInterface, content_disposition
 API_VERSION = "v1"
 PDF_MIMETYPE = "application/pdf"
 
-SIGNIN_FAILED = "Неверный логин или пароль."
-BUSINESS_SIGNIN_FAILED = "Неверный логин, пароль или филиал."
-CODE_SIGNIN_HINT = ("Не хотите ждать — войдите по одноразовому коду из SMS или письма: «Забыли "
-                    "пароль?» на странице входа на сайте.")
-MUST_CHANGE_PASSWORD = ("Задайте новый пароль в личном кабинете на сайте, затем войдите в "
-                        "приложение с ним.")
 NOT_JSON = "Тело запроса должно быть объектом JSON."
 BAD_INPUT = "Проверьте данные запроса."
 NOT_FOUND = "Не найдено."
@@ -211,218 +193,6 @@ class PortalApiMixin:
 
     def response_500(self, message: str | None = None):
         return self.response(500, message=INTERNAL_ERROR)
-
-
-# ---------------------------------------------------------------------------------------------
-# Sign-in
-
-
-class LoginSchema(RussianSchema):
-    username = string(required=True, validate=length(320, minimum=1),
-                      metadata={"description": "Логин, телефон или e-mail",
-                                "example": "+79181234567"})
-    password = string(required=True, validate=length(1024, minimum=1),
-                      metadata={"description": "Пароль"})
-    provider = string(load_default="db",
-                      validate=validate.OneOf(["db"], error="Допустимо только: db."),
-                      metadata={"description": "Только db", "enum": ["db"]})
-    refresh = boolean(load_default=False,
-                      metadata={"description": "Выдать и refresh-токен"})
-    branch = integer(allow_none=True, load_default=None, validate=positive_id(),
-                     metadata={"description": "Филиал (id): обязателен для организаций, "
-                                              "не указывается жителями"})
-    altcha = string(allow_none=True, load_default=None,
-                    validate=length(challenge.MAX_PROOF, minimum=1),
-                    metadata={"description": (
-                        "Решение проверки «Я не робот» (ALTCHA): нужно, когда ответ 401 на "
-                        "прошлую попытку содержал challenge. Перебирайте counter от 0, пока "
-                        "PBKDF2 (parameters.algorithm, salt, cost итераций, keyLength байт) от "
-                        "пароля nonce + counter (4 байта, big-endian) не начнётся с keyPrefix; "
-                        "пришлите base64 от JSON {\"challenge\": <challenge как получен>, "
-                        "\"solution\": {\"counter\": …, \"derivedKey\": <hex>}}. Решение "
-                        "годится на одну попытку и 10 минут")})
-
-
-class ChallengeParametersSchema(Schema):
-    algorithm = fields.String(required=True, metadata={"example": challenge.ALGORITHM})
-    nonce = fields.String(required=True, metadata={"description": "hex"})
-    salt = fields.String(required=True, metadata={"description": "hex"})
-    cost = fields.Integer(required=True, metadata={"description": "Итераций PBKDF2"})
-    keyLength = fields.Integer(required=True, metadata={"description": "Длина ключа, байт"})
-    keyPrefix = fields.String(required=True,
-                              metadata={"description": "С чего должен начинаться ключ (hex)"})
-    expiresAt = fields.Integer(metadata={"description": "До какого времени (Unix) годится"})
-    data = fields.Dict(metadata={"description": "work: ожидаемое число попыток"})
-
-
-class ChallengeSchema(Schema):
-    parameters = fields.Nested(ChallengeParametersSchema, required=True)
-    signature = fields.String(required=True, metadata={"description": "Подпись сервера"})
-
-
-class SignInRefusalSchema(Schema):
-    message = fields.String(required=True, metadata={"description": "Что не так, для человека"})
-    challenge = fields.Nested(ChallengeSchema, metadata={"description": (
-        "Проверка «Я не робот» (ALTCHA, PBKDF2/SHA-256): следующая попытка входа должна "
-        "прислать её решение в поле altcha. Её просят, когда в учётную запись много раз "
-        "пытались войти с неверным паролем, а с этого адреса в неё ещё не входили")})
-
-
-class TokensSchema(Schema):
-    access_token = fields.String(required=True)
-    refresh_token = fields.String()
-
-
-class SignedOutSchema(Schema):
-    message = fields.String(required=True)
-
-
-SIGNED_OUT = "Вы вышли из приложения: его токены больше не действуют."
-
-
-class PortalSecurityApi(PortalApiMixin, SecurityApi):
-    """FAB's /api/v1/security/login and /refresh with the portal's entrance rules: a branch
-    means an organization's user of that branch, no branch a resident; staff use the web.
-    Each sign-in is a row (app.services.sessions) whose token every token carries in its
-    ``sid`` claim; /logout ends it, and with it every token of that sign-in."""
-
-    openapi_spec_component_schemas = (LoginSchema, TokensSchema, SignedOutSchema,
-                                      SignInRefusalSchema)
-    login_schema = LoginSchema()
-
-    @expose("/login", methods=["POST"])
-    @safe
-    def login(self):
-        """Sign in and get a JWT (and a refresh token with refresh: true)
-        ---
-        post:
-          summary: Вход по логину и паролю (организации — с филиалом)
-          requestBody:
-            required: true
-            content:
-              application/json:
-                schema:
-                  $ref: '#/components/schemas/LoginSchema'
-          responses:
-            200:
-              description: Токены
-              content:
-                application/json:
-                  schema:
-                    $ref: '#/components/schemas/TokensSchema'
-            401:
-              description: Неверный логин, пароль или филиал, или нужна проверка «Я не робот»
-                (тогда в ответе challenge)
-              content:
-                application/json:
-                  schema:
-                    $ref: '#/components/schemas/SignInRefusalSchema'
-            403:
-              description: Нужно сменить пароль на сайте, затем войти с новым
-              content:
-                application/json:
-                  schema:
-                    type: object
-                    required: [message]
-                    properties:
-                      message:
-                        type: string
-            429:
-              $ref: '#/components/responses/TooManyRequests'
-        """
-        try:
-            payload = self.json_body(self.login_schema)
-        except ValidationError as error:
-            return self.response_invalid(error)
-        branch_id = payload["branch"]
-        if branch_id is None:
-            g.signin_check = lambda user: user.kind == "resident"
-            failure = SIGNIN_FAILED
-        else:
-            g.signin_check = lambda user: (user.kind == "business"
-                                           and auth_service.serves_branch(user, branch_id))
-            failure = BUSINESS_SIGNIN_FAILED
-        g.signin_proof = payload["altcha"]
-        user = self.appbuilder.sm.auth_user_db(payload["username"], payload["password"])
-        if user is None:
-            return self.signin_refused(g.pop("signin_refusal", None), failure,
-                                       branch_id is None)
-        if user.must_change_password:
-            return self.response(403, message=MUST_CHANGE_PASSWORD)
-        opened = sessions.open_session(
-            db.session, user.id, sessions.API, api_lifetime(payload["refresh"]),
-            user_agent=request.headers.get("User-Agent"), ip=request.remote_addr)
-        claims = {STAMP_CLAIM: password_stamp(user.password), SESSION_CLAIM: opened.token}
-        tokens = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
-            identity=str(user.id), fresh=True, additional_claims=claims)}
-        if payload["refresh"]:
-            tokens[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(
-                identity=str(user.id), additional_claims=claims)
-        return self.response(200, **tokens)
-
-    def signin_refused(self, refusal, failure: str, resident: bool):
-        """A wrong password is a 401; so is a missing «not a robot» proof, with the challenge
-        (also after a wrong password, for the next attempt); a hard limit is a 429 with
-        Retry-After. A resident is told of the sign-in by code on the site."""
-        if refusal is not None and refusal.retry_after:
-            hint = f" {CODE_SIGNIN_HINT}" if resident else ""
-            response = self.response(429, message=f"{refusal.message}{hint}")
-            response.headers["Retry-After"] = str(refusal.retry_after)
-            return response
-        body = {"message": refusal.message if refusal and refusal.message else failure}
-        if refusal is not None and refusal.challenge:
-            body["challenge"] = refusal.challenge
-        return self.response(401, **body)
-
-    @expose("/refresh", methods=["POST"])
-    @jwt_required(refresh=True)
-    @safe
-    def refresh(self):
-        """A new access token for a refresh token, while the user is still active
-        ---
-        post:
-          summary: Новый access-токен по refresh-токену
-          responses:
-            200:
-              description: Новый access-токен
-              content:
-                application/json:
-                  schema:
-                    $ref: '#/components/schemas/TokensSchema'
-          security:
-            - jwt_refresh: []
-        """
-        user = jwt_user  # by the security manager: None once signed out, deactivated or a
-        # new password
-        if not user or user.kind not in ("business", "resident") or user.must_change_password:
-            return unauthorized(SIGN_IN_AGAIN)
-        return self.response(200, **{API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
-            identity=str(user.id), fresh=False,
-            additional_claims={STAMP_CLAIM: password_stamp(user.password),
-                               SESSION_CLAIM: get_jwt()[SESSION_CLAIM]})})
-
-    @expose("/logout", methods=["POST"])
-    @jwt_required()
-    @safe
-    def sign_out(self):  # not "logout": the browsers' sign-outs are those (Clear-Site-Data)
-        """End this sign-in of the app: its access and refresh tokens open nothing after
-        ---
-        post:
-          summary: Выход из приложения (все токены этого входа перестают действовать)
-          responses:
-            200:
-              description: Вход завершён
-              content:
-                application/json:
-                  schema:
-                    $ref: '#/components/schemas/SignedOutSchema'
-          security:
-            - jwt: []
-        """
-        user = jwt_user  # by the security manager, with the sign-in of the token
-        sessions.end(db.session, user.id, user.session_row_id, request.remote_addr,
-                     journal=False)
-        return self.response(200, message=SIGNED_OUT)
 
 
 # ---------------------------------------------------------------------------------------------
