@@ -7,7 +7,7 @@ The ledger is charges and payments; invoices and balances are derived from it.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
 
 from flask_appbuilder import Model
@@ -25,6 +25,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     event,
     func,
@@ -34,7 +35,36 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-Money = Numeric(14, 2)
+KOPECK = Decimal("0.01")
+
+
+class ExactMoney(TypeDecorator):
+    """Numeric(14, 2) that is exact on SQLite too, which keeps NUMERIC as a binary float:
+    every amount written is a Decimal rounded half-up to kopecks (a float is refused, it is
+    never an exact sum) and every amount read comes back as one. Values compared with a
+    column keep the plain Numeric type: ``amount > 0.005`` must not become ``> 0.01``."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(14, 2)
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError(f"money must be a Decimal, not the float {value!r}")
+        return Decimal(value).quantize(KOPECK, ROUND_HALF_UP)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value).quantize(KOPECK, ROUND_HALF_UP)
+
+    def coerce_compared_value(self, op, value):
+        return self.impl_instance
+
+
+Money = ExactMoney()
 Kwh = Numeric(14, 3)
 Rate = Numeric(10, 4)
 ZERO = Decimal("0.00")

@@ -2,8 +2,10 @@
 `downgrade base` removes it, and upgrading again works; on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
+import sqlite3
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,8 +16,9 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401  (registers the tables)
-from app import create_app
+from app import MIGRATIONS_DIR, create_app
 from app.extensions import db
+from app.models import ExactMoney
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PORTAL_TABLES = {t.name for t in Model.metadata.sorted_tables}
@@ -121,4 +124,47 @@ def test_a_schema_drift_is_caught(sqlite_url, tmp_path):
             conn.exec_driver_sql("DROP INDEX ix_audit_at")
         diffs = schema_differences(db.engine)
         assert [(d[0], d[1].name) for d in diffs] == [("add_index", "ix_audit_at")]
+        db.engine.dispose()
+
+
+
+def _migration(filename: str):
+    """A migration's module, for its frozen lists."""
+    spec = importlib.util.spec_from_file_location(
+        filename.removesuffix(".py"), os.path.join(MIGRATIONS_DIR, "versions", filename))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_money_with_float_residue_is_rounded_on_sqlite(sqlite_url, tmp_path):
+    """The data migration d2ac992fd6d2 rounds what SQLite stored as 0.1 + 0.2 in every money
+    column (its frozen list is every column of the money type today) and leaves NULL alone."""
+    migration = _migration("d2ac992fd6d2_exact_money.py")
+    frozen = {(t, c) for t, columns in migration.MONEY_COLUMNS.items() for c in columns}
+    assert frozen == {(t.name, c.name) for t in Model.metadata.sorted_tables
+                      for c in t.columns if isinstance(c.type, ExactMoney)}
+    empty = {("payment_order", "gateway_amount")}
+    dummies = {"INT": 1, "CHAR": "x", "TEXT": "x", "DATETIME": "2026-12-01 00:00:00.000000",
+               "DATE": "2026-12-01", "BOOL": 0, "NUMERIC": 0, "JSON": "{}"}
+    flask_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": sqlite_url,
+                            "DEV_OUTBOX_DIR": str(tmp_path / "outbox")})
+    with flask_app.app_context():
+        upgrade(revision=migration.down_revision)
+        conn = sqlite3.connect(make_url(sqlite_url).database)  # foreign keys not enforced
+        conn.execute("PRAGMA ignore_check_constraints = ON")
+        for table, columns in migration.MONEY_COLUMNS.items():
+            row = {name: next(v for k, v in dummies.items() if k in kind.upper())
+                   for _, name, kind, notnull, default, pk in conn.execute(
+                       f"PRAGMA table_info({table})") if notnull and default is None and not pk}
+            row.update({c: None if (table, c) in empty else 0.1 + 0.2 for c in columns})
+            conn.execute(f"INSERT INTO {table} ({', '.join(row)}) "
+                         f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        conn.commit()
+        assert conn.execute("SELECT amount FROM charge").fetchall() == [(0.30000000000000004,)]
+        upgrade()
+        for table, columns in migration.MONEY_COLUMNS.items():
+            assert conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall() == [
+                tuple(None if (table, c) in empty else 0.3 for c in columns)], table
+        conn.close()
         db.engine.dispose()

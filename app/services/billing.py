@@ -110,6 +110,12 @@ def _value(dialect: str, expr: str, places: int) -> str:
     return f"(({expr}) / {float(scale)!r})"
 
 
+def _money(dialect: str, expr: str) -> str:
+    """A sum of money columns rounded to kopecks on SQLite, whose NUMERIC is a binary float:
+    0.1 + 0.2 is stored as 0.30000000000000004 otherwise. PostgreSQL's numeric is exact."""
+    return f"ROUND({expr}, 2)" if dialect == "sqlite" else expr
+
+
 #: Indexes of SQLite's scratch tables, created right after each is filled: its joins and
 #: correlated sums probe them. PostgreSQL hashes, sorts and windows instead, and only needs
 #: each table ANALYZEd.
@@ -380,7 +386,8 @@ def _invoice_statement(dialect: str) -> str:
     return f"""INSERT INTO invoice (number, account_id, period, opening_balance, charged, paid,
                                  amount_due, due_date, issued_at)
         SELECT :number_prefix || {_padded(dialect, 'account_id')}, account_id, :period,
-          opening, charged, paid, opening + charged - paid, :due, :now
+          {_money(dialect, 'opening')}, {_money(dialect, 'charged')}, {_money(dialect, 'paid')},
+          {_money(dialect, 'opening + charged - paid')}, :due, :now
         FROM (SELECT b.account_id,
                 COALESCE(ch.before, 0) - COALESCE(pay.before, 0) AS opening,
                 COALESCE(ch.now, 0) + COALESCE({_value(dialect, 'l.kopecks', 2)}, 0)

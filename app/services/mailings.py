@@ -337,8 +337,8 @@ def queue(session: Session, mailing_id: int, actor_id: int | None, period: dt.da
     session.execute(insert(MailingRecipient).from_select(
         ["mailing_id", "user_id", "email", "name", "account", "debt", "status", "attempts"],
         select(literal(mailing_id), chosen.c.user_id, chosen.c.email, chosen.c.name,
-               chosen.c.account, func.coalesce(chosen.c.debt, 0), literal("pending"),
-               literal(0))))
+               chosen.c.account, func.round(func.coalesce(chosen.c.debt, 0), 2),
+               literal("pending"), literal(0))))
     total = session.execute(select(func.count(MailingRecipient.id))
                             .where(MailingRecipient.mailing_id == mailing_id)).scalar_one()
     mailing.total, mailing.sent, mailing.failed = total, 0, 0

@@ -211,6 +211,7 @@ def integer_limit(column_type) -> int | None:
 
 def fits(column_type, value) -> str | None:
     """Why ``value`` cannot be stored in (or compared with) a column of this type, or None."""
+    column_type = getattr(column_type, "impl_instance", column_type)  # app.models.ExactMoney
     limit = integer_limit(column_type)
     if limit is not None:
         number = int(value)
@@ -366,6 +367,7 @@ def _comparable(view: BaseModelView, column: str, flt, value: str) -> bool:
     if isinstance(flt, FilterRelation):
         return valid_id(datamodel.get_related_model(column), value.strip())
     column_type = getattr(datamodel.list_columns.get(column), "type", None)
+    column_type = getattr(column_type, "impl_instance", column_type)  # app.models.ExactMoney
     if integer_limit(column_type) is not None:
         try:
             return fits(column_type, int(value)) is None
