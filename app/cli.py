@@ -71,22 +71,30 @@ billing_cli = AppGroup("billing", help="Расчёт начислений и в�
 
 @billing_cli.command("run")
 @click.option("--period", required=True, help="Расчётный месяц, например 2026-10.")
-def billing_run(period: str) -> None:
+@click.option("--force", "force_reason", default=None, metavar="ПРИЧИНА",
+              help="Рассчитать текущий месяц до конца приёма показаний; причина попадёт в "
+                   "журнал аудита.")
+def billing_run(period: str, force_reason: str | None) -> None:
     """Compute the period's charges and issue its invoices (accounts already billed are
     skipped: running a period twice changes nothing)."""
     from tqdm import tqdm
 
     from app.extensions import db
     from app.services import billing
+    from app.services.periods import local_today
 
     try:
         month = billing.parse_period(period)
+        today = local_today(current_app.config)
+        billing.check_period(db.session, month, today,
+                             current_app.config["READING_WINDOW_LAST_DAY"], force_reason)
         with tqdm(total=1, unit=" шаг", desc=f"Расчёт {month:%m.%Y}", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 
             result = billing.run_period(db.session, month, **billing.settings(current_app.config),
+                                        today=today, force_reason=force_reason,
                                         progress=progress)
     except billing.BillingError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -665,6 +665,7 @@ class Payment(Model):
         CheckConstraint(PaymentMethod.check("method"), name="ck_payment_method"),
         CheckConstraint("amount > 0", name="ck_payment_amount_positive"),
         Index("ix_payment_account_paid", "account_id", "paid_at"),
+        Index("ix_payment_paid", "paid_at"),  # the billing run's payments since last month
         Index("ix_payment_status_created", "status", "created_at"),
     )
 

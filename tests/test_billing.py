@@ -253,7 +253,7 @@ def test_no_reading_average_then_norm_then_recalculation(session, world):
     assert [rows[0][5] for rows in kinds] == ["average", "average", "average", "norm"]
     assert [rows[0][2] for rows in kinds] == [D("90.000")] * 3 + [D("100.000")]
     add_reading(session, meter, dt.date(2026, 12, 1), "1700")
-    run(session, dt.date(2026, 12, 1), today=dt.date(2026, 12, 20))
+    run(session, dt.date(2026, 12, 1), today=dt.date(2026, 12, 26))
     # 430 kWh since July, 370 of them already charged as estimates.
     assert charges(session, account, dt.date(2026, 12, 1))[0][2] == D("60.000")
     bills = session.execute(select(m.Invoice).where(m.Invoice.account_id == account)

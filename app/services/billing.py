@@ -46,12 +46,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Date, DateTime
 
 from app.services import audit, background
-from app.services.periods import add_months
+from app.services.periods import add_months, local_today
 from app.services.tariffs import season_of
 
 #: Temporary tables of one run, dropped at its end.
-SCRATCH = ("bill_accounts", "bill_estimated", "bill_u", "bill_caps", "bill_rates",
-           "bill_lines", "bill_totals")
+SCRATCH = ("bill_accounts", "bill_u", "bill_caps", "bill_rates", "bill_lines",
+           "bill_totals", "bill_charged", "bill_paid")
 
 
 class BillingError(Exception):
@@ -120,8 +120,10 @@ def _money(dialect: str, expr: str) -> str:
 #: correlated sums probe them. PostgreSQL hashes, sorts and windows instead, and only needs
 #: each table ANALYZEd.
 SCRATCH_INDEXES = {
+    "bill_accounts": "account_id",
+    "bill_charged": "account_id",
+    "bill_paid": "account_id",
     "bill_u": "account_id",
-    "bill_estimated": "meter_id, zone",
     "bill_caps": "scheme, range_no",
     "bill_rates": "tariff_group_id, zones, zone, range_no",
 }
@@ -141,27 +143,24 @@ def _with_indexes(dialect: str, statements: list[str]) -> list[str]:
 
 def _statements(dialect: str) -> list[str]:
     """The scratch tables of a run, in order, up to the priced charge lines. Parameters:
-    :period, :prev_start (6 months back), :end_date, :norm (kWh), :estimate_months, :season."""
+    :period, :prev_period (the month before), :prev_start (6 months back), :end_date, :norm
+    (kWh), :estimate_months, :season."""
     return [
-        # Accounts to bill: active, not yet invoiced for the period.
+        # Accounts to bill: active, not yet invoiced for the period; and the period of each
+        # one's last invoice (``since``), where its opening balance is carried from: the month
+        # before for nearly all, found through the period index; an index probe per account
+        # for the others; NULL for an account never invoiced.
         """CREATE TEMP TABLE bill_accounts AS
         SELECT a.id AS account_id, a.tariff_group_id,
-          CASE WHEN a.large_family = :yes THEN 0 ELSE a.tariff_group_id END AS scheme
+          CASE WHEN a.large_family = :yes THEN 0 ELSE a.tariff_group_id END AS scheme,
+          CASE WHEN li.id IS NOT NULL THEN li.period
+               ELSE (SELECT MAX(x.period) FROM invoice x
+                     WHERE x.account_id = a.id AND x.period < :prev_period) END AS since
         FROM personal_account a
+        LEFT JOIN invoice li ON li.account_id = a.id AND li.period = :prev_period
         WHERE a.status = 'active' AND a.opened_on < :end_date
           AND NOT EXISTS (SELECT 1 FROM invoice i
                           WHERE i.account_id = a.id AND i.period = :period)""",
-        # kWh already charged as estimates since a meter's last accepted reading, per register:
-        # the estimates of the months after which no reading was accepted before this period.
-        # (A meter never read has nothing to recalculate: its first reading is charged 0.)
-        """CREATE TEMP TABLE bill_estimated AS
-        SELECT c.meter_id, c.zone, SUM(c.kwh) AS kwh, COUNT(DISTINCT c.period) AS months
-        FROM charge c
-        WHERE c.kind IN ('average', 'norm') AND c.meter_id IS NOT NULL AND c.period < :period
-          AND NOT EXISTS (SELECT 1 FROM reading x
-                          WHERE x.meter_id = c.meter_id AND x.status = 'accepted'
-                            AND x.period >= c.period AND x.period < :period)
-        GROUP BY c.meter_id, c.zone""",
         _registers_statement(dialect),
         # The season's range bounds of every tariff group, and scheme 0 (large families, and
         # groups without limits): one range without an upper bound.
@@ -198,6 +197,7 @@ def _statements(dialect: str) -> list[str]:
         GROUP BY tariff_group_id, zones, zone, range_no""",
         _lines_statement(dialect),
         *_totals_statements(dialect),
+        *_movement_statements(dialect),
     ]
 
 
@@ -216,34 +216,41 @@ def _registers_statement(dialect: str) -> str:
     average, norm); an account without an active meter gets one register charged by the norm.
 
     The readings of each meter: the period's (the latest accepted), the last accepted one
-    before it, and the oldest of the six months before that (for the average). PostgreSQL
-    finds all three in one pass over the readings in index order: the greatest (or least)
-    array of a sort key (period, id) followed by the register values carries the chosen
-    reading's values along. SQLite probes its index (meter_id, period, ...) per billed meter,
-    cheaper there than sorting the readings, and looks for the oldest reading only for a
-    meter without the period's; the unary plus keeps its planner off the (period, status)
-    index, which would scan a whole month per meter. SQLite also marks the registers that are
-    their account's only one (one meter, one zone, the common case), whose totals need no
-    sum."""
+    before it, and the oldest of the six months before that (for the average, only for a
+    meter without the period's). A reading for a month after the meter's verification date
+    (срок поверки) is not trusted and does not count: such a meter is billed as one without
+    readings, by the average while that is allowed, then by the norm (Правила 354, п. 59-60).
+    Whatever the length of the history, only the period and the month before are read in
+    bulk; an older reading is looked up through the index (meter_id, period) for the meters
+    that need one.
+
+    PostgreSQL reads the two months in one pass in index order: the greatest (or least) array
+    of a sort key (period, id) followed by the register values carries the chosen reading's
+    values along; a lateral probe finds an older previous reading, and the oldest one, only
+    where needed (a condition on the outer row gates each probe). SQLite probes its index per
+    billed meter, cheaper there than sorting the readings; the unary plus keeps its planner
+    off the (period, status) index, which would scan a whole month per meter. SQLite also
+    marks the registers that are their account's only one (one meter, one zone, the common
+    case), whose totals need no sum."""
     month = lambda column: _month_index(dialect, column)  # noqa: E731
     zones = ("(SELECT 1 AS zone_no, 'T1' AS zone UNION ALL SELECT 2, 'T2' "
              "UNION ALL SELECT 3, 'T3')")
     if dialect == "postgresql":
-        key = "CAST(CAST(period - DATE '2000-01-01' AS BIGINT) * 4294967296 + id AS NUMERIC)"
-        key_date = "(DATE '2000-01-01' + CAST(FLOOR(r.{0}[1] / 4294967296) AS INTEGER))"
-        readings = f"""(SELECT meter_id, cur, prev, old,
-              {month(key_date.format('prev'))} - {month(key_date.format('old'))} AS months
-            FROM (SELECT meter_id,
-                    MAX(ARRAY[CAST(id AS NUMERIC), t1, t2, t3])
-                      FILTER (WHERE period = :period) AS cur,
-                    MAX(ARRAY[{key}, t1, t2, t3]) FILTER (WHERE period < :period) AS prev,
-                    MIN(ARRAY[{key}, t1, t2, t3])
-                      FILTER (WHERE period >= :prev_start AND period < :period) AS old
-                  FROM reading WHERE status = 'accepted' AND period <= :period
-                  GROUP BY meter_id) r)"""
+        key = ("CAST(CAST({0}period - DATE '2000-01-01' AS BIGINT) * 4294967296 + {0}id "
+               "AS NUMERIC)")
+        key_date = "(DATE '2000-01-01' + CAST(FLOOR(({0})[1] / 4294967296) AS INTEGER))"
+        trusted = "(m.verification_due IS NULL OR {0} <= m.verification_due)".format
+        cur_ok = f"(w.cur IS NOT NULL AND {trusted(':period')})"
+        window_prev = f"(w.prev IS NOT NULL AND {trusted(key_date.format('w.prev'))})"
+        prev = f"(CASE WHEN {window_prev} THEN w.prev ELSE p.prev END)"
+        accepted = (f"FROM reading x WHERE x.meter_id = m.id AND x.status = 'accepted' "
+                    f"AND {trusted('x.period')}")
         kwh, kind = _register_rules(
-            has={t: f"r.{t} IS NOT NULL" for t in ("cur", "prev", "old")},
-            value=lambda t: f"r.{t}[z.zone_no + 1]", months="r.months")
+            has={"cur": cur_ok, "prev": f"{prev} IS NOT NULL", "old": "o.old IS NOT NULL"},
+            value=lambda t: f"({ {'cur': 'w.cur', 'prev': prev, 'old': 'o.old'}[t]})"
+                            "[z.zone_no + 1]",
+            months=f"({month(key_date.format(prev))} - {month(key_date.format('o.old'))})",
+            prev_period=key_date.format(prev), account="b.account_id", register="m.id")
         return f"""CREATE TEMP TABLE bill_u AS
         SELECT b.account_id, b.tariff_group_id, m.id AS meter_id,
           COALESCE(m.zones, 1) AS zones, b.scheme, z.zone, {kwh} AS kwh, {kind} AS kind
@@ -251,21 +258,38 @@ def _registers_statement(dialect: str) -> str:
         LEFT JOIN meter m ON m.account_id = b.account_id AND m.active = :yes
         JOIN {zones} z
           ON z.zone_no <= COALESCE(m.zones, 1)
-        LEFT JOIN {readings} r ON r.meter_id = m.id
-        LEFT JOIN bill_estimated e ON e.meter_id = m.id AND e.zone = z.zone"""
-    accepted = "FROM reading x WHERE x.meter_id = {0} AND +x.status = 'accepted'"
+        LEFT JOIN (SELECT meter_id,
+                     MAX(ARRAY[CAST(id AS NUMERIC), t1, t2, t3])
+                       FILTER (WHERE period = :period) AS cur,
+                     MAX(ARRAY[{key.format('')}, t1, t2, t3])
+                       FILTER (WHERE period < :period) AS prev
+                   FROM reading WHERE status = 'accepted'
+                     AND period >= :prev_period AND period <= :period
+                   GROUP BY meter_id) w ON w.meter_id = m.id
+        LEFT JOIN LATERAL (
+          SELECT ARRAY[{key.format('x.')}, x.t1, x.t2, x.t3] AS prev {accepted}
+            AND NOT {window_prev} AND x.period < :prev_period
+          ORDER BY x.period DESC, x.id DESC LIMIT 1) p ON TRUE
+        LEFT JOIN LATERAL (
+          SELECT ARRAY[{key.format('x.')}, x.t1, x.t2, x.t3] AS old {accepted}
+            AND NOT {cur_ok} AND x.period >= :prev_start AND x.period < :period
+          ORDER BY x.period, x.id LIMIT 1) o ON TRUE"""
+    accepted = ("FROM reading x WHERE x.meter_id = {0} AND +x.status = 'accepted' "
+                "AND ({1}.verification_due IS NULL OR x.period <= {1}.verification_due)")
     values = "CASE z.zone_no WHEN 1 THEN {0}.t1 WHEN 2 THEN {0}.t2 ELSE {0}.t3 END"
     kwh, kind = _register_rules(
         has={"cur": "c.id IS NOT NULL", "prev": "p.id IS NOT NULL", "old": "o.id IS NOT NULL"},
         value=lambda t: values.format(t[0]),
-        months=f"({month('p.period')} - {month('o.period')})")
+        months=f"({month('p.period')} - {month('o.period')})",
+        prev_period="p.period", account="m.account_id",
+        register="m.meter_id")
     return f"""CREATE TEMP TABLE bill_u AS
         WITH ids AS MATERIALIZED (
           SELECT b.account_id, b.tariff_group_id, b.scheme, m.id AS meter_id, m.zones,
-            m.digit_capacity,
+            m.digit_capacity, m.verification_due,
             (SELECT COUNT(*) FROM meter n WHERE n.account_id = b.account_id) AS meters,
-            (SELECT MAX(x.id) {accepted.format('m.id')} AND x.period = :period) AS cur_id,
-            (SELECT x.id {accepted.format('m.id')} AND x.period < :period
+            (SELECT MAX(x.id) {accepted.format('m.id', 'm')} AND x.period = :period) AS cur_id,
+            (SELECT x.id {accepted.format('m.id', 'm')} AND x.period < :period
              ORDER BY x.period DESC, x.id DESC LIMIT 1) AS prev_id
           FROM bill_accounts b
           LEFT JOIN meter m ON m.account_id = b.account_id AND m.active = :yes)
@@ -278,29 +302,44 @@ def _registers_statement(dialect: str) -> str:
         LEFT JOIN reading c ON c.id = m.cur_id
         LEFT JOIN reading p ON p.id = m.prev_id
         LEFT JOIN reading o ON o.id = CASE WHEN m.cur_id IS NULL THEN (
-          SELECT x.id {accepted.format('m.meter_id')} AND x.period >= :prev_start
-            AND x.period < :period ORDER BY x.period, x.id LIMIT 1) END
-        LEFT JOIN bill_estimated e ON e.meter_id = m.meter_id AND e.zone = z.zone"""
+          SELECT x.id {accepted.format('m.meter_id', 'm')} AND x.period >= :prev_start
+            AND x.period < :period ORDER BY x.period, x.id LIMIT 1) END"""
 
 
-def _register_rules(has: dict, value, months: str) -> tuple[str, str]:
+def _estimated(account: str, register: str, prev_period: str, what: str) -> str:
+    """``SUM(c.kwh)`` or ``COUNT(DISTINCT c.period)`` of the estimates (average, norm) charged
+    for a register in the months after its meter's previous reading: what a real reading
+    recalculates, and how many estimates in a row were charged. There are none when the
+    previous reading is the month before's, the common case: then nothing is read at all."""
+    return f"""(CASE WHEN {prev_period} < :prev_period THEN (
+              SELECT {what} FROM charge c
+              WHERE c.account_id = {account} AND c.meter_id = {register}
+                AND c.zone = z.zone AND c.kind IN ('average', 'norm')
+                AND c.period > {prev_period} AND c.period < :period) END)"""
+
+
+def _register_rules(has: dict, value, months: str, prev_period: str, account: str,
+                    register: str) -> tuple[str, str]:
     """The kWh (thousandths) and the kind of one register, from whether the meter has the
     period's reading (cur), a previous one (prev) and one six months back at most (old), a
-    register's value in each (``value('cur')``), and the months between prev and old.
+    register's value in each (``value('cur')``), the months between prev and old, the period
+    of prev and the account's and the meter's ids.
 
     With the period's reading: the consumption since the previous one (a rollover of the digit
     capacity counts), less the estimates charged since; the first reading ever is charged 0.
     Without it: the average month, if the history spans 3 months at least and fewer than
     :estimate_months estimates were charged in a row; otherwise the norm (on register 1)."""
     cur, prev, old = (value(t) for t in ("cur", "prev", "old"))
-    average = (f"{has['old']} AND {months} >= 3 AND COALESCE(e.months, 0) < :estimate_months "
-               f"AND {prev} >= {old}")
+    estimated_kwh = _estimated(account, register, prev_period, "SUM(c.kwh)")
+    estimated_months = _estimated(account, register, prev_period, "COUNT(DISTINCT c.period)")
+    average = (f"{has['old']} AND {months} >= 3 "
+               f"AND COALESCE({estimated_months}, 0) < :estimate_months AND {prev} >= {old}")
     kwh = f"""CASE
             WHEN {has['cur']} AND NOT ({has['prev']}) THEN 0
             WHEN {has['cur']} THEN
               {_milli(cur)} - {_milli(prev)}
               + CASE WHEN {cur} < {prev} THEN {_capacity_milli('m.digit_capacity')} ELSE 0 END
-              - COALESCE({_milli('e.kwh')}, 0)
+              - COALESCE({_milli(estimated_kwh)}, 0)
             WHEN {average} THEN ({_milli(prev)} - {_milli(old)}) / {months}
             WHEN z.zone_no = 1 THEN {_milli(':norm')}
             ELSE 0
@@ -377,10 +416,54 @@ def _lines_statement(dialect: str) -> str:
         WHERE l.kwh <> 0"""
 
 
+def _movement_statements(dialect: str) -> list[str]:
+    """What each account was charged and paid since its last invoice (``since``): charges of
+    that period up to this one, payments from that period's first day to this period's end.
+    For nearly all accounts ``since`` is the month before: those rows are found through the
+    period (paid_at) index, two months of the ledger whatever its length; the few others
+    (billed long ago, or never) through their account's index (CROSS JOIN keeps SQLite's
+    planner from scanning the period index over all history for them instead)."""
+    since_start = ("b.since" if dialect == "sqlite"
+                   else "(CAST(b.since AS TIMESTAMP) AT TIME ZONE 'UTC')")
+    return [
+        """CREATE TEMP TABLE bill_charged AS
+        SELECT account_id,
+          SUM(CASE WHEN period < :period THEN amount END) AS before,
+          SUM(CASE WHEN period = :period THEN amount END) AS now
+        FROM (SELECT c.account_id, c.period, c.amount
+              FROM charge c JOIN bill_accounts b ON b.account_id = c.account_id
+              WHERE c.period >= :prev_period AND c.period <= :period
+                AND b.since = :prev_period
+              UNION ALL
+              SELECT c.account_id, c.period, c.amount
+              FROM bill_accounts b CROSS JOIN charge c
+              WHERE c.account_id = b.account_id AND (b.since IS NULL OR b.since < :prev_period)
+                AND (b.since IS NULL OR c.period >= b.since) AND c.period <= :period) moved
+        GROUP BY account_id""",
+        f"""CREATE TEMP TABLE bill_paid AS
+        SELECT account_id,
+          SUM(CASE WHEN paid_at < :start THEN amount END) AS before,
+          SUM(CASE WHEN paid_at >= :start THEN amount END) AS now
+        FROM (SELECT p.account_id, p.paid_at, p.amount
+              FROM payment p JOIN bill_accounts b ON b.account_id = p.account_id
+              WHERE p.paid_at >= :prev_start_at AND p.paid_at < :end
+                AND p.status = 'succeeded' AND b.since = :prev_period
+              UNION ALL
+              SELECT p.account_id, p.paid_at, p.amount
+              FROM bill_accounts b CROSS JOIN payment p
+              WHERE p.account_id = b.account_id AND (b.since IS NULL OR b.since < :prev_period)
+                AND (b.since IS NULL OR p.paid_at >= {since_start}) AND p.paid_at < :end
+                AND p.status = 'succeeded') moved
+        GROUP BY account_id""",
+    ]
+
+
 def _invoice_statement(dialect: str) -> str:
-    """One invoice per account: opening + charged - paid = amount due. Run before the lines
-    become charges, so the period's charges already in the ledger (adjustments) and the new
-    lines add up without counting anything twice."""
+    """One invoice per account: opening + charged - paid = amount due, the opening carried
+    from the account's last invoice (its opening, plus what was charged and paid since its
+    period began: adjustments and payments that came after it was issued count). Run before
+    the lines become charges, so the period's charges already in the ledger (adjustments) and
+    the new lines add up without counting anything twice."""
     lines = "bill_totals" if dialect == "sqlite" else (
         "(SELECT account_id, SUM(kopecks) AS kopecks FROM bill_lines GROUP BY account_id)")
     return f"""INSERT INTO invoice (number, account_id, period, opening_balance, charged, paid,
@@ -389,22 +472,16 @@ def _invoice_statement(dialect: str) -> str:
           {_money(dialect, 'opening')}, {_money(dialect, 'charged')}, {_money(dialect, 'paid')},
           {_money(dialect, 'opening + charged - paid')}, :due, :now
         FROM (SELECT b.account_id,
-                COALESCE(ch.before, 0) - COALESCE(pay.before, 0) AS opening,
+                COALESCE(li.opening_balance, 0) + COALESCE(ch.before, 0)
+                  - COALESCE(pay.before, 0) AS opening,
                 COALESCE(ch.now, 0) + COALESCE({_value(dialect, 'l.kopecks', 2)}, 0)
                   AS charged,
                 COALESCE(pay.now, 0) AS paid
               FROM bill_accounts b
+              LEFT JOIN invoice li ON li.account_id = b.account_id AND li.period = b.since
               LEFT JOIN {lines} l ON l.account_id = b.account_id
-              LEFT JOIN (SELECT account_id,
-                           SUM(CASE WHEN period < :period THEN amount END) AS before,
-                           SUM(CASE WHEN period = :period THEN amount END) AS now
-                         FROM charge WHERE period <= :period
-                         GROUP BY account_id) ch ON ch.account_id = b.account_id
-              LEFT JOIN (SELECT account_id,
-                           SUM(CASE WHEN paid_at < :start THEN amount END) AS before,
-                           SUM(CASE WHEN paid_at >= :start THEN amount END) AS now
-                         FROM payment WHERE status = 'succeeded' AND paid_at < :end
-                         GROUP BY account_id) pay ON pay.account_id = b.account_id) totals"""
+              LEFT JOIN bill_charged ch ON ch.account_id = b.account_id
+              LEFT JOIN bill_paid pay ON pay.account_id = b.account_id) totals"""
 
 
 def _charge_statement(dialect: str) -> str:
@@ -442,18 +519,63 @@ def settings(config) -> dict:
     """The run's configurable rules (config.py)."""
     return {"norm_kwh": int(config["BILLING_NORM_KWH"]),
             "estimate_months": int(config["ESTIMATE_BY_AVERAGE_MONTHS"]),
-            "due_day": int(config["PAYMENT_DUE_DAY"])}
+            "due_day": int(config["PAYMENT_DUE_DAY"]),
+            "window_last_day": int(config["READING_WINDOW_LAST_DAY"])}
+
+
+def check_period(session: Session, period: dt.date, today: dt.date, window_last_day: int,
+                 force_reason: str | None = None) -> None:
+    """Refuse, with the reason, a period that must not be billed now: one in the future; one
+    before the first billed period (unless nothing was ever billed); one after a month not
+    yet billed (a gap); the current month while its readings are still being taken (unless
+    forced, with a reason, which the run records in the audit journal)."""
+    if period > first_of_month(today):
+        raise BillingError(f"Нельзя выставить счета за будущий период {period:%m.%Y}.")
+    first, last = session.execute(text("SELECT MIN(period), MAX(period) FROM invoice")).one()
+    first, last = (_as_date(value) for value in (first, last))
+    if first is not None and period < first:
+        raise BillingError(f"Период {period:%m.%Y} раньше первого рассчитанного "
+                           f"({first:%m.%Y}): за него счета не выставлялись и выставлены "
+                           "не будут.")
+    if last is not None and period > add_months(last, 1):
+        raise BillingError(f"Сначала рассчитайте {add_months(last, 1):%m.%Y}: последний "
+                           f"рассчитанный период — {last:%m.%Y}, месяцы нельзя пропускать.")
+    if period == first_of_month(today) and today.day <= window_last_day \
+            and not (force_reason or "").strip():
+        raise BillingError(f"Показания за {period:%m.%Y} принимаются до {window_last_day}-го "
+                           "числа: рассчитайте месяц после этого или укажите причину "
+                           "досрочного расчёта.")
+
+
+def check_correction(session: Session, account_id: int, period: dt.date) -> None:
+    """A correction goes into a period the account has not been billed for yet: a billed
+    period is closed, and the next invoice carries its opening from the last one, so a change
+    before it would never reach a bill."""
+    last = _as_date(session.execute(text("SELECT MAX(period) FROM invoice WHERE account_id = :a"),
+                                    {"a": account_id}).scalar())
+    if last is not None and first_of_month(period) <= last:
+        raise BillingError(f"Счёт за {last:%m.%Y} уже выставлен: период закрыт. Внесите "
+                           f"корректировку в {add_months(last, 1):%m.%Y} или позже.")
+
+
+def _as_date(value) -> dt.date | None:
+    """MIN/MAX of a date column: a date on PostgreSQL, an ISO string on SQLite."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
 
 
 def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_months: int,
-               due_day: int, actor_id: int | None = None, today: dt.date | None = None,
+               due_day: int, window_last_day: int = 25, actor_id: int | None = None,
+               today: dt.date | None = None, force_reason: str | None = None,
                progress=None) -> RunResult:
-    """Bill one period for every account not yet billed for it. ``progress(done, total)`` is
-    called after each statement (the CLI's bar, the admin view's figure)."""
+    """Bill one period for every account not yet billed for it, after check_period.
+    ``progress(done, total)`` is called after each statement (the CLI's bar, the admin view's
+    figure)."""
     period = first_of_month(period)
     today = today or dt.date.today()
-    if period > first_of_month(today):
-        raise BillingError(f"Нельзя выставить счета за будущий период {period:%m.%Y}.")
+    check_period(session, period, today, window_last_day, force_reason)
+    prev_period = add_months(period, -1)
     connection = session.connection()
     dialect = connection.dialect.name
     start = dt.datetime.combine(period, dt.time(), dt.timezone.utc)
@@ -461,16 +583,18 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     end = dt.datetime.combine(end_date, dt.time(), dt.timezone.utc)
     prev_start = (period.replace(day=1) - dt.timedelta(days=183)).replace(day=1)
     params = {
-        "period": period, "prev_start": prev_start, "start": start, "end": end,
+        "period": period, "prev_period": prev_period, "prev_start": prev_start,
+        "prev_start_at": dt.datetime.combine(prev_period, dt.time(), dt.timezone.utc),
+        "start": start, "end": end,
         "end_date": end_date, "norm": norm_kwh, "estimate_months": estimate_months,
         "season": season_of(period), "due": end_date.replace(day=due_day),
         "now": dt.datetime.now(dt.timezone.utc), "yes": True, "no": False,
         "number_prefix": f"{period:%Y%m}-",
     }
-    types = [bindparam(name, type_=Date()) for name in ("period", "prev_start", "end_date",
-                                                        "due")]
-    types += [bindparam(name, type_=DateTime(timezone=True)) for name in ("start", "end",
-                                                                          "now")]
+    types = [bindparam(name, type_=Date())
+             for name in ("period", "prev_period", "prev_start", "end_date", "due")]
+    types += [bindparam(name, type_=DateTime(timezone=True))
+              for name in ("start", "end", "now", "prev_start_at")]
 
     def execute(sql: str):
         names = set(re.findall(r":(\w+)", sql))
@@ -502,7 +626,8 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     audit.record(session, "billing.run", actor_id=actor_id, object_type="period",
                  object_id=period.isoformat(), commit=False,
                  details={"accounts": result.accounts, "charges": result.charges,
-                          "invoices": result.invoices})
+                          "invoices": result.invoices,
+                          **({"forced": force_reason.strip()} if force_reason else {})})
     session.commit()
     return result
 
@@ -561,6 +686,7 @@ def billing_job(session: Session, params: dict, progress) -> str:
 
     result = run_period(session, dt.date.fromisoformat(params["period"]),
                         **settings(current_app.config), actor_id=params.get("user_id"),
-                        progress=progress)
+                        today=local_today(current_app.config),
+                        force_reason=params.get("force_reason"), progress=progress)
     return (f"Период {result.period:%m.%Y}: лицевых счетов {result.accounts}, строк "
             f"начислений {result.charges}, счетов {result.invoices}.")

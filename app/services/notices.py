@@ -72,7 +72,7 @@ from app.models import (
     ReconciliationAct,
     utcnow,
 )
-from app.services import push
+from app.services import periods, push
 from app.services.accounts import open_to_residents
 from app.services.bills import MONTHS_GENITIVE, money, month_name
 from app.services.notify import send_notice
@@ -825,8 +825,7 @@ def push_content(code: str, letter: Letter, values: Mapping[str, Any]) -> push.P
 
 
 def local_today(config: Mapping[str, Any] | None = None) -> dt.date:
-    zone = ZoneInfo(_config(config).get("BABEL_DEFAULT_TIMEZONE") or DEFAULT_TZ)
-    return dt.datetime.now(zone).date()
+    return periods.local_today(_config(config))
 
 
 def portal_url(config: Mapping[str, Any]) -> str:

@@ -26,7 +26,16 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from app import models as m
 from app.extensions import db
 from app.security import current_branch_scope
-from app.services import acts, applications, credentials, letters, payments, readings, supplier
+from app.services import (
+    acts,
+    applications,
+    billing,
+    credentials,
+    letters,
+    payments,
+    readings,
+    supplier,
+)
 from app.views.acts import ActDocumentsMixin
 from app.views.applications import attachment_response
 from app.views.base import (
@@ -496,7 +505,14 @@ class ChargeView(PortalModelView):
     description_columns = {
         "amount": "Положительная сумма увеличивает долг, отрицательная уменьшает",
         "note": "Почему сделана корректировка: номер обращения, акта, служебной записки",
+        "period": "Открытый период: месяц, за который счёт по лицевому счёту ещё не выставлен",
     }
+
+    def clean_row(self, item):
+        try:
+            billing.check_correction(db.session, item.account_id, item.period)
+        except billing.BillingError as error:
+            raise RowRefused(str(error)) from error
 
 
 class InvoiceView(PortalModelView):

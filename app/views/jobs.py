@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
@@ -67,23 +67,25 @@ class BillingRunView(BaseView):
         last_month = (local_today().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
         return self.render_template(
             "jobs/billing_run.html", runs=runs, default_period=last_month,
+            window_last_day=current_app.config["READING_WINDOW_LAST_DAY"],
             running=any(r.status in ("queued", "running") for r in runs),
             progress_bar=progress_bar, title=self.list_title)
 
     @expose("/add/", methods=["POST"])
     @has_access
     def add(self):
+        force_reason = request.form.get("force_reason", "").strip()[:500] or None
         try:
             period = billing.parse_period(request.form.get("period", ""))
-            if period > local_today().replace(day=1):
-                raise billing.BillingError(
-                    f"Нельзя выставить счета за будущий период {period:%m.%Y}.")
+            billing.check_period(db.session, period, local_today(),
+                                 current_app.config["READING_WINDOW_LAST_DAY"], force_reason)
         except billing.BillingError as error:
             flash(str(error), "danger")
         else:
             job = background.start(
                 db.session, "billing.run", f"Расчёт начислений за {period:%m.%Y}",
-                {"period": period.isoformat(), "user_id": current_user_id()},
+                {"period": period.isoformat(), "user_id": current_user_id(),
+                 **({"force_reason": force_reason} if force_reason else {})},
                 current_user_id())
             flash(f"Расчёт за {period:%m.%Y}: {m.JobStatus.labels[job.status].lower()}.",
                   "success" if job.status != "failed" else "danger")
