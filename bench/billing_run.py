@@ -1,22 +1,30 @@
 """Benchmark of the monthly billing run against a hand-written INSERT ... SELECT.
 
 Seeds N single-rate accounts (one meter each, readings for the previous and the billed month,
-consumption spread over all three consumption ranges) on SQLite and, when it answers, on
-PostgreSQL, and analyses them (on PostgreSQL VACUUM ANALYZE) as a database in service would
-be; then, on the same data, through the portal's engine and each with its commit, times
+consumption spread over all three consumption ranges) and, before them, ``--history-months H``
+months of history (default 24): a reading, a charge, an invoice and a payment per account and
+month. On SQLite and, when it answers, on PostgreSQL, analysed (on PostgreSQL VACUUM ANALYZE)
+as a database in service would be; then, on the same data, through the portal's engine and
+each with its commit, times
 
 - the baseline: one INSERT ... SELECT that computes the same charge lines (three ranges,
-  amounts rounded once per line) into the charge table (then removed, untimed), and
+  amounts rounded once per line) into the charge table, and one that issues the invoices,
+  the opening read as the run reads it (the last invoice, plus what was charged and paid
+  since) — both then removed, untimed; and
 - the portal's run (app.services.billing.run_period): charges and invoices,
 
-checks that both produced the same lines and the same total, and prints seconds, accounts per
-second and, last, one line per database: ``ratio billing_<db> <baseline s / run s>``.
+checks that both produced the same lines, totals and amounts due, and prints seconds and
+accounts per second. All of it twice, with no history and with H months of it: the run's cost
+must not grow with the ledger. Last, one line per comparison:
+``ratio billing_<db> <baseline s / run s>`` (with history) and
+``ratio history_flat_<db> <run s without history / run s with H months>``.
 
 SQLite is a file in a temporary folder. On PostgreSQL it creates a database of its own,
 ``--database NAME`` (by default ``lk_bench_<pid>``), and drops it at the end, also on error or
 SIGTERM; a database of that name that exists already is refused, never dropped.
 
-    .venv/bin/python bench/billing_run.py                 # 100,000 accounts
+    .venv/bin/python bench/billing_run.py                 # 100,000 accounts, 24 months
+    .venv/bin/python bench/billing_run.py --history-months 60
     .venv/bin/python bench/billing_run.py --accounts 1000000
     .venv/bin/python bench/billing_run.py --only sqlite
     .venv/bin/python bench/billing_run.py --only postgresql --database lk_bench_billing
@@ -89,6 +97,42 @@ def seed(engine, n: int) -> None:
                 f"'{period.isoformat()} 12:00:00' FROM {rows}"))
 
 
+def seed_history(engine, n: int, months: int) -> None:
+    """``months`` months before the billed one, set-based, one statement per table and month:
+    a reading (100 kWh a month before the previous month's 10,000), a charge of 735.00, an
+    invoice whose opening grows by 35.00 a month and a payment of 700.00 on the 15th."""
+    from app.services.periods import add_months
+
+    dialect = engine.dialect.name
+    rows = numbers(dialect, n)
+    stamp = "{0} 10:00:00+00" if dialect == "postgresql" else "{0} 10:00:00.000000"
+    with engine.begin() as conn:
+        for k in range(1, months + 1):  # k = 1 is the oldest month, k = months the previous
+            period = add_months(PERIOD, k - months - 1)
+            day = period.isoformat()
+            if period != PREVIOUS:
+                conn.execute(text(
+                    f"INSERT INTO reading (meter_id, period, t1, source, status, submitted_at) "
+                    f"SELECT i, '{day}', {10000 - 100 * (months - k)}, 'web', 'accepted', "
+                    f"'{stamp.format(day)}' FROM {rows}"))
+            conn.execute(text(
+                f"INSERT INTO charge (account_id, period, meter_id, zone, range_no, kwh, rate, "
+                f"amount, kind, created_at) SELECT i, '{day}', i, 'T1', 1, 100, 7.35, 735.00, "
+                f"'metered', '{stamp.format(day)}' FROM {rows}"))
+            conn.execute(text(
+                f"INSERT INTO invoice (number, account_id, period, opening_balance, charged, "
+                f"paid, amount_due, due_date, issued_at) "
+                f"SELECT '{period:%Y%m}-' || CAST(i AS VARCHAR(12)), i, '{day}', "
+                f"{35 * (k - 1)}, 735.00, 700.00, {35 * k}, '{add_months(period, 1)}', "
+                f"'{stamp.format(add_months(period, 1).isoformat())}' FROM {rows}"))
+            conn.execute(text(
+                f"INSERT INTO payment (account_id, amount, method, status, created_at, paid_at, "
+                f"updated_at) SELECT i, 700.00, 'card', 'succeeded', "
+                f"'{stamp.format(period.replace(day=15))}', "
+                f"'{stamp.format(period.replace(day=15))}', "
+                f"'{stamp.format(period.replace(day=15))}' FROM {rows}"))
+
+
 def settle(engine) -> None:
     """Statistics (and, on PostgreSQL, the visibility map and hint bits) of the seeded tables,
     as a database in service has them: otherwise the plans depend on whether autovacuum
@@ -126,8 +170,37 @@ WHERE part > 0
 """
 
 
-def measure(url: str, n: int) -> tuple[float, float]:
+#: The baseline's invoices: the opening from the last invoice plus what moved since, as the
+#: run reads it, in the plainest SQL that does so.
+BASELINE_INVOICES = """
+INSERT INTO invoice (number, account_id, period, opening_balance, charged, paid, amount_due,
+                     due_date, issued_at)
+SELECT 'B-' || CAST(account_id AS VARCHAR(12)), account_id, :period, opening, charged, paid,
+  opening + charged - paid, :due, :period
+FROM (
+  SELECT a.id AS account_id,
+    COALESCE(li.opening_balance, 0) + COALESCE(ch.before, 0) - COALESCE(pay.before, 0)
+      AS opening,
+    COALESCE(ch.now, 0) AS charged, COALESCE(pay.now, 0) AS paid
+  FROM personal_account a
+  LEFT JOIN invoice li ON li.account_id = a.id AND li.period = :previous
+  LEFT JOIN (SELECT account_id, SUM(CASE WHEN period < :period THEN amount END) AS before,
+               SUM(CASE WHEN period = :period THEN amount END) AS now
+             FROM charge WHERE period >= :previous AND period <= :period
+             GROUP BY account_id) ch ON ch.account_id = a.id
+  LEFT JOIN (SELECT account_id, SUM(CASE WHEN paid_at < :start THEN amount END) AS before,
+               SUM(CASE WHEN paid_at >= :start THEN amount END) AS now
+             FROM payment WHERE status = 'succeeded' AND paid_at >= :previous_start
+               AND paid_at < :end
+             GROUP BY account_id) pay ON pay.account_id = a.id
+) totals
+"""
+
+
+def measure(url: str, n: int, months: int) -> tuple[float, float]:
     from flask_appbuilder import Model as FabModel
+    from sqlalchemy import bindparam
+    from sqlalchemy.types import Date, DateTime
 
     import app.models  # noqa: F401  (the tables)
     from app import create_app
@@ -138,10 +211,21 @@ def measure(url: str, n: int) -> tuple[float, float]:
     FabModel.metadata.create_all(engine)
     started = time.perf_counter()
     seed(engine, n)
+    seed_history(engine, n, months)
     settle(engine)
     engine.dispose()
-    print(f"  seeded {n:,} accounts in {time.perf_counter() - started:.1f} s")
+    print(f"  seeded {n:,} accounts and {months} months of history in "
+          f"{time.perf_counter() - started:.1f} s")
 
+    utc = dt.timezone.utc
+    params = {"period": PERIOD, "previous": PREVIOUS, "due": dt.date(2026, 12, 10),
+              "start": dt.datetime(2026, 11, 1, tzinfo=utc),
+              "end": dt.datetime(2026, 12, 1, tzinfo=utc),
+              "previous_start": dt.datetime(2026, 10, 1, tzinfo=utc)}
+    invoices_sql = text(BASELINE_INVOICES).bindparams(
+        *[bindparam(k, type_=Date()) for k in ("period", "previous", "due")],
+        *[bindparam(k, type_=DateTime(timezone=True))
+          for k in ("start", "end", "previous_start")])
     with tempfile.TemporaryDirectory() as instance:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                           "DEV_OUTBOX_DIR": instance, "RATELIMIT_ENABLED": False})
@@ -151,14 +235,28 @@ def measure(url: str, n: int) -> tuple[float, float]:
             started = time.perf_counter()
             with db.engine.begin() as conn:
                 conn.execute(text(BASELINE), {"period": PERIOD, "previous": PREVIOUS})
+                conn.execute(invoices_sql, params)
             baseline = time.perf_counter() - started
             with db.engine.begin() as conn:
                 base_rows, base_total = conn.execute(text(
-                    "SELECT COUNT(*), SUM(amount) FROM charge")).one()
-                # TRUNCATE on PostgreSQL: a DELETE would leave the run a table and indexes
-                # full of dead rows that no database in service has.
-                conn.execute(text("TRUNCATE charge" if conn.dialect.name == "postgresql"
-                                  else "DELETE FROM charge"))
+                    "SELECT COUNT(*), SUM(amount) FROM charge WHERE period = :p"),
+                    {"p": PERIOD}).one()
+                base_due = conn.execute(text(
+                    "SELECT SUM(amount_due) FROM invoice WHERE period = :p"),
+                    {"p": PERIOD}).scalar()
+                # TRUNCATE on PostgreSQL when nothing else is there: a DELETE would leave the
+                # run a table and indexes full of dead rows that no database in service has.
+                if conn.dialect.name == "postgresql" and not months:
+                    conn.execute(text("TRUNCATE charge, invoice"))
+                else:
+                    for table in ("charge", "invoice"):
+                        conn.execute(text(f"DELETE FROM {table} WHERE period = :p"),
+                                     {"p": PERIOD})
+            if conn.dialect.name == "postgresql" and months:
+                with db.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("VACUUM ANALYZE charge"))
+                    conn.execute(text("VACUUM ANALYZE invoice"))
             print(f"  baseline INSERT ... SELECT: {baseline:.2f} s, {n / baseline:,.0f} "
                   f"accounts/s, {base_rows:,} lines")
 
@@ -176,16 +274,21 @@ def measure(url: str, n: int) -> tuple[float, float]:
             rows, total = db.session.execute(text(
                 "SELECT COUNT(*), SUM(amount) FROM charge WHERE period = :p"),
                 {"p": PERIOD}).one()
+            due = db.session.execute(text(
+                "SELECT SUM(amount_due) FROM invoice WHERE period = :p"),
+                {"p": PERIOD}).scalar()
             db.session.remove()
             db.engine.dispose()
     durations = [(b - a, i + 1) for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False))]
     print("  statements (#: seconds): " + ", ".join(f"#{i} {s:.2f}" for s, i in durations))
     print(f"  billing run (charges and invoices): {run:.2f} s, {n / run:,.0f} accounts/s, "
           f"{result.charges:,} lines, {result.invoices:,} invoices")
-    if rows != base_rows or round(float(total), 2) != round(float(base_total), 2):
-        raise SystemExit(f"the run and the baseline disagree: {rows} lines, {total} rub. vs "
-                         f"{base_rows} lines, {base_total} rub.")
-    print(f"  same lines and total as the baseline: {rows:,} lines, {float(total):,.2f} rub.")
+    if rows != base_rows or round(float(total), 2) != round(float(base_total), 2) \
+            or round(float(due), 2) != round(float(base_due), 2):
+        raise SystemExit(f"the run and the baseline disagree: {rows} lines, {total} rub., "
+                         f"due {due} vs {base_rows} lines, {base_total} rub., due {base_due}")
+    print(f"  same lines, total and amounts due as the baseline: {rows:,} lines, "
+          f"{float(total):,.2f} rub. charged, {float(due):,.2f} rub. due")
     return baseline, run
 
 
@@ -194,30 +297,41 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--history-months", type=int, default=24,
+                        help="months of readings, charges, invoices and payments seeded "
+                             "before the billed month (default 24)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--database", type=databases.database_name,
                         default=databases.own_name("lk_bench"),
                         help="PostgreSQL database to create and drop at the end "
                              "(default: lk_bench_<pid>); one that exists is refused")
     args = parser.parse_args()
-    ratios = {}
+    ratios = []
     with ExitStack() as stack:
         folder = stack.enter_context(tempfile.TemporaryDirectory())
-        targets = []
-        if args.only != "postgresql":
-            targets.append(("sqlite", f"sqlite:///{folder}/bench.sqlite3"))
+        names = [] if args.only == "postgresql" else ["sqlite"]
         if args.only != "sqlite":
             if databases.postgres_answers():
-                database = stack.enter_context(databases.postgres_database(args.database))
-                targets.append(("postgresql", database.url))
+                names.append("postgresql")
             else:
                 print(f"PostgreSQL skipped: no answer at {databases.PG_ADMIN_URL}")
-        for name, url in targets:
-            print(f"{name}: {args.accounts:,} accounts")
-            baseline, run = measure(url, args.accounts)
-            ratios[name] = baseline / run
-    for name, ratio in ratios.items():
-        print(f"ratio billing_{name} {ratio:.3f}")
+        for name in names:
+            runs = {}
+            for months in (0, args.history_months):
+                print(f"{name}: {args.accounts:,} accounts, {months} months of history")
+                with ExitStack() as target:
+                    if name == "sqlite":
+                        url = f"sqlite:///{folder}/bench-{months}.sqlite3"
+                    else:
+                        url = target.enter_context(
+                            databases.postgres_database(f"{args.database}_{months}")).url
+                    baseline, runs[months] = measure(url, args.accounts, months)
+                    if name == "sqlite":
+                        Path(f"{folder}/bench-{months}.sqlite3").unlink()
+            ratios.append((f"billing_{name}", baseline / runs[args.history_months]))
+            ratios.append((f"history_flat_{name}", runs[0] / runs[args.history_months]))
+    for name, ratio in ratios:
+        print(f"ratio {name} {ratio:.3f}")
 
 
 if __name__ == "__main__":
