@@ -71,35 +71,53 @@ billing_cli = AppGroup("billing", help="Расчёт начислений и в�
 
 @billing_cli.command("run")
 @click.option("--period", required=True, help="Расчётный месяц, например 2026-10.")
+@click.option("--branch", default=None, metavar="КОД",
+              help="Только этот филиал (код или номер); по умолчанию все по очереди.")
 @click.option("--force", "force_reason", default=None, metavar="ПРИЧИНА",
               help="Рассчитать текущий месяц до конца приёма показаний; причина попадёт в "
                    "журнал аудита.")
-def billing_run(period: str, force_reason: str | None) -> None:
-    """Compute the period's charges and issue its invoices (accounts already billed are
-    skipped: running a period twice changes nothing)."""
+def billing_run(period: str, branch: str | None, force_reason: str | None) -> None:
+    """Compute the period's charges and issue its invoices, branch by branch, each in its own
+    transaction (accounts already billed are skipped: running a period again changes nothing
+    and finishes the branches that failed)."""
     from tqdm import tqdm
 
     from app.extensions import db
-    from app.services import billing
-    from app.services.periods import local_today
+    from app.services import billing, billing_runs
+
+    bars: dict[int, tqdm] = {}
+
+    def progress(one, done: int, total: int) -> None:
+        bar = bars.get(one.id)
+        if bar is None:
+            bar = bars[one.id] = tqdm(total=total, unit=" шаг", file=sys.stderr,
+                                      desc=f"{one.code} {month:%m.%Y}")
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
 
     try:
         month = billing.parse_period(period)
-        today = local_today(current_app.config)
-        billing.check_period(db.session, month, today,
-                             current_app.config["READING_WINDOW_LAST_DAY"], force_reason)
-        with tqdm(total=1, unit=" шаг", desc=f"Расчёт {month:%m.%Y}", file=sys.stderr) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            result = billing.run_period(db.session, month, **billing.settings(current_app.config),
-                                        today=today, force_reason=force_reason,
-                                        progress=progress)
+        outcomes = billing_runs.run_branches(db.session, month, current_app.config,
+                                             force_reason=force_reason, branch=branch,
+                                             progress=progress)
     except billing.BillingError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Период {month:%m.%Y}: лицевых счетов {result.accounts}, строк начислений "
-               f"{result.charges}, счетов {result.invoices}.")
+    for bar in bars.values():
+        bar.close()
+    results = [o.result for o in outcomes if o.result is not None]
+    for outcome in outcomes:
+        line = (billing_runs.summary(outcome.result) if outcome.result
+                else f"ошибка: {outcome.error}")
+        click.echo(f"{outcome.branch.name}: {line}")
+    click.echo(f"Период {month:%m.%Y}: лицевых счетов {sum(r.accounts for r in results)}, "
+               f"строк начислений {sum(r.charges for r in results)}, "
+               f"счетов {sum(r.invoices for r in results)}.")
+    failed = [o.branch.code for o in outcomes if o.result is None]
+    if failed:
+        raise click.ClickException(
+            f"Не рассчитаны филиалы: {', '.join(failed)}. Исправьте причину и запустите "
+            f"расчёт снова (можно только для них: --branch КОД).")
 
 
 notices_cli = AppGroup("notices", help="Уведомления о событиях.")

@@ -275,6 +275,8 @@ def test_cli_runs_a_period(app, runner, session, world):
 @pytest.mark.committed  # a job writes its progress on a connection of its own
 def test_finance_runs_a_period_from_the_back_office(client, session, login, make_user_fn,
                                                     world):
+    """One job per branch, each with its progress and result, and the period's state."""
+    names = sorted(session.execute(select(m.Branch.name)).scalars())
     make_user_fn("finance", "Finance")
     login("finance")
     page = client.get("/billingrunview/list/").get_data(as_text=True)
@@ -285,30 +287,51 @@ def test_finance_runs_a_period_from_the_back_office(client, session, login, make
     assert session.execute(select(func.count()).select_from(m.BackgroundJob)).scalar_one() == 0
     done = client.post("/billingrunview/add/", data={"period": "2026-11"},
                        follow_redirects=True).get_data(as_text=True)
-    assert "Расчёт за 11.2026: готово." in done and "width:100%" in done
-    job = session.execute(select(m.BackgroundJob)).scalar_one()
-    assert (job.status, job.title) == ("done", "Расчёт начислений за 11.2026")
-    assert "счетов 4" in job.message
+    assert "Расчёт за 11.2026: филиалов 2, готово 2." in done and "width:100%" in done
+    assert "Период 11.2026:</strong>\n  рассчитаны все филиалы (2)." in done
+    jobs = session.execute(select(m.BackgroundJob).order_by(m.BackgroundJob.title)).scalars()
+    assert [(j.status, j.title) for j in jobs] == [
+        ("done", f"Расчёт начислений за 11.2026: {name}") for name in names]
+    assert all("счетов 2" in j.message for j in session.execute(
+        select(m.BackgroundJob)).scalars())
     assert session.execute(select(func.count()).select_from(m.Invoice)
                            .where(m.Invoice.period == NOV)).scalar_one() == 4
     journal = client.get("/jobview/list/").get_data(as_text=True)
-    assert "Расчёт начислений за 11.2026" in journal and "Готово" in journal
+    assert f"Расчёт начислений за 11.2026: {names[0]}" in journal and "Готово" in journal
 
 
 @pytest.mark.committed  # a job writes its progress on a connection of its own
-def test_a_failed_run_is_reported_on_its_job_and_changes_nothing(client, session, login,
-                                                                 make_user_fn, world):
-    krd, _nvr = world
-    add_reading(session, krd.ids["Meter"], NOV, "3234")
+def test_a_failed_branch_is_reported_changes_nothing_and_runs_again_alone(
+        client, session, login, make_user_fn, world):
+    krd, nvr = world
+    add_reading(session, krd.ids["Meter"], NOV, "3234")  # 2,000 kWh: range 2 has no tariff
     make_user_fn("finance", "Finance")
     login("finance")
     page = client.post("/billingrunview/add/", data={"period": "2026-11"},
                        follow_redirects=True).get_data(as_text=True)
-    assert "ошибка" in page and "Нет тарифа" in page
-    job = session.execute(select(m.BackgroundJob)).scalar_one()
-    assert job.status == "failed" and job.finished_at is not None
-    assert session.execute(select(func.count()).select_from(m.Invoice)
-                           .where(m.Invoice.period == NOV)).scalar_one() == 0
+    assert "Расчёт за 11.2026: филиалов 2, готово 1, с ошибкой 1." in page
+    assert "Нет тарифа" in page and "рассчитано филиалов: 1 из 2." in page
+    failed = session.execute(select(m.BackgroundJob).where(
+        m.BackgroundJob.status == "failed")).scalar_one()
+    assert failed.finished_at is not None and str(krd.branch_id) in failed.params
+
+    def billed(world_) -> int:
+        return session.execute(select(func.count()).select_from(m.Invoice).join(
+            m.PersonalAccount, m.PersonalAccount.id == m.Invoice.account_id).where(
+            m.Invoice.period == NOV, m.PersonalAccount.branch_id == world_.branch_id)
+        ).scalar_one()
+
+    assert (billed(krd), billed(nvr)) == (0, 2)
+    group = session.get(m.PersonalAccount, krd.ids["PersonalAccount"]).tariff_group_id
+    session.add(m.Tariff(tariff_group_id=group, zones=1, zone="T1", range_no=2,
+                         rate=D("10.0000"), effective_from=dt.date(2025, 7, 1)))
+    session.commit()
+    again = client.post("/billingrunview/add/", data={"period": "2026-11",
+                                                      "branch": krd.branch_id},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "Расчёт за 11.2026: филиалов 1, готово 1." in again
+    assert "рассчитаны все филиалы (2)." in again
+    assert (billed(krd), billed(nvr)) == (2, 2)
 
 
 def test_staff_see_jobs_but_do_not_run_billing(client, login, make_user_fn, world):

@@ -45,17 +45,20 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Date, DateTime
 
-from app.services import audit, background
-from app.services.periods import add_months, local_today
+from app.services import audit
+from app.services.billing_guards import (  # noqa: F401  (the billing facade's names)
+    BillingError,
+    check_correction,
+    check_period,
+    first_of_month,
+    parse_period,
+)
+from app.services.periods import add_months
 from app.services.tariffs import season_of
 
 #: Temporary tables of one run, dropped at its end.
 SCRATCH = ("bill_accounts", "bill_u", "bill_caps", "bill_rates", "bill_lines",
            "bill_totals", "bill_charged", "bill_paid")
-
-
-class BillingError(Exception):
-    """A run that must not happen (a period in the future, ...); safe to show."""
 
 
 @dataclass(frozen=True)
@@ -64,21 +67,7 @@ class RunResult:
     accounts: int
     charges: int
     invoices: int
-
-
-def first_of_month(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def parse_period(text_value: str) -> dt.date:
-    """'2026-10' or '10.2026' -> 2026-10-01, with a Russian message otherwise."""
-    raw = (text_value or "").strip()
-    for fmt in ("%Y-%m", "%m.%Y", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(raw, fmt).date().replace(day=1)
-        except ValueError:
-            continue
-    raise BillingError(f"Период «{raw}» не распознан: укажите месяц как 2026-10.")
+    branch_id: int | None = None
 
 
 def _month_index(dialect: str, column: str) -> str:
@@ -141,16 +130,17 @@ def _with_indexes(dialect: str, statements: list[str]) -> list[str]:
     return out
 
 
-def _statements(dialect: str) -> list[str]:
+def _statements(dialect: str, branch: bool = False) -> list[str]:
     """The scratch tables of a run, in order, up to the priced charge lines. Parameters:
     :period, :prev_period (the month before), :prev_start (6 months back), :end_date, :norm
-    (kWh), :estimate_months, :season."""
+    (kWh), :estimate_months, :season; and :branch when ``branch`` (one branch's run)."""
+    one_branch = "AND a.branch_id = :branch" if branch else ""
     return [
         # Accounts to bill: active, not yet invoiced for the period; and the period of each
         # one's last invoice (``since``), where its opening balance is carried from: the month
         # before for nearly all, found through the period index; an index probe per account
         # for the others; NULL for an account never invoiced.
-        """CREATE TEMP TABLE bill_accounts AS
+        f"""CREATE TEMP TABLE bill_accounts AS
         SELECT a.id AS account_id, a.tariff_group_id,
           CASE WHEN a.large_family = :yes THEN 0 ELSE a.tariff_group_id END AS scheme,
           CASE WHEN li.id IS NOT NULL THEN li.period
@@ -158,7 +148,7 @@ def _statements(dialect: str) -> list[str]:
                      WHERE x.account_id = a.id AND x.period < :prev_period) END AS since
         FROM personal_account a
         LEFT JOIN invoice li ON li.account_id = a.id AND li.period = :prev_period
-        WHERE a.status = 'active' AND a.opened_on < :end_date
+        WHERE a.status = 'active' AND a.opened_on < :end_date {one_branch}
           AND NOT EXISTS (SELECT 1 FROM invoice i
                           WHERE i.account_id = a.id AND i.period = :period)""",
         _registers_statement(dialect),
@@ -523,58 +513,17 @@ def settings(config) -> dict:
             "window_last_day": int(config["READING_WINDOW_LAST_DAY"])}
 
 
-def check_period(session: Session, period: dt.date, today: dt.date, window_last_day: int,
-                 force_reason: str | None = None) -> None:
-    """Refuse, with the reason, a period that must not be billed now: one in the future; one
-    before the first billed period (unless nothing was ever billed); one after a month not
-    yet billed (a gap); the current month while its readings are still being taken (unless
-    forced, with a reason, which the run records in the audit journal)."""
-    if period > first_of_month(today):
-        raise BillingError(f"Нельзя выставить счета за будущий период {period:%m.%Y}.")
-    first, last = session.execute(text("SELECT MIN(period), MAX(period) FROM invoice")).one()
-    first, last = (_as_date(value) for value in (first, last))
-    if first is not None and period < first:
-        raise BillingError(f"Период {period:%m.%Y} раньше первого рассчитанного "
-                           f"({first:%m.%Y}): за него счета не выставлялись и выставлены "
-                           "не будут.")
-    if last is not None and period > add_months(last, 1):
-        raise BillingError(f"Сначала рассчитайте {add_months(last, 1):%m.%Y}: последний "
-                           f"рассчитанный период — {last:%m.%Y}, месяцы нельзя пропускать.")
-    if period == first_of_month(today) and today.day <= window_last_day \
-            and not (force_reason or "").strip():
-        raise BillingError(f"Показания за {period:%m.%Y} принимаются до {window_last_day}-го "
-                           "числа: рассчитайте месяц после этого или укажите причину "
-                           "досрочного расчёта.")
-
-
-def check_correction(session: Session, account_id: int, period: dt.date) -> None:
-    """A correction goes into a period the account has not been billed for yet: a billed
-    period is closed, and the next invoice carries its opening from the last one, so a change
-    before it would never reach a bill."""
-    last = _as_date(session.execute(text("SELECT MAX(period) FROM invoice WHERE account_id = :a"),
-                                    {"a": account_id}).scalar())
-    if last is not None and first_of_month(period) <= last:
-        raise BillingError(f"Счёт за {last:%m.%Y} уже выставлен: период закрыт. Внесите "
-                           f"корректировку в {add_months(last, 1):%m.%Y} или позже.")
-
-
-def _as_date(value) -> dt.date | None:
-    """MIN/MAX of a date column: a date on PostgreSQL, an ISO string on SQLite."""
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
 def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_months: int,
                due_day: int, window_last_day: int = 25, actor_id: int | None = None,
                today: dt.date | None = None, force_reason: str | None = None,
-               progress=None) -> RunResult:
-    """Bill one period for every account not yet billed for it, after check_period.
-    ``progress(done, total)`` is called after each statement (the CLI's bar, the admin view's
-    figure)."""
+               branch_id: int | None = None, progress=None) -> RunResult:
+    """Bill one period for every account (of one branch, given ``branch_id``) not yet billed
+    for it, after check_period, in one transaction: a failed run leaves nothing behind and is
+    simply run again. ``progress(done, total)`` is called after each statement (the CLI's
+    bar, the admin view's figure)."""
     period = first_of_month(period)
     today = today or dt.date.today()
-    check_period(session, period, today, window_last_day, force_reason)
+    check_period(session, period, today, window_last_day, force_reason, branch_id)
     prev_period = add_months(period, -1)
     connection = session.connection()
     dialect = connection.dialect.name
@@ -589,7 +538,7 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
         "end_date": end_date, "norm": norm_kwh, "estimate_months": estimate_months,
         "season": season_of(period), "due": end_date.replace(day=due_day),
         "now": dt.datetime.now(dt.timezone.utc), "yes": True, "no": False,
-        "number_prefix": f"{period:%Y%m}-",
+        "number_prefix": f"{period:%Y%m}-", "branch": branch_id,
     }
     types = [bindparam(name, type_=Date())
              for name in ("period", "prev_period", "prev_start", "end_date", "due")]
@@ -601,7 +550,7 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
         statement = text(sql).bindparams(*[b for b in types if b.key in names])
         return connection.execute(statement, {k: v for k, v in params.items() if k in names})
 
-    scratch = _with_indexes(dialect, _statements(dialect))
+    scratch = _with_indexes(dialect, _statements(dialect, branch=branch_id is not None))
     total = len(scratch) + 2
     try:
         with _tuned(connection):
@@ -622,11 +571,11 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     except Exception:
         session.rollback()
         raise
-    result = RunResult(period, accounts, max(charges, 0), max(invoices, 0))
+    result = RunResult(period, accounts, max(charges, 0), max(invoices, 0), branch_id)
     audit.record(session, "billing.run", actor_id=actor_id, object_type="period",
                  object_id=period.isoformat(), commit=False,
                  details={"accounts": result.accounts, "charges": result.charges,
-                          "invoices": result.invoices,
+                          "invoices": result.invoices, "branch_id": branch_id,
                           **({"forced": force_reason.strip()} if force_reason else {})})
     session.commit()
     return result
@@ -640,7 +589,10 @@ def _tuned(connection):
     seconds; memory for a hash aggregate over a million accounts' lines, yet little enough
     that the readings are grouped in index order rather than in a hash of arrays. SQLite:
     page caches for the run's working set, of the database and of its scratch tables (2 MB
-    each by default: the rest went through the file system)."""
+    each by default: the rest went through the file system); and the write lock taken first
+    (BEGIN IMMEDIATE), waiting up to ten minutes for another branch's run to commit: taken
+    at the first INSERT instead, after another writer had committed, it fails at once
+    («database is locked»)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL jit = off"))
         connection.execute(text("SET LOCAL work_mem = '128MB'"))
@@ -649,13 +601,18 @@ def _tuned(connection):
     schemas = ("main", "temp")
     sizes = {schema: int(connection.exec_driver_sql(f"PRAGMA {schema}.cache_size").scalar())
              for schema in schemas}
+    timeout = int(connection.exec_driver_sql("PRAGMA busy_timeout").scalar())
     for schema in schemas:
         connection.exec_driver_sql(f"PRAGMA {schema}.cache_size = -262144")  # 256 MiB at most
+    connection.exec_driver_sql("PRAGMA busy_timeout = 600000")
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     try:
         yield
     finally:
         for schema, size in sizes.items():
             connection.exec_driver_sql(f"PRAGMA {schema}.cache_size = {size}")
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {timeout}")
 
 
 def _refuse_unpriced(connection, period: dt.date) -> None:
@@ -677,16 +634,3 @@ def _refuse_unpriced(connection, period: dt.date) -> None:
 def _drop_scratch(connection) -> None:
     for name in SCRATCH:
         connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
-
-
-@background.handler("billing.run")
-def billing_job(session: Session, params: dict, progress) -> str:
-    """The billing run as a background job started from the back office."""
-    from flask import current_app
-
-    result = run_period(session, dt.date.fromisoformat(params["period"]),
-                        **settings(current_app.config), actor_id=params.get("user_id"),
-                        today=local_today(current_app.config),
-                        force_reason=params.get("force_reason"), progress=progress)
-    return (f"Период {result.period:%m.%Y}: лицевых счетов {result.accounts}, строк "
-            f"начислений {result.charges}, счетов {result.invoices}.")

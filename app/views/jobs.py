@@ -3,6 +3,7 @@ finance page that starts a billing run for a month."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
@@ -13,12 +14,12 @@ from sqlalchemy import select
 
 from app import models as m
 from app.extensions import db
-from app.services import background, billing
+from app.services import billing, billing_runs
 from app.views.base import CAN_READ, DirectoryModelView, current_user_id
 from app.views.formats import local_today
 
-#: Billing runs shown on the start page.
-RECENT_RUNS = 10
+#: Branch runs shown on the start page.
+RECENT_RUNS = 30
 
 
 def progress_bar(percent: int) -> Markup:
@@ -52,7 +53,8 @@ class JobView(DirectoryModelView):
 
 
 class BillingRunView(BaseView):
-    """Finance starts the month's billing run; it runs as a background job."""
+    """Finance starts the month's billing run: a background job per branch, each with its
+    progress; a branch that failed is started again alone."""
 
     route_base = "/billingrunview"
     default_view = "list"
@@ -62,11 +64,16 @@ class BillingRunView(BaseView):
     @has_access
     def list(self):
         runs = db.session.execute(
-            select(m.BackgroundJob).where(m.BackgroundJob.kind == "billing.run")
+            select(m.BackgroundJob).where(m.BackgroundJob.kind == billing_runs.JOB_KIND)
             .order_by(m.BackgroundJob.created_at.desc()).limit(RECENT_RUNS)).scalars().all()
         last_month = (local_today().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+        latest = max((json.loads(r.params or "{}").get("period", "") for r in runs),
+                     default="")
+        state = (billing_runs.period_state(db.session, dt.date.fromisoformat(latest), runs)
+                 if latest else None)
         return self.render_template(
-            "jobs/billing_run.html", runs=runs, default_period=last_month,
+            "jobs/billing_run.html", runs=runs, default_period=last_month, state=state,
+            branches=billing_runs.branches(db.session),
             window_last_day=current_app.config["READING_WINDOW_LAST_DAY"],
             running=any(r.status in ("queued", "running") for r in runs),
             progress_bar=progress_bar, title=self.list_title)
@@ -77,16 +84,19 @@ class BillingRunView(BaseView):
         force_reason = request.form.get("force_reason", "").strip()[:500] or None
         try:
             period = billing.parse_period(request.form.get("period", ""))
-            billing.check_period(db.session, period, local_today(),
-                                 current_app.config["READING_WINDOW_LAST_DAY"], force_reason)
+            jobs = billing_runs.start_jobs(db.session, period, current_app.config,
+                                           current_user_id(), force_reason,
+                                           request.form.get("branch") or None)
         except billing.BillingError as error:
             flash(str(error), "danger")
         else:
-            job = background.start(
-                db.session, "billing.run", f"Расчёт начислений за {period:%m.%Y}",
-                {"period": period.isoformat(), "user_id": current_user_id(),
-                 **({"force_reason": force_reason} if force_reason else {})},
-                current_user_id())
-            flash(f"Расчёт за {period:%m.%Y}: {m.JobStatus.labels[job.status].lower()}.",
-                  "success" if job.status != "failed" else "danger")
+            failed = [job for job in jobs if job.status == "failed"]
+            done = sum(job.status == "done" for job in jobs)
+            waiting = len(jobs) - done - len(failed)
+            parts = [f"филиалов {len(jobs)}"]
+            parts += [f"готово {done}"] if done else []
+            parts += [f"в работе {waiting}"] if waiting else []
+            parts += [f"с ошибкой {len(failed)}"] if failed else []
+            flash(f"Расчёт за {period:%m.%Y}: {', '.join(parts)}.",
+                  "danger" if failed else "success")
         return redirect(url_for(".list"))
