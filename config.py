@@ -191,6 +191,9 @@ class Config:
     NOTICE_READING_WARNING_DAYS = int(_env("NOTICE_READING_WARNING_DAYS", "3"))
     HIGH_BILL_RATIO = Decimal(_env("HIGH_BILL_RATIO", "1.5"))
     NOTICES_HOUR = int(_env("NOTICES_HOUR", "10"))
+    # Days before a meter's verification date (Meter.verification_due) that the cabinet, the
+    # readings form and a notice warn: past it readings are not billed (Правила 354 п. 59-60)
+    METER_VERIFICATION_WARN_DAYS = int(_env("METER_VERIFICATION_WARN_DAYS", "60"))
 
     # Plugins: comma-separated names of plugins not to load
     PLUGINS_BLOCKED = [p for p in (_env("PLUGINS_BLOCKED", "") or "").split(",") if p]

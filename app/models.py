@@ -177,6 +177,7 @@ class ApplicationKind(Choices):
         "new_owner": "Смена собственника",
         "reissue": "Переоформление договора",
         "temporary": "Временное электроснабжение",
+        "verification": "Поверка или замена прибора учёта",
     }
 
 

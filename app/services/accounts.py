@@ -43,6 +43,7 @@ class MeterStatus:
     serial: str
     zones: int
     status: str
+    verification_due: dt.date | None = None
 
     @property
     def label(self) -> str:
@@ -246,7 +247,8 @@ def _statuses(meters: list[tuple[Meter, bool]], today: dt.date,
     by_account: dict[int, list[MeterStatus]] = {}
     for meter, submitted in meters:
         by_account.setdefault(meter.account_id, []).append(MeterStatus(
-            meter.id, meter.serial, meter.zones, meter_status(submitted, today, window)))
+            meter.id, meter.serial, meter.zones, meter_status(submitted, today, window),
+            meter.verification_due))
     return by_account
 
 

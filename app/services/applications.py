@@ -1,10 +1,11 @@
 """Applications for a supply contract (заявки на заключение договора).
 
 A signed-in resident applies, with or without a personal account yet: the kind of request,
-the address and cadastral number of the premises, a contact and scans of the documents. The
-branch reviews it: new -> in review -> approved or rejected (with a reason); the applicant is
-told of every change. On approval staff open the personal account and bind it to the
-applicant.
+the address and cadastral number of the premises, a contact and scans of the documents (an
+application for a meter's verification or replacement concerns premises the supplier already
+knows, so it needs neither the cadastral number nor scans). The branch reviews it: new -> in
+review -> approved or rejected (with a reason); the applicant is told of every change. On
+approval staff open the personal account and bind it to the applicant.
 
 Scans are checked by their first bytes, never by the name or the browser's content type, and
 stored on disk under a random name; the database keeps what the portal detected. Submission is
@@ -18,6 +19,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +37,14 @@ from app.models import (
     Branch,
     ContractApplication,
     LocalityType,
+    Meter,
     PersonalAccount,
     PortalUser,
     Premises,
     TariffGroup,
 )
-from app.services import audit
+from app.services import audit, verification
+from app.services.accounts import resident_account_ids
 from app.services.ids import get_row
 from app.services.notify import contacts_of, send_notice
 from app.services.phones import normalize_phone
@@ -59,6 +63,8 @@ SIGNATURES = (
 )
 #: Allowed status changes; a rejection needs a reason.
 TRANSITIONS = {"new": ("in_review",), "in_review": ("approved", "rejected")}
+#: Kinds about premises the supplier already serves: no cadastral number or scans required.
+WITHOUT_DOCUMENTS = frozenset({verification.APPLICATION_KIND})
 NOTICE_SUBJECT = "Заявка на договор энергоснабжения"
 
 
@@ -161,9 +167,11 @@ def _check_contacts(phone: str | None, email: str | None, errors: dict) -> tuple
     return clean_phone, clean_email
 
 
-def _check_files(files: list[Upload], errors: dict) -> list[_Checked]:
+def _check_files(files: list[Upload], errors: dict, required: bool = True) -> list[_Checked]:
     files = [f for f in files if f.filename or f.data]
     limit = max_file_bytes()
+    if not files and not required:
+        return []
     if not files:
         errors["files"] = ("Приложите сканы документов: паспорт и документ о праве на объект "
                            "(PDF, JPEG или PNG).")
@@ -217,9 +225,12 @@ def submit_application(session: Session, user: PortalUser, *, kind: str, branch_
         errors["address"] = "Укажите адрес объекта."
     elif len(address) > 255:
         errors["address"] = "Адрес — не длиннее 255 символов."
+    documents = kind not in WITHOUT_DOCUMENTS
     cadastral = clean_cadastral_number(cadastral_number)
-    if not cadastral:
+    if not cadastral and documents:
         errors["cadastral_number"] = "Укажите кадастровый номер объекта."
+    elif not cadastral:
+        cadastral = None
     elif len(cadastral) > 40 or not CADASTRAL_NUMBER.match(cadastral):
         errors["cadastral_number"] = ("Кадастровый номер указывается цифрами через двоеточие, "
                                       "например 23:43:0123456:789.")
@@ -227,7 +238,7 @@ def submit_application(session: Session, user: PortalUser, *, kind: str, branch_
     comment = (comment or "").strip() or None
     if comment and len(comment) > 2000:
         errors["comment"] = "Комментарий — не длиннее 2000 символов."
-    checked = _check_files(list(files), errors)
+    checked = _check_files(list(files), errors, required=documents)
     if errors:
         raise ApplicationError(errors)
 
@@ -262,6 +273,37 @@ def submit_application(session: Session, user: PortalUser, *, kind: str, branch_
                  object_type="application", object_id=application.id, ip=ip,
                  details={"kind": kind, "files": len(checked)})
     return application
+
+
+def prefill(session: Session, user_id: int, args: Mapping[str, str],
+            today: dt.date) -> dict[str, str]:
+    """The form's values a link chooses (the warning of a meter's verification): ``kind``, and
+    for ``meter``, one of the user's own, its account's branch and address and a comment that
+    names it. A value that is not one of these is ignored; another user's meter shows nothing."""
+    values: dict[str, str] = {}
+    if args.get("kind") in ApplicationKind.labels:
+        values["kind"] = args["kind"]
+    meter_id = (args.get("meter") or "").strip()
+    if not (meter_id.isascii() and meter_id.isdigit() and len(meter_id) <= 18):
+        return values
+    row = session.execute(
+        select(Meter, PersonalAccount, Premises)
+        .join(PersonalAccount, PersonalAccount.id == Meter.account_id)
+        .join(Premises, Premises.id == PersonalAccount.premises_id)
+        .where(Meter.id == int(meter_id),
+               PersonalAccount.id.in_(resident_account_ids(user_id)))).first()
+    if row is None:
+        return values
+    meter, account, premises = row
+    due, when = meter.verification_due, ""
+    if verification.overdue(due, today):
+        when = f", срок поверки истёк {due:%d.%m.%Y}"
+    elif due is not None:
+        when = f", срок поверки — до {due:%d.%m.%Y}"
+    values.update(branch_id=str(account.branch_id), address=premises.address, comment=(
+        f"Прошу провести поверку или заменить счётчик № {meter.serial} (лицевой счёт "
+        f"{account.number}{when})."))
+    return values
 
 
 def list_for_user(session: Session, user_id: int) -> list[ContractApplication]:

@@ -24,6 +24,7 @@ from app.models import (
     ReadingStatus,
 )
 from app.services.accounts import bound_account_ids
+from app.services.verification import overdue
 
 #: A history shows this many rows (or months) per page.
 PAGE_SIZE = 20
@@ -101,7 +102,7 @@ def meter_status(meter: Meter, today: dt.date) -> Status:
     verification date is not trusted: charges go by the average, then the norm)."""
     if not meter.active:
         return Status("Не используется", "info")
-    if meter.verification_due is not None and meter.verification_due < today:
+    if overdue(meter.verification_due, today):
         return Status("Истёк срок поверки", "bad")
     return Status("Действует", "ok")
 

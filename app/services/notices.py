@@ -72,7 +72,7 @@ from app.models import (
     ReconciliationAct,
     utcnow,
 )
-from app.services import periods, push
+from app.services import periods, push, verification
 from app.services.accounts import open_to_residents
 from app.services.bills import MONTHS_GENITIVE, money, month_name
 from app.services.notify import send_notice
@@ -425,6 +425,61 @@ DEFAULTS: dict[str, Default] = {
         sample={"contract": "Д-krd-1", "organization": "ООО «Ромашка»",
                 "date_from": "01.01.2026", "date_to": "30.09.2026", "attached": True,
                 "link": "https://lk.nesk.example/business/acts/"},
+    ),
+    # Sent by app.services.verification, once per meter and verification date.
+    "meter_verification_due": Default(
+        title="Скоро истекает срок поверки счётчика",
+        topic="readings",
+        subject="Скоро истекает срок поверки {% if several %}счётчиков{% else %}счётчика"
+                "{% endif %} № {{ serials }}",
+        text=GREETING + """
+
+{% if several %}
+Скоро истекает срок поверки ваших счётчиков:
+{% else %}
+Скоро истекает срок поверки вашего счётчика:
+{% endif %}
+{% for m in meters %}
+— счётчик № {{ m.serial }} (лицевой счёт {{ m.account }}, {{ m.address }}),
+  поверка до {{ m.due }}. Подать заявку на поверку или замену: {{ m.link }}
+{% endfor %}
+
+Когда срок поверки истечёт, показания счётчика перестанут приниматься к расчёту: начисления
+пойдут по среднему потреблению, затем по нормативу. Подайте заявку заранее, чтобы начисления
+и дальше шли по показаниям.
+""",
+        html=HTML_GREETING + """
+<p>{% if several %}Скоро истекает срок поверки ваших счётчиков:{% else %}Скоро истекает срок
+поверки вашего счётчика:{% endif %}</p>
+<ul>{% for m in meters %}<li>счётчик № {{ m.serial }} (лицевой счёт {{ m.account }},
+{{ m.address }}): поверка до <b>{{ m.due }}</b> —
+<a href="{{ m.link }}">подать заявку на поверку или замену</a></li>{% endfor %}</ul>
+<p>Когда срок поверки истечёт, показания счётчика перестанут приниматься к расчёту: начисления
+пойдут <b>по среднему потреблению, затем по нормативу</b>. Подайте заявку заранее, чтобы
+начисления и дальше шли по показаниям.</p>
+""",
+        sms="НЭСК: срок поверки {% if several %}счётчиков № {{ serials }} истекает, ближайший "
+            "— до {{ due }}{% else %}счётчика № {{ serials }} — до {{ due }}{% endif %}. "
+            "Подайте заявку на поверку или замену: {{ link }}",
+        push="Срок поверки {% if several %}счётчиков № {{ serials }} истекает, ближайший — до "
+             "{{ due }}{% else %}счётчика № {{ serials }} — до {{ due }}{% endif %}. Подайте "
+             "заявку на поверку или замену.",
+        placeholders={
+            "meters": "счётчики: список, у каждого serial (заводской номер), account (лицевой "
+                      "счёт), address (адрес), due (срок поверки), link (заявка на поверку)",
+            "serials": "заводские номера счётчиков через «, №»",
+            "several": "счётчиков несколько (да/нет)",
+            "due": "ближайший срок поверки, например «15.01.2027»",
+            "link": "ссылка на заявку (для нескольких счётчиков — на личный кабинет)",
+        },
+        sample={"meters": [{"serial": "SN-123456", "account": "230000000001",
+                            "address": "Краснодар, ул. Красная, д. 1, кв. 1",
+                            "due": "15.01.2027",
+                            "link": "https://lk.nesk.example/cabinet/applications/new"
+                                    "?kind=verification&meter=1"}],
+                "serials": "SN-123456", "several": False, "due": "15.01.2027",
+                "link": "https://lk.nesk.example/cabinet/applications/new"
+                        "?kind=verification&meter=1"},
     ),
     # Sent by app.services.signin_alerts, once per burst of failed sign-ins to an account.
     "signin_failures": Default(
@@ -1179,6 +1234,7 @@ SCHEDULED: dict[str, Callable[[Session, dt.date, Mapping[str, Any] | None], int]
     "reading-window-closing": reading_window_closing_warning,
     "reading-window-closed": reading_window_closed_without_reading,
     "high-bill": high_bill_alert,
+    "meter-verification-due": verification.meter_verification_due,
 }
 
 

@@ -10,6 +10,8 @@ once and used by the cabinet, the API and the staff views alike.
   above its average month, or above what the connection can draw) needs confirmation and is
   saved «на проверке»: it is not billed until staff accept it.
 - Submitting again within a period replaces the earlier reading until the period is billed.
+- A reading of a meter past its verification date is kept, with a note that it is not billed
+  (app.services.verification).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Invoice, Meter, PersonalAccount, Reading
-from app.services import audit
+from app.services import audit, verification
 from app.services.ids import clean_number, clean_serial
 from app.services.periods import add_months
 from app.services.reading_checks import HELD, MAX_DIGITS, Doubt, Limits, doubts, reading_day
@@ -89,6 +91,8 @@ class Assessment:
     rollover_zones: list[str] = field(default_factory=list)
     doubts: list[Doubt] = field(default_factory=list)
     window: Window | None = None
+    #: The meter's verification has expired: the reading is kept but not billed (why, in words).
+    verification_note: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -181,11 +185,12 @@ def assess(session: Session, meter: Meter, raw_values: dict[str, str], today: dt
     result = Assessment(meter.id, period, values, previous,
                         previous_reading.period if previous_reading else None, consumption,
                         rollovers, window=window)
+    taken_on = reading_day(period, today)
     result.doubts = doubts(meter, labels, values, result.total, period=period,
-                           previous_period=result.previous_period,
-                           taken_on=reading_day(period, today),
+                           previous_period=result.previous_period, taken_on=taken_on,
                            average=average_monthly(session, meter.id, period),
                            limits=rules.limits)
+    result.verification_note = verification.reading_note(meter, taken_on)
     return result
 
 

@@ -1,5 +1,6 @@
 """The resident's applications for a supply contract (/cabinet/applications/): the list of
-their own, a new one with scans, one application with its status and files. The rules live in
+their own, a new one with scans (a link may choose its kind and meter: ?kind=&meter=), one
+application with its status and files. The rules live in
 app.services.applications; every lookup is by the signed-in user, so another user's id is
 answered like a missing one (404)."""
 from __future__ import annotations
@@ -13,9 +14,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import models as m
 from app.extensions import db
 from app.services import applications as service
+from app.services import verification
 from app.views import errors
 from app.views.base import content_disposition
 from app.views.cabinet import entrance
+from app.views.formats import local_today
 
 FORM_FIELDS = ("kind", "branch_id", "applicant_name", "address", "cadastral_number", "phone",
                "email", "comment")
@@ -83,6 +86,9 @@ class ApplicationView(BaseView):
                   "phone": current_user.phone or "",
                   "email": current_user.deliverable_email or "",
                   "branch_id": str(current_user.branch_id or ""), "kind": "new_connection"}
+        if request.method == "GET":
+            values.update(service.prefill(db.session, current_user.id, request.args,
+                                          local_today()))
         errors: dict[str, str] = {}
         if request.method == "POST":
             try:
@@ -107,7 +113,10 @@ class ApplicationView(BaseView):
             "cabinet/applications_new.html", values=values, errors=errors, branches=branches,
             kinds=m.ApplicationKind.labels, max_files=service.MAX_FILES,
             max_mb=service.max_file_bytes() // service.MB,
-            title="Заявка на заключение договора")
+            without_documents=service.WITHOUT_DOCUMENTS,
+            title=("Заявка на поверку или замену прибора учёта"
+                   if values.get("kind") == verification.APPLICATION_KIND
+                   else "Заявка на заключение договора"))
 
     @expose("/<int:application_id>")
     @entrance("ResidentAuthView.signin")

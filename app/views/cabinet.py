@@ -10,7 +10,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 
 from app.extensions import db, reads_only
-from app.services import accounts, binding
+from app.services import accounts, binding, verification
 from app.services.readings import Rules
 from app.services.throttle import Throttled
 from app.views import readings as readings_views
@@ -47,10 +47,12 @@ class CabinetView(BaseView):
     @reads_only
     def home(self):
         rules = Rules.from_config(current_app.config)
-        summaries = accounts.cabinet_overview(db.session, current_user.id, local_today(),
-                                              rules.window)
+        today = local_today()
+        summaries = accounts.cabinet_overview(db.session, current_user.id, today, rules.window)
+        days = verification.warn_days(current_app.config)
+        dues = {a.id: verification.warnings(a.meters, today, days) for a in summaries}
         return self.render_template("cabinet/home.html", accounts=summaries, rules=rules,
-                                    title="Мои лицевые счета")
+                                    verification=dues, title="Мои лицевые счета")
 
     @expose("/readings/<int:account_id>", methods=["GET", "POST"])
     @entrance("ResidentAuthView.signin")

@@ -24,7 +24,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import Meter, PersonalAccount
-from app.services import accounts, readings, tariffs
+from app.services import accounts, readings, tariffs, verification
 from app.services.throttle import Throttled
 from app.views.formats import energy, local_today, rubles
 
@@ -57,9 +57,13 @@ def readings_flow(account: PersonalAccount, meters: list[Meter], *, template: st
                   source: str, user_id: int | None, done_url: str, **context):
     """GET: the form. POST action=check: the assessment with the estimate. POST
     action=confirm: assess again (never trust the page) and save. A signed-in user's POST
-    asking for JSON is the app's queue: assessed and saved at once (queued_answer)."""
+    asking for JSON is the app's queue: assessed and saved at once (queued_answer). Each
+    step warns of a meter whose verification is near or past (``apply_link`` in the context:
+    with a link to the resident's application)."""
     rules = readings.Rules.from_config(current_app.config)
     today = local_today()
+    context["verification"] = {d.meter_id: d for d in verification.warnings(
+        meters, today, verification.warn_days(current_app.config))}
     values = raw_values(request.form, meters) if request.method == "POST" else {}
     if request.method == "POST" and user_id is not None and wants_json():
         return queued_answer(account, meters, values, today, rules, source=source,
@@ -74,7 +78,8 @@ def readings_flow(account: PersonalAccount, meters: list[Meter], *, template: st
                                     confirmed=bool(request.form.get("confirmed")),
                                     source=source, user_id=user_id, ip=request.remote_addr)
                 flash(accepted_message(assessments, meters),
-                      "warning" if any(a.held for a in assessments) else "success")
+                      "warning" if any(a.held or a.verification_note for a in assessments)
+                      else "success")
                 return redirect(done_url)
         except readings.ReadingError as error:
             flash(str(error), "danger")
@@ -97,23 +102,25 @@ def wants_json() -> bool:
 
 def estimates(account: PersonalAccount, meters: list[Meter], assessments):
     """(assessment, estimated charge or None) of each meter, priced as the billing run
-    would."""
+    would; none for a meter past its verification, whose reading is not billed."""
     zones = {m.id: m.zones for m in meters}
-    return [(a, tariffs.estimate(db.session, account, zones[a.meter_id], a.consumption,
-                                 a.period)) for a in assessments]
+    return [(a, None if a.verification_note else tariffs.estimate(
+        db.session, account, zones[a.meter_id], a.consumption, a.period)) for a in assessments]
 
 
 def accepted_message(assessments, meters: list[Meter]) -> str:
-    """What happened to the saved readings: accepted, or held «на проверке» (which meters)."""
+    """What happened to the saved readings: accepted, or held «на проверке» (which meters);
+    and which of them are not billed, their meter's verification having expired."""
     held = [a for a in assessments if a.held]
+    notes = [a.verification_note for a in assessments if a.verification_note]
     if not held:
-        return "Показания приняты."
+        return " ".join(["Показания приняты.", *notes])
     which = ""
     if len(assessments) > 1:
         serials = {m.id: m.serial for m in meters}
         which = " счётчика № " + ", № ".join(serials[a.meter_id] for a in held)
-    return (f"Показания{which} сохранены со статусом «На проверке»: в счёт они попадут после "
-            "проверки специалистом.")
+    return " ".join([f"Показания{which} сохранены со статусом «На проверке»: в счёт они "
+                     "попадут после проверки специалистом.", *notes])
 
 
 def held_reasons(assessments, meters: list[Meter]) -> list[str]:
@@ -144,8 +151,9 @@ def queued_answer(account: PersonalAccount, meters: list[Meter], values, today, 
         reasons = [CONFIRM_TEXT[kind] for kind, needed in (
             ("rollover", any(a.rollover_zones for a in assessments)),
             ("held", any(a.held for a in assessments))) if needed]
+        notes = [a.verification_note for a in assessments if a.verification_note]
         return jsonify(status="confirm",
-                       message=" ".join(reasons + held_reasons(assessments, meters)),
+                       message=" ".join(reasons + held_reasons(assessments, meters) + notes),
                        details=details), 409
     try:
         readings.submit_all(db.session, meters, assessments, confirmed=confirmed,
@@ -193,7 +201,8 @@ class GuestReadingView(BaseView):
             return redirect(url_for(".start"))
         return readings_flow(meter.account, [meter], template="readings/guest_form.html",
                              source="web", user_id=None, done_url=url_for(".done"),
-                             title="Передать показания", street=meter.account.premises.street)
+                             title="Передать показания", street=meter.account.premises.street,
+                             apply_link=True)
 
     @expose("/done")
     def done(self):
@@ -218,4 +227,5 @@ def cabinet_readings(account_id: int):
     return readings_flow(account, sorted(meters, key=lambda m: m.serial),
                          template="cabinet/readings.html", source="web",
                          user_id=current_user.id, done_url=url_for("CabinetView.home"),
-                         title=f"Показания по лицевому счёту {account.number}")
+                         title=f"Показания по лицевому счёту {account.number}",
+                         apply_link=True)
