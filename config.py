@@ -232,6 +232,9 @@ class Config:
     # Finished branch exports of reconciliation acts (.zip, named by a random token).
     ACT_EXPORT_DIR = _env("ACT_EXPORT_DIR", str(INSTANCE_ROOT / "act_exports"))
     ACT_EXPORT_KEEP_DAYS = int(_env("ACT_EXPORT_KEEP_DAYS", "7"))  # then the archive is deleted
+    # An act of more document rows is built by a background job (app.services.act_jobs), its
+    # file kept in ACT_EXPORT_DIR for ACT_EXPORT_KEEP_DAYS; smaller ones in the request.
+    ACT_INLINE_ROWS_MAX = int(_env("ACT_INLINE_ROWS_MAX", "5000"))
     MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH_MB", "30")) * 1024 * 1024  # a whole request
 
     # Card payments through a gateway plugin. Unset: the built-in sandbox unless PRODUCTION

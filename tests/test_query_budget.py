@@ -50,7 +50,7 @@ BUSINESS_PAGES = {
     "/business/readings/{account}": 3,
     "/business/payments": 2,
     "/business/feedback": 3,
-    "/business/acts/": 3,
+    "/business/acts/": 4,  # with ready acts, one more: the large ones' background files
     "/business/sessions/": 2,
 }
 API_PAGES = {

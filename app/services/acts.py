@@ -2,8 +2,10 @@
 
 An organization requests an act for one of its contracts; finance marks it ready (or rejects
 it with a reason) and the act is generated from the ledger whenever it is downloaded, by an
-exporter plugin (hook ``register_act_exporters``: .xlsx and PDF are built in). Finance also
-exports the acts of every organization of a branch as one .zip, in a background job.
+exporter plugin (hook ``register_act_exporters``: .xlsx and PDF are built in). An act of more
+than ACT_INLINE_ROWS_MAX rows is written by a background job instead (app.services.act_jobs).
+Finance also exports the acts of every organization of a branch as one .zip, in a background
+job.
 
 The ledger of a contract is the charges and the succeeded payments of every personal account
 whose ``contract_id`` is the contract (a refunded payment is no longer a payment: it leaves
@@ -184,13 +186,18 @@ class ActData:
     @property
     def stem(self) -> str:
         """The file name without extension: ASCII-safe contract number and the period."""
-        number = re.sub(r"[^0-9A-Za-zА-Яа-яЁё_-]+", "_", self.contract_number).strip("_")
-        return f"Акт_сверки_{number}_{self.date_from:%Y-%m-%d}_{self.date_to:%Y-%m-%d}"
+        return stem(self.contract_number, self.date_from, self.date_to)
 
     @property
     def ascii_stem(self) -> str:
         number = re.sub(r"[^0-9A-Za-z_-]+", "_", self.contract_number).strip("_") or "contract"
         return f"act_{number}_{self.date_from:%Y-%m-%d}_{self.date_to:%Y-%m-%d}"
+
+
+def stem(contract_number: str, date_from: dt.date, date_to: dt.date) -> str:
+    """An act's file name without extension: the contract number made file-safe, the period."""
+    number = re.sub(r"[^0-9A-Za-zА-Яа-яЁё_-]+", "_", contract_number).strip("_")
+    return f"Акт_сверки_{number}_{date_from:%Y-%m-%d}_{date_to:%Y-%m-%d}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +451,8 @@ def ledgers(session: Session, contract_ids: Sequence[int], date_from: dt.date,
     for account_id, amount, at in session.execute(
             select(Payment.account_id, Payment.amount, paid_at)
             .join(account, account.id == Payment.account_id)
-            .where(of_contracts, succeeded, paid_at >= start_utc, paid_at < end_utc)):
+            .where(of_contracts, succeeded, paid_at >= start_utc, paid_at < end_utc)
+            .order_by(paid_at, Payment.id)):  # a day's payments in a fixed order, as streamed
         day = _local_date(at, tz)
         result[contract_of[account_id]].rows.append(
             ActRow(day, f"Оплата (п/п) от {day:%d.%m.%Y}", None,
@@ -457,7 +465,9 @@ def ledgers(session: Session, contract_ids: Sequence[int], date_from: dt.date,
 def contract_act_data(session: Session, contract: Contract, date_from: dt.date,
                       date_to: dt.date, config: Mapping[str, Any] | None = None,
                       ledger: Ledger | None = None, act_id: int | None = None) -> ActData:
-    """The act of a contract for a period (no request needed: the batch export uses it)."""
+    """The act of a contract for a period (no request needed: the batch export uses it).
+    ``ledger`` may also be act_jobs.StreamedLedger: its rows are then read once, by the
+    exporter."""
     config = _config(config)
     if ledger is None:
         tz = config.get("BABEL_DEFAULT_TIMEZONE", DEFAULT_TZ)
@@ -568,14 +578,15 @@ def export_dir(config: Mapping[str, Any] | None = None) -> Path:
 
 def prune_archives(config: Mapping[str, Any] | None = None,
                    now: dt.datetime | None = None) -> int:
-    """Delete the archives (and any half-written one of a worker that died) older than
-    ACT_EXPORT_KEEP_DAYS: an export can be made again, and a branch's acts of every
-    organization should not pile up on disk. Returns how many files went."""
+    """Delete the archives and large acts' files (and any half-written one of a worker that
+    died) older than ACT_EXPORT_KEEP_DAYS: they can be made again, and a branch's acts of
+    every organization should not pile up on disk. Returns how many files went."""
     config = _config(config)
     now = now or dt.datetime.now(dt.timezone.utc)
     oldest = (now - dt.timedelta(days=int(config.get("ACT_EXPORT_KEEP_DAYS", 7)))).timestamp()
     folder, pruned = export_dir(config), 0
-    for path in [*folder.glob("acts_*.zip"), *folder.glob("acts_*.part")]:
+    for path in [*folder.glob("acts_*.zip"), *folder.glob("acts_*.part"),
+                 *folder.glob("act_*")]:  # the large acts' files (app.services.act_jobs)
         if path.stat().st_mtime < oldest:
             path.unlink(missing_ok=True)
             pruned += 1

@@ -1201,8 +1201,10 @@ def application_status_changed(session: Session, application_id: int,
 
 def act_ready(session: Session, act_id: int, config: Mapping[str, Any] | None = None) -> int:
     """The organization's user who asked for a reconciliation act learns it is ready: by
-    e-mail with the act attached as PDF, and on the devices they subscribed to notices."""
-    from app.services import acts
+    e-mail with the act attached as PDF (a large act, built in the background, only by the
+    link: it is not laid out inside finance's request), and on the devices they subscribed
+    to notices."""
+    from app.services import act_jobs, acts
 
     config = _config(config)
     act = session.get(ReconciliationAct, act_id)
@@ -1210,7 +1212,8 @@ def act_ready(session: Session, act_id: int, config: Mapping[str, Any] | None = 
         return 0
     user = act.requested_by
     recipient = Recipient(user.id, _name(user), user.deliverable_email, None, push=True)
-    attached = "pdf" in acts.formats()
+    attached = "pdf" in acts.formats() and (
+        act_jobs.count_rows(session, act, config) <= act_jobs.inline_rows_max(config))
 
     def attach():
         stream, mimetype, filename = acts.render(session, act, "pdf", config)

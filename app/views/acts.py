@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app import models as m
 from app.extensions import db
 from app.security import ADMIN, FINANCE, current_branch_scope, role_names
-from app.services import acts, audit
+from app.services import act_jobs, acts, audit
 from app.services.scoping import branch_condition
 from app.views.base import CAN_READ, content_disposition, current_user_id
 from app.views.formats import local_today
@@ -82,14 +82,31 @@ def send_stream(stream, mimetype: str, filename: str, fallback: str):
     return response
 
 
-def act_download(act: m.ReconciliationAct, fmt: str, page: str):
-    """The act's document as a download, journaled; an unknown format is a 404."""
-    if fmt not in acts.exporters():
+def act_download(act: m.ReconciliationAct, fmt: str, page: str, back: str):
+    """The act's document as a download, journaled; an unknown format is a 404. A large act
+    is built in the background: the first request starts the job and goes ``back`` with a
+    message, a later one gets the finished file."""
+    registry = acts.exporters()
+    if fmt not in registry:
         abort(404)
-    stream, mimetype, filename = acts.render(db.session, act, fmt)
+    try:
+        large = act_jobs.prepare(db.session, act, fmt, current_user_id())
+    except acts.ActError as error:
+        flash(str(error), "warning")
+        return redirect(back)
+    if large is not None and large.path is None:
+        flash(large.message, "danger" if large.job.status == "failed" else "info")
+        return redirect(back)
+    if large is None:
+        stream, mimetype, filename = acts.render(db.session, act, fmt)
+    else:
+        stream, mimetype = large.path.open("rb"), registry[fmt].mimetype
+        filename = f"{acts.stem(act.contract.number, act.date_from, act.date_to)}." \
+                   f"{registry[fmt].extension}"
     audit.record(db.session, "act.downloaded", actor_id=current_user_id(), object_type="act",
                  object_id=act.id, ip=request.remote_addr,
-                 details={"page": page, "document": "reconciliation_act"})
+                 details={"page": page, "document": "reconciliation_act",
+                          **({"job": large.job.id} if large is not None else {})})
     return send_stream(stream, mimetype, filename, acts.ascii_filename(act, fmt))
 
 
@@ -136,6 +153,7 @@ class ActDocumentsMixin:
             self.show_template, pk=pk, title=self.show_title, widgets=widgets,
             related_views=self._related_views, act=act,
             formats=[(f, FORMAT_LABELS.get(f, f)) for f in acts.formats()],
+            jobs=act_jobs.organization_jobs(db.session, act.organization_id),
             can_reject=act.status in ("requested", "ready"),
             can_ready=act.status == "requested")
 
@@ -143,9 +161,9 @@ class ActDocumentsMixin:
     @has_access
     @permission_name("show")
     def document(self, pk: int, fmt: str):
-        """The act generated from the ledger now, whatever its status (finance checks it
-        before marking it ready)."""
-        return act_download(self._act(pk), fmt, "back_office")
+        """The act generated from the ledger now (a large one: by a background job), whatever
+        its status (finance checks it before marking it ready)."""
+        return act_download(self._act(pk), fmt, "back_office", url_for(".show", pk=pk))
 
     @expose("/decide/<int:pk>", methods=["POST"])
     @has_access

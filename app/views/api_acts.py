@@ -12,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from app import models as m
 from app.extensions import db
-from app.services import acts, audit
+from app.services import act_jobs, acts, audit
 from app.views.api import OwnRowsApi
 from app.views.api_fields import IsoDate, RussianSchema, UtcDateTime, integer, positive_id
 from app.views.api_query import MAX_ID
@@ -165,12 +165,21 @@ class ActApi(OwnRowsApi):
                   schema:
                     type: string
                     format: binary
+            202:
+              description: Акт большой и готовится в фоне; повторите запрос позже
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      message:
+                        type: string
             403:
               $ref: '#/components/responses/Forbidden'
             404:
               $ref: '#/components/responses/NotFound'
             409:
-              description: Акт ещё не сформирован или отклонён
+              description: Акт ещё не сформирован, отклонён или слишком большой для PDF
               content:
                 application/json:
                   schema:
@@ -190,10 +199,27 @@ class ActApi(OwnRowsApi):
             return self.response(409, message=f"Акт сверки № {act.id} ещё не сформирован."
                                  if act.status == "requested" else
                                  f"Акт сверки № {act.id} отклонён: {act.note or ''}".strip())
-        stream, mimetype, name = acts.render(db.session, act, fmt, current_app.config)
+        try:
+            large = act_jobs.prepare(db.session, act, fmt, g.user.id, current_app.config)
+        except acts.ActError as error:
+            return self.response(409, message=str(error))
+        if large is not None and large.path is None:
+            if large.job.status == "failed":
+                return self.response(409, message=large.message)
+            response = self.response(202, message=large.message)
+            response.headers["Retry-After"] = "30"
+            return response
+        if large is None:
+            stream, mimetype, name = acts.render(db.session, act, fmt, current_app.config)
+        else:
+            exporter = acts.exporters()[fmt]
+            stream, mimetype = large.path.open("rb"), exporter.mimetype
+            name = f"{acts.stem(act.contract.number, act.date_from, act.date_to)}." \
+                   f"{exporter.extension}"
         audit.record(db.session, "act.downloaded", actor_id=g.user.id, object_type="act",
                      object_id=act.id, ip=request.remote_addr,
-                     details={"page": "api", "document": "act"})
+                     details={"page": "api", "document": "act",
+                              **({"job": large.job.id} if large is not None else {})})
         fallback = acts.ascii_filename(act, fmt)
         response = send_file(stream, mimetype=mimetype, as_attachment=True,
                              download_name=fallback)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import ActStatus, ReconciliationAct
-from app.services import accounts, acts
+from app.services import accounts, act_jobs, acts
 from app.views.acts import FORMAT_LABELS, act_download
 from app.views.bills import read_date, shown_date
 from app.views.cabinet import entrance
@@ -46,6 +46,8 @@ class BusinessActsView(BaseView):
         return self.render_template(
             "business/acts.html", acts=rows, contracts=contracts, form=values, error=error,
             statuses=ActStatus.labels,
+            jobs=act_jobs.organization_jobs(db.session, organization_id)
+            if any(act.status == "ready" for act in rows) else {},
             formats=[(f, FORMAT_LABELS.get(f, f)) for f in acts.formats()],
             organization=current_user.organization, max_years=acts.MAX_YEARS,
             title="Акты сверки взаимных расчётов"), status
@@ -91,11 +93,12 @@ class BusinessActsView(BaseView):
     @entrance("BusinessAuthView.signin")
     @has_access
     def download(self, act_id: int, fmt: str):
-        """A ready act of the organization; requested and rejected ones have no file yet."""
+        """A ready act of the organization; requested and rejected ones have no file yet. A
+        large one is built in the background: this link then gives the finished file."""
         act = self._act(act_id)
         if act.status != "ready":
             abort(404)
-        return act_download(act, fmt, "business")
+        return act_download(act, fmt, "business", url_for(".list"))
 
 
 def register(appbuilder: AppBuilder) -> None:
