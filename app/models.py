@@ -640,11 +640,14 @@ class Invoice(Model):
     __tablename__ = "invoice"
     __table_args__ = (
         UniqueConstraint("account_id", "period", name="uq_invoice_account_period"),
+        # Unique per period (the number starts with it): a key of a table partitioned by
+        # period on PostgreSQL must hold the period (app.services.ledger_partitions).
+        UniqueConstraint("number", "period", name="uq_invoice_number_period"),
         Index("ix_invoice_period", "period"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
+    number: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"))
     period: Mapped[dt.date] = mapped_column(Date)
     opening_balance: Mapped[Decimal] = mapped_column(Money, default=ZERO)

@@ -1,7 +1,9 @@
 """Benchmark of the monthly billing run against a hand-written INSERT ... SELECT.
 
-Seeds N single-rate accounts (one meter each, readings for the previous and the billed month,
-consumption spread over all three consumption ranges) and, before them, ``--history-months H``
+On a schema built by the migrations (on PostgreSQL the ledger partitioned by month; with
+``--plain-ledger`` from the models, unpartitioned, to compare), seeds N single-rate accounts
+(one meter each, readings for the previous and the billed month, consumption spread over all
+three consumption ranges) and, before them, ``--history-months H``
 months of history (default 24): a reading, a charge, an invoice and a payment per account and
 month. On SQLite and, when it answers, on PostgreSQL, analysed (on PostgreSQL VACUUM ANALYZE)
 as a database in service would be; then, on the same data, through the portal's engine and
@@ -32,7 +34,9 @@ SIGTERM; a database of that name that exists already is refused, never dropped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import sys
 import tempfile
 import time
@@ -197,7 +201,26 @@ FROM (
 """
 
 
-def measure(url: str, n: int, months: int) -> tuple[float, float]:
+def schema(url: str, engine, months: int) -> None:
+    """The schema as `flask db upgrade` builds it (on PostgreSQL the ledger partitioned by
+    month), with the monthly tables of the seeded history."""
+    from flask_migrate import upgrade
+
+    from app import MIGRATIONS_DIR, create_app
+    from app.extensions import db
+    from app.services import ledger_partitions
+    from app.services.periods import add_months
+
+    with tempfile.TemporaryDirectory() as instance:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
+                          "DEV_OUTBOX_DIR": instance, "RATELIMIT_ENABLED": False})
+        with app.app_context(), contextlib.redirect_stderr(io.StringIO()):  # alembic's log
+            upgrade(directory=MIGRATIONS_DIR)
+            db.engine.dispose()
+    ledger_partitions.ensure_months(engine, [add_months(PERIOD, -k) for k in range(months + 1)])
+
+
+def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, float]:
     from flask_appbuilder import Model as FabModel
     from sqlalchemy import bindparam
     from sqlalchemy.types import Date, DateTime
@@ -208,7 +231,10 @@ def measure(url: str, n: int, months: int) -> tuple[float, float]:
     from app.services import billing
 
     engine = create_engine(url)
-    FabModel.metadata.create_all(engine)
+    if plain:
+        FabModel.metadata.create_all(engine)
+    else:
+        schema(url, engine, months)
     started = time.perf_counter()
     seed(engine, n)
     seed_history(engine, n, months)
@@ -244,15 +270,19 @@ def measure(url: str, n: int, months: int) -> tuple[float, float]:
                 base_due = conn.execute(text(
                     "SELECT SUM(amount_due) FROM invoice WHERE period = :p"),
                     {"p": PERIOD}).scalar()
-                # TRUNCATE on PostgreSQL when nothing else is there: a DELETE would leave the
-                # run a table and indexes full of dead rows that no database in service has.
-                if conn.dialect.name == "postgresql" and not months:
+                # TRUNCATE on PostgreSQL, of the month's tables or of tables holding nothing
+                # else: a DELETE would leave the run tables and indexes full of dead rows
+                # that no database in service has.
+                if conn.dialect.name == "postgresql" and not plain:
+                    conn.execute(text(f"TRUNCATE charge_p{PERIOD:%Y_%m}, "
+                                      f"invoice_p{PERIOD:%Y_%m}"))
+                elif conn.dialect.name == "postgresql" and not months:
                     conn.execute(text("TRUNCATE charge, invoice"))
                 else:
                     for table in ("charge", "invoice"):
                         conn.execute(text(f"DELETE FROM {table} WHERE period = :p"),
                                      {"p": PERIOD})
-            if conn.dialect.name == "postgresql" and months:
+            if conn.dialect.name == "postgresql" and months and plain:
                 with db.engine.connect().execution_options(
                         isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("VACUUM ANALYZE charge"))
@@ -301,6 +331,9 @@ def main() -> None:
                         help="months of readings, charges, invoices and payments seeded "
                              "before the billed month (default 24)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--plain-ledger", action="store_true",
+                        help="tables made from the models (create_all): on PostgreSQL the "
+                             "ledger unpartitioned, to measure what the monthly tables save")
     parser.add_argument("--database", type=databases.database_name,
                         default=databases.own_name("lk_bench"),
                         help="PostgreSQL database to create and drop at the end "
@@ -325,7 +358,8 @@ def main() -> None:
                     else:
                         url = target.enter_context(
                             databases.postgres_database(f"{args.database}_{months}")).url
-                    baseline, runs[months] = measure(url, args.accounts, months)
+                    baseline, runs[months] = measure(url, args.accounts, months,
+                                                     args.plain_ledger)
                     if name == "sqlite":
                         Path(f"{folder}/bench-{months}.sqlite3").unlink()
             ratios.append((f"billing_{name}", baseline / runs[args.history_months]))

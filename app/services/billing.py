@@ -45,7 +45,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Date, DateTime
 
-from app.services import audit
+from app.services import audit, ledger_partitions
 from app.services.billing_guards import (  # noqa: F401  (the billing facade's names)
     BillingError,
     check_correction,
@@ -524,6 +524,7 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     period = first_of_month(period)
     today = today or dt.date.today()
     check_period(session, period, today, window_last_day, force_reason, branch_id)
+    ledger_partitions.ensure_months(session.get_bind(), ledger_partitions.months_around(period))
     prev_period = add_months(period, -1)
     connection = session.connection()
     dialect = connection.dialect.name

@@ -1,0 +1,111 @@
+"""The ledger's monthly tables on PostgreSQL: the migration turns charge and invoice with their
+rows into tables partitioned by period and back; a billing run writes its month into the
+month's own table; a month made later takes its rows out of the default table."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app import models as m
+from app.extensions import db
+from app.services import billing, ledger_partitions
+from tests.test_migrations import postgres_url  # noqa: F401  (a fresh database per test)
+
+NOV = dt.date(2026, 11, 1)
+
+
+def where(connection, table: str, key: str) -> list[tuple]:
+    """(partition, key) of every row of a ledger table."""
+    return connection.execute(text(
+        f"SELECT tableoid::regclass::text, {key} FROM {table} ORDER BY {key}")).all()
+
+
+@pytest.fixture
+def on_postgres(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the ledger is partitioned on PostgreSQL only")
+
+
+def test_a_run_writes_its_month_into_the_months_own_tables(on_postgres, session, two_branches):
+    billing.run_period(session, NOV, norm_kwh=100, estimate_months=3, due_day=10,
+                       today=dt.date(2026, 11, 30))
+    connection = session.connection()
+    months = {row[0] for row in where(connection, "charge", "period")
+              if row[1] == NOV} | {row[0] for row in where(connection, "invoice", "period")
+                                   if row[1] == NOV}
+    assert months == {"charge_p2026_11", "invoice_p2026_11"}
+    assert {"charge_p2027_01", "invoice_p2027_01"} <= ledger_partitions.existing(connection)
+
+
+def test_a_month_made_later_takes_its_rows_from_the_default_table(on_postgres, session,
+                                                                 two_branches):
+    krd, _nvr = two_branches
+    far = dt.date(2035, 3, 1)
+    session.add(m.Charge(account_id=krd.ids["PersonalAccount"], period=far, amount=D("1.00"),
+                         kind="adjustment", note="Проверка"))
+    session.flush()
+    connection = session.connection()
+    assert [r[0] for r in where(connection, "charge", "period") if r[1] == far] == [
+        "charge_pdefault"]
+    made = ledger_partitions.ensure_months(connection, [far])
+    assert made == ["charge_p2035_03", "invoice_p2035_03"]
+    assert [r[0] for r in where(connection, "charge", "period") if r[1] == far] == [
+        "charge_p2035_03"]
+    assert ledger_partitions.ensure_months(connection, [far]) == []
+
+
+@pytest.mark.postgres
+def test_the_migration_moves_the_rows_into_monthly_tables_and_back(postgres_url,  # noqa: F811
+                                                                   tmp_path):
+    flask_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": postgres_url,
+                            "DEV_OUTBOX_DIR": str(tmp_path / "outbox")})
+    with flask_app.app_context():
+        upgrade(revision="f6b2d8a4c1e7")
+        engine = create_engine(postgres_url)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO branch (id, code, name, city) VALUES (1, 'krd', 'Филиал', 'Город');"
+                "INSERT INTO tariff_group (id, code, name) VALUES (1, 'u', 'Население');"
+                "INSERT INTO premises (id, branch_id, locality, locality_type, street, house, "
+                "electric_stove, residents) VALUES (1, 1, 'Город', 'urban', 'ул.', '1', false, 1);"
+                "INSERT INTO personal_account (id, number, holder_name, premises_id, branch_id, "
+                "tariff_group_id, status, large_family, opened_on) VALUES "
+                "(1, '230000000001', 'Абонент', 1, 1, 1, 'active', false, '2020-01-01')"))
+            for month in (dt.date(2019, 5, 1), NOV):
+                conn.execute(text(
+                    "INSERT INTO charge (account_id, period, kwh, amount, kind, created_at) "
+                    "VALUES (1, :p, 0, 10.50, 'adjustment', now())"), {"p": month})
+                conn.execute(text(
+                    "INSERT INTO invoice (number, account_id, period, opening_balance, charged, "
+                    "paid, amount_due, due_date, issued_at) VALUES "
+                    "(:n, 1, :p, 0, 10.50, 0, 10.50, :p, now())"),
+                    {"p": month, "n": f"{month:%Y%m}-1"})
+        upgrade()
+        with engine.begin() as conn:
+            assert where(conn, "charge", "period") == [
+                ("charge_p2019_05", dt.date(2019, 5, 1)), ("charge_p2026_11", NOV)]
+            assert [r[0] for r in where(conn, "invoice", "period")] == [
+                "invoice_p2019_05", "invoice_p2026_11"]
+            # The ids go on from where they were, and the keys hold.
+            new_id = conn.execute(text(
+                "INSERT INTO charge (account_id, period, kwh, amount, kind, created_at) VALUES "
+                "(1, '2026-12-01', 0, 1, 'adjustment', now()) RETURNING id")).scalar()
+            assert new_id == 3
+            with pytest.raises(Exception, match="foreign key"):
+                with conn.begin_nested():
+                    conn.execute(text(
+                        "INSERT INTO charge (account_id, period, kwh, amount, kind, created_at) "
+                        "VALUES (99, '2026-12-01', 0, 1, 'adjustment', now())"))
+        downgrade(revision="f6b2d8a4c1e7")
+        with engine.begin() as conn:
+            assert not ledger_partitions.partitioned(conn)
+            assert [r[1] for r in where(conn, "charge", "period")] == [
+                dt.date(2019, 5, 1), NOV, dt.date(2026, 12, 1)]
+            assert {r[0] for r in where(conn, "invoice", "period")} == {"invoice"}
+        engine.dispose()
+        db.engine.dispose()
