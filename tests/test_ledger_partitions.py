@@ -109,3 +109,21 @@ def test_the_migration_moves_the_rows_into_monthly_tables_and_back(postgres_url,
             assert {r[0] for r in where(conn, "invoice", "period")} == {"invoice"}
         engine.dispose()
         db.engine.dispose()
+
+
+@pytest.mark.committed  # the month's tables are made on a connection of their own
+def test_a_run_makes_its_months_tables_before_it_starts(on_postgres, session, two_branches):
+    for table in (m.Invoice, m.Charge, m.Payment):
+        session.execute(table.__table__.delete())
+    session.commit()
+    august = dt.date(2025, 8, 1)
+    for month in ("2025_08", "2025_09", "2025_10"):  # as before any run of those months
+        session.execute(text(f"DROP TABLE IF EXISTS charge_p{month}, invoice_p{month}"))
+    session.commit()
+    result = billing.run_period(session, august, norm_kwh=100, estimate_months=3,
+                                due_day=10, today=dt.date(2026, 11, 30))
+    assert result.invoices == 4
+    connection = session.connection()
+    assert {r[0] for r in where(connection, "charge", "period") if r[1] == august} == {
+        "charge_p2025_08"}
+    assert {"charge_p2025_10", "invoice_p2025_10"} <= ledger_partitions.existing(connection)

@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Date, DateTime
 
@@ -524,7 +525,10 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     period = first_of_month(period)
     today = today or dt.date.today()
     check_period(session, period, today, window_last_day, force_reason, branch_id)
-    ledger_partitions.ensure_months(session.get_bind(), ledger_partitions.months_around(period))
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        session.commit()  # this session's reads so far would hold up the month's new tables
+    ledger_partitions.ensure_months(bind, ledger_partitions.months_around(period))
     prev_period = add_months(period, -1)
     connection = session.connection()
     dialect = connection.dialect.name

@@ -5,8 +5,8 @@ Revises: f6b2d8a4c1e7
 Create Date: 2026-12-06 19:00:00
 
 On PostgreSQL each table is rebuilt as a partitioned one (RANGE on period): a default
-partition, one per month of the rows there are, and the months from three years back to a
-year ahead; the rows are copied over, then the keys and indexes are built on the parent (each
+partition, one per month of the rows there are, and the months from this one to a year
+ahead; the rows are copied over, then the keys and indexes are built on the parent (each
 partition gets its own). A partitioned table's unique keys must hold the period: the primary
 keys become (id, period) and the invoice number is unique per period (it starts with it). The
 id sequences stay. On SQLite only the invoice number's key changes; its tables stay plain.
@@ -50,9 +50,10 @@ def _add_months(day, months):
 
 
 def _months(bind, table):
-    """Every month with rows in the table, and three years back to a year ahead of today."""
+    """Every month with rows in the table, and this month to a year ahead (each partition is
+    one more probe for a query of an account's whole history: none is made for nothing)."""
     today = dt.date.today().replace(day=1)
-    months = {_add_months(today, k) for k in range(-36, 13)}
+    months = {_add_months(today, k) for k in range(13)}
     months |= set(bind.execute(text(
         f"SELECT DISTINCT CAST(date_trunc('month', period) AS DATE) FROM {table}")).scalars())
     return sorted(months)
