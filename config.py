@@ -194,6 +194,9 @@ class Config:
     # Days before a meter's verification date (Meter.verification_due) that the cabinet, the
     # readings form and a notice warn: past it readings are not billed (Правила 354 п. 59-60)
     METER_VERIFICATION_WARN_DAYS = int(_env("METER_VERIFICATION_WARN_DAYS", "60"))
+    # A branch with more active accounts is billed in parts, one background job each (by the
+    # account id's remainder), so that the largest branch does not set the run's length
+    BILLING_TASK_ACCOUNTS = int(_env("BILLING_TASK_ACCOUNTS", "500000"))
 
     # Plugins: comma-separated names of plugins not to load
     PLUGINS_BLOCKED = [p for p in (_env("PLUGINS_BLOCKED", "") or "").split(",") if p]

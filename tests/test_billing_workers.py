@@ -105,3 +105,34 @@ def test_the_command_bills_branch_by_branch_and_one_alone(app, runner, session, 
     assert session.get(m.Branch, nvr.branch_id).name in rest.output
     unknown = runner.invoke(args=["billing", "run", "--period", "2026-11", "--branch", "xx"])
     assert unknown.exit_code != 0 and "Филиал «xx» не найден" in unknown.output
+
+
+@pytest.mark.committed  # a job writes its progress on a connection of its own
+def test_a_large_branch_is_billed_in_parts_as_one_run_would(app, client, session, login,
+                                                           make_user_fn, two_branches):
+    krd, nvr = two_branches
+    for world, value in ((krd, "1334"), (nvr, "1500")):
+        session.add(m.Reading(meter_id=world.ids["Meter"], period=NOV, t1=D(value),
+                              source="web"))
+    session.commit()
+    billing.run_period(session, NOV, norm_kwh=100, estimate_months=3, due_day=10,
+                       today=dt.date(2026, 11, 30))
+    whole = ledger(session)
+    session.execute(m.Charge.__table__.delete().where(m.Charge.period == NOV))
+    session.execute(m.Invoice.__table__.delete().where(m.Invoice.period == NOV))
+    session.commit()
+
+    app.config["BILLING_TASK_ACCOUNTS"] = 1  # each branch's two accounts: two parts
+    make_user_fn("finance", "Finance")
+    login("finance")
+    page = client.post("/billingrunview/add/", data={"period": "2026-11"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Расчёт за 11.2026: филиалов 2 (задач 4), готово 4." in page
+    assert "рассчитаны все филиалы (2)." in page
+    titles = sorted(session.execute(select(m.BackgroundJob.title)).scalars())
+    name = session.get(m.Branch, krd.branch_id).name
+    assert f"Расчёт начислений за 11.2026: {name} (часть 2 из 2)" in titles
+    assert ledger(session) == whole
+    with pytest.raises(billing.BillingError, match="Часть 3 из 2 не существует"):
+        billing.run_period(session, NOV, norm_kwh=100, estimate_months=3, due_day=10,
+                           part=2, parts=2)

@@ -131,11 +131,13 @@ def _with_indexes(dialect: str, statements: list[str]) -> list[str]:
     return out
 
 
-def _statements(dialect: str, branch: bool = False) -> list[str]:
+def _statements(dialect: str, branch: bool = False, parts: int = 1) -> list[str]:
     """The scratch tables of a run, in order, up to the priced charge lines. Parameters:
     :period, :prev_period (the month before), :prev_start (6 months back), :end_date, :norm
-    (kWh), :estimate_months, :season; and :branch when ``branch`` (one branch's run)."""
-    one_branch = "AND a.branch_id = :branch" if branch else ""
+    (kWh), :estimate_months, :season; :branch when ``branch`` (one branch's run); :parts and
+    :part when ``parts`` > 1 (the accounts whose id leaves that remainder)."""
+    one_branch = ("AND a.branch_id = :branch " if branch else "") + (
+        "AND a.id % :parts = :part" if parts > 1 else "")
     return [
         # Accounts to bill: active, not yet invoiced for the period; and the period of each
         # one's last invoice (``since``), where its opening balance is carried from: the month
@@ -517,11 +519,15 @@ def settings(config) -> dict:
 def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_months: int,
                due_day: int, window_last_day: int = 25, actor_id: int | None = None,
                today: dt.date | None = None, force_reason: str | None = None,
-               branch_id: int | None = None, progress=None) -> RunResult:
-    """Bill one period for every account (of one branch, given ``branch_id``) not yet billed
-    for it, after check_period, in one transaction: a failed run leaves nothing behind and is
-    simply run again. ``progress(done, total)`` is called after each statement (the CLI's
-    bar, the admin view's figure)."""
+               branch_id: int | None = None, part: int = 0, parts: int = 1,
+               progress=None) -> RunResult:
+    """Bill one period for every account (of one branch, given ``branch_id``; of those whose
+    id % ``parts`` is ``part``, for a branch split into parts) not yet billed for it, after
+    check_period, in one transaction: a failed run leaves nothing behind and is simply run
+    again. ``progress(done, total)`` is called after each statement (the CLI's bar, the admin
+    view's figure)."""
+    if not 0 <= part < parts:
+        raise BillingError(f"Часть {part + 1} из {parts} не существует.")
     period = first_of_month(period)
     today = today or dt.date.today()
     check_period(session, period, today, window_last_day, force_reason, branch_id)
@@ -543,7 +549,8 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
         "end_date": end_date, "norm": norm_kwh, "estimate_months": estimate_months,
         "season": season_of(period), "due": end_date.replace(day=due_day),
         "now": dt.datetime.now(dt.timezone.utc), "yes": True, "no": False,
-        "number_prefix": f"{period:%Y%m}-", "branch": branch_id,
+        "number_prefix": f"{period:%Y%m}-", "branch": branch_id, "part": part,
+        "parts": parts,
     }
     types = [bindparam(name, type_=Date())
              for name in ("period", "prev_period", "prev_start", "end_date", "due")]
@@ -555,7 +562,8 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
         statement = text(sql).bindparams(*[b for b in types if b.key in names])
         return connection.execute(statement, {k: v for k, v in params.items() if k in names})
 
-    scratch = _with_indexes(dialect, _statements(dialect, branch=branch_id is not None))
+    scratch = _with_indexes(dialect, _statements(dialect, branch=branch_id is not None,
+                                                 parts=parts))
     total = len(scratch) + 2
     try:
         with _tuned(connection):
@@ -581,6 +589,7 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
                  object_id=period.isoformat(), commit=False,
                  details={"accounts": result.accounts, "charges": result.charges,
                           "invoices": result.invoices, "branch_id": branch_id,
+                          **({"part": part, "parts": parts} if parts > 1 else {}),
                           **({"forced": force_reason.strip()} if force_reason else {})})
     session.commit()
     return result

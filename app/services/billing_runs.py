@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import BackgroundJob, Branch
+from app.models import BackgroundJob, Branch, PersonalAccount
 from app.services import background, billing
 from app.services.billing_guards import BillingError, check_period
 from app.services.periods import local_today
@@ -54,20 +55,38 @@ def check_branches(session: Session, period: dt.date, today: dt.date,
             raise BillingError(f"{branch.name}: {error}") from error
 
 
+def parts_of(session: Session, config: Mapping[str, Any]) -> dict[int, int]:
+    """How many parts each branch is billed in: its active accounts over
+    BILLING_TASK_ACCOUNTS (at least one), so that no task holds a branch far larger than the
+    others and the largest branch does not set the length of the whole run."""
+    size = max(int(config.get("BILLING_TASK_ACCOUNTS") or 0), 1)
+    counts = session.execute(
+        select(PersonalAccount.branch_id, func.count(PersonalAccount.id))
+        .where(PersonalAccount.status == "active")
+        .group_by(PersonalAccount.branch_id)).all()
+    return {branch_id: max(1, math.ceil(count / size)) for branch_id, count in counts}
+
+
 def start_jobs(session: Session, period: dt.date, config: Mapping[str, Any], user_id: int | None,
                force_reason: str | None = None,
                branch: str | int | None = None) -> list[BackgroundJob]:
-    """One background job per branch (or the one given), after every branch's guards pass."""
+    """One background job per branch (or the one given), or per part of a large branch, after
+    every branch's guards pass."""
     chosen = branches(session, branch)
     check_branches(session, period, local_today(config), config, force_reason, chosen)
+    parts = parts_of(session, config)
     jobs = []
     for one in chosen:
-        params = {"period": period.isoformat(), "branch_id": one.id, "user_id": user_id}
-        if force_reason:
-            params["force_reason"] = force_reason
-        jobs.append(background.start(session, JOB_KIND,
-                                     f"Расчёт начислений за {period:%m.%Y}: {one.name}",
-                                     params, user_id))
+        count = parts.get(one.id, 1)
+        for part in range(count):
+            params = {"period": period.isoformat(), "branch_id": one.id, "user_id": user_id}
+            title = f"Расчёт начислений за {period:%m.%Y}: {one.name}"
+            if count > 1:
+                params.update(part=part, parts=count)
+                title += f" (часть {part + 1} из {count})"
+            if force_reason:
+                params["force_reason"] = force_reason
+            jobs.append(background.start(session, JOB_KIND, title, params, user_id))
     return jobs
 
 
@@ -112,7 +131,8 @@ def billing_job(session: Session, params: dict, progress) -> str:
                                 **billing.settings(config), actor_id=params.get("user_id"),
                                 today=local_today(config),
                                 force_reason=params.get("force_reason"),
-                                branch_id=params.get("branch_id"), progress=progress)
+                                branch_id=params.get("branch_id"), part=params.get("part", 0),
+                                parts=params.get("parts", 1), progress=progress)
     return summary(result)
 
 
@@ -130,15 +150,21 @@ class PeriodState:
 
 
 def period_state(session: Session, period: dt.date, jobs: list[BackgroundJob]) -> PeriodState:
-    """The state of a period from its branch jobs (the latest job of each branch counts)."""
+    """The state of a period from its branch jobs: the latest job of each branch and part
+    counts, and a branch is done when each of its latest parts is."""
     names = {b.id: b.name for b in branches(session)}
-    latest: dict[int, BackgroundJob] = {}
-    for job in sorted(jobs, key=lambda j: j.created_at):
+    latest: dict[int, dict[tuple[int, int], BackgroundJob]] = {}
+    for job in sorted(jobs, key=lambda j: (j.created_at, j.id)):
         params = json.loads(job.params or "{}")
         if params.get("period") == period.isoformat() and params.get("branch_id") in names:
-            latest[params["branch_id"]] = job
-    done = [names[b] for b, j in latest.items() if j.status == "done"]
-    failed = [names[b] for b, j in latest.items() if j.status == "failed"]
+            runs = latest.setdefault(params["branch_id"], {})
+            parts = params.get("parts", 1)
+            if any(count != parts for _part, count in runs):
+                runs.clear()  # started again in another number of parts: the new ones count
+            runs[(params.get("part", 0), parts)] = job
+    states = {b: {j.status for j in runs.values()} for b, runs in latest.items()}
+    done = [names[b] for b, s in states.items() if s == {"done"}]
+    failed = [names[b] for b, s in states.items() if "failed" in s]
     pending = [name for b, name in names.items()
-               if b not in latest or latest[b].status in ("queued", "running")]
+               if b not in states or (states[b] != {"done"} and "failed" not in states[b])]
     return PeriodState(period, sorted(done), sorted(failed), sorted(pending))

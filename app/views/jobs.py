@@ -93,7 +93,9 @@ class BillingRunView(BaseView):
             failed = [job for job in jobs if job.status == "failed"]
             done = sum(job.status == "done" for job in jobs)
             waiting = len(jobs) - done - len(failed)
-            parts = [f"филиалов {len(jobs)}"]
+            branches = len({json.loads(job.params)["branch_id"] for job in jobs})
+            parts = [f"филиалов {branches}" + (f" (задач {len(jobs)})"
+                                                if len(jobs) != branches else "")]
             parts += [f"готово {done}"] if done else []
             parts += [f"в работе {waiting}"] if waiting else []
             parts += [f"с ошибкой {len(failed)}"] if failed else []
