@@ -106,7 +106,7 @@ test-postgres: install-test
 # figures and ends with `ratio <name> <value>`. It needs the test extras (aiosmtpd, aiohttp);
 # each benchmark makes, and drops, PostgreSQL and Redis databases of its own.
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/billing_run.py --accounts 100000
+	$(BIN)/python bench/billing_run.py --accounts 100000 --history-months 24
 	$(BIN)/python bench/reconciliation_export.py --rows 10000 100000
 	$(BIN)/python bench/mailing.py --messages 2000
 	$(BIN)/python bench/load.py --accounts 20000 --seconds 15 --concurrency 8
