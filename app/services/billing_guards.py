@@ -51,13 +51,33 @@ def billed_bounds(session: Session,
 
 def check_period(session: Session, period: dt.date, today: dt.date, window_last_day: int,
                  force_reason: str | None = None, branch_id: int | None = None) -> None:
-    """Refuse, with the reason, a period that must not be billed now: one in the future; one
-    before the first billed period (unless nothing was ever billed); one after a month not
-    yet billed (a gap); the current month while its readings are still being taken (unless
-    forced, with a reason, which the run records in the audit journal). With a branch, its
-    own billed months count: branches are billed, and may fail, one by one."""
+    """Refuse, with the reason, a period that must not be billed now: in the future, out of
+    sequence, or still taking readings."""
+    check_future(period, today)
+    check_sequence(session, period, branch_id)
+    check_window(period, today, window_last_day, force_reason)
+
+
+def check_future(period: dt.date, today: dt.date) -> None:
     if period > first_of_month(today):
         raise BillingError(f"Нельзя выставить счета за будущий период {period:%m.%Y}.")
+
+
+def check_window(period: dt.date, today: dt.date, window_last_day: int,
+                 force_reason: str | None = None) -> None:
+    """Refuse the current month while its readings are still being taken, unless forced with
+    a reason (which the run records in the audit journal)."""
+    if period == first_of_month(today) and today.day <= window_last_day \
+            and not (force_reason or "").strip():
+        raise BillingError(f"Показания за {period:%m.%Y} принимаются до {window_last_day}-го "
+                           "числа: рассчитайте месяц после этого или укажите причину "
+                           "досрочного расчёта.")
+
+
+def check_sequence(session: Session, period: dt.date, branch_id: int | None = None) -> None:
+    """Refuse a period before the first billed one (unless nothing was ever billed) and one
+    after a month not yet billed (a gap). With a branch, its own billed months count:
+    branches are billed, and may fail, one by one."""
     first, last = billed_bounds(session, branch_id)
     if first is not None and period < first:
         raise BillingError(f"Период {period:%m.%Y} раньше первого рассчитанного "
@@ -66,11 +86,6 @@ def check_period(session: Session, period: dt.date, today: dt.date, window_last_
     if last is not None and period > add_months(last, 1):
         raise BillingError(f"Сначала рассчитайте {add_months(last, 1):%m.%Y}: последний "
                            f"рассчитанный период — {last:%m.%Y}, месяцы нельзя пропускать.")
-    if period == first_of_month(today) and today.day <= window_last_day \
-            and not (force_reason or "").strip():
-        raise BillingError(f"Показания за {period:%m.%Y} принимаются до {window_last_day}-го "
-                           "числа: рассчитайте месяц после этого или укажите причину "
-                           "досрочного расчёта.")
 
 
 def check_correction(session: Session, account_id: int, period: dt.date) -> None:

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from app.models import BackgroundJob, Branch, PersonalAccount
 from app.services import background, billing
-from app.services.billing_guards import BillingError, check_period
+from app.services.billing_guards import (
+    BillingError,
+    check_future,
+    check_sequence,
+    check_window,
+)
 from app.services.periods import local_today
 
 JOB_KIND = "billing.run"
@@ -46,13 +51,15 @@ def branches(session: Session, code_or_id: str | int | None = None) -> list[Bran
 def check_branches(session: Session, period: dt.date, today: dt.date,
                    config: Mapping[str, Any], force_reason: str | None,
                    chosen: list[Branch]) -> None:
-    """The period's guards for each branch to be billed, before any work is queued."""
+    """The period's guards (billing_guards.check_period), before any work is queued: each
+    branch's sequence of billed months named by the branch, the calendar's once."""
+    check_future(period, today)
     for branch in chosen:
         try:
-            check_period(session, period, today, int(config["READING_WINDOW_LAST_DAY"]),
-                         force_reason, branch.id)
+            check_sequence(session, period, branch.id)
         except BillingError as error:
             raise BillingError(f"{branch.name}: {error}") from error
+    check_window(period, today, int(config["READING_WINDOW_LAST_DAY"]), force_reason)
 
 
 def parts_of(session: Session, config: Mapping[str, Any]) -> dict[int, int]:
