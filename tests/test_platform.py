@@ -1,5 +1,5 @@
 """The platform around the domain: configuration from the environment, the app factory's
-wiring, the worker entry point, the install of the plugins, and the README kept true."""
+wiring, the worker entry point, the install of the plugins, and the documentation kept true."""
 from __future__ import annotations
 
 import configparser
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+#: Where every setting read from the environment is documented.
+CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 #: Environment variables read by the settings: config.py's helpers and direct reads.
 ENV_READ = re.compile(r'(?:_env|_flag|instance_secret|os\.environ\.get|getenv|_setting\(app,)\(?\s*'
                       r'"([A-Z][A-Z0-9_]+)"|^[A-Z_]+_ENV = "([A-Z][A-Z0-9_]+)"', re.M)
@@ -77,15 +78,28 @@ def test_secrets_are_generated_once_and_kept_private(tmp_path):
     assert given == {"SECRET_KEY": "from-the-environment"}
 
 
-def test_readme_documents_every_environment_variable():
-    sources = [ROOT / "config.py", *ROOT.glob("app/**/*.py"), *ROOT.glob("plugins/*/lk_*/**/*.py")]
+def undocumented_variables(doc: str) -> list[str]:
+    """The environment variables the settings read (config.py, app/, the plugins, gunicorn's
+    config) that no row of ``doc``'s setting tables names in its first cell."""
+    sources = [ROOT / "config.py", ROOT / "gunicorn.conf.py", *ROOT.glob("app/**/*.py"),
+               *ROOT.glob("plugins/*/lk_*/**/*.py")]
     names = {n for path in sources for pair in ENV_READ.findall(path.read_text())
              for n in pair if n}
-    names -= {"TEST_DATABASE_URL"}  # the test suite's own, documented under "Tests"
+    names -= {"TEST_DATABASE_URL"}  # the test suite's own, documented in docs/testing.md
     assert {"DATABASE_URL", "SECRET_KEY", "REDIS_URL", "PLUGINS_BLOCKED", "LK_PLUGINS_TRACE",
-            "AUDIT_SYSLOG_ADDRESS"} <= names
-    missing = sorted(n for n in names if f"`{n}`" not in README)
-    assert not missing, f"README.md does not document: {', '.join(missing)}"
+            "AUDIT_SYSLOG_ADDRESS", "WEB_CONCURRENCY"} <= names
+    rows = "\n".join(line.split("|")[1] for line in doc.splitlines() if line.startswith("| `"))
+    return sorted(n for n in names if f"`{n}`" not in rows)
+
+
+def test_configuration_doc_documents_every_environment_variable():
+    doc = CONFIGURATION_DOC.read_text()
+    missing = undocumented_variables(doc)
+    assert not missing, f"docs/configuration.md does not document: {', '.join(missing)}"
+    assert "`TEST_DATABASE_URL=" in (ROOT / "docs" / "testing.md").read_text()
+    without_a_row = "".join(line for line in doc.splitlines(keepends=True)
+                            if not line.startswith("| `WEB_TIMEOUT` |"))
+    assert undocumented_variables(without_a_row) == ["WEB_TIMEOUT"]
 
 
 # The app factory and the worker
