@@ -87,7 +87,7 @@ class Config:
     FAB_UPDATE_PERMS = _flag("FAB_UPDATE_PERMS", False)
     FAB_CREATE_DB = False
     # Off: FAB's user/role/permission CRUD APIs (not the JWT login, which is always on) are
-    # not used, and FAB 5.3 cannot build them with marshmallow 4 (README, "REST API").
+    # not used, and FAB 5.3 cannot build them with marshmallow 4 (docs/api.md).
     FAB_ADD_SECURITY_API = False
     FAB_API_SWAGGER_UI = True
     FAB_INDEX_VIEW = "app.views.index.PortalIndexView"
