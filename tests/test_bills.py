@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, Invoice, Payment, PersonalAccount, Reading
-from app.services import bills, payment_qr
+from app.services import bill_data, bill_documents, payment_qr, payment_reports, russian
 from app.services.supplier import REQUISITES, requisites
 
 SHOTS = Path("/tmp/bill_shots")
@@ -164,14 +164,14 @@ def test_qr_code_is_level_m_and_decodes_to_the_utf8_payload():
     ("1000000.00", "Один миллион рублей 00 копеек"),
 ])
 def test_amount_in_words(amount, words):
-    assert bills.amount_in_words(Decimal(amount)) == words
+    assert russian.amount_in_words(Decimal(amount)) == words
 
 
 @pytest.mark.parametrize("text, value", [("1500", "1500.00"), ("1 500,50", "1500.50"),
                                          ("0.01", "0.01"), ("999999.99", "999999.99"),
                                          (" 1000000 ", "1000000.00"), ("12,3", "12.30")])
 def test_parse_amount_accepts_rubles_with_comma_or_dot(text, value):
-    assert bills.parse_amount(text) == Decimal(value)
+    assert bill_documents.parse_amount(text) == Decimal(value)
 
 
 BAD_AMOUNTS = {
@@ -189,8 +189,8 @@ BAD_AMOUNTS = {
 
 @pytest.mark.parametrize("text, message", BAD_AMOUNTS.items())
 def test_parse_amount_refuses_with_a_clear_message(text, message):
-    with pytest.raises(bills.AmountError) as error:
-        bills.parse_amount(text)
+    with pytest.raises(bill_documents.AmountError) as error:
+        bill_documents.parse_amount(text)
     assert str(error.value).replace("\u00a0", " ") == message
 
 
@@ -199,7 +199,7 @@ def test_parse_amount_refuses_with_a_clear_message(text, message):
 
 def test_bill_pdf_qr_code_carries_every_field(app, session, billed):
     account = billed.account
-    body = bills.bill_pdf(session, billed, app.config)
+    body = bill_documents.bill_pdf(session, billed, app.config)
     assert body.startswith(b"%PDF")
     text, qr = decoded_qr(body)
     supplier = requisites(app.config)
@@ -227,7 +227,7 @@ def test_bill_pdf_qr_code_carries_every_field(app, session, billed):
 
 
 def test_bill_pdf_reads_like_a_bill(app, session, billed):
-    body = bills.bill_pdf(session, billed, app.config)
+    body = bill_documents.bill_pdf(session, billed, app.config)
     text = pdf_text(body).replace("\u00a0", " ")
     for expected in ("СЧЁТ № INV-krd-202610", "октябрь 2026", "ИНН 2308000000", "КПП 230801001",
                      "БИК 040300000", "Р/с 40702810000000000000", "230000000001",
@@ -245,12 +245,12 @@ def test_bill_pages_rendered_to_png(app, session, billed):
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob("*_page_*.png"):
         old.unlink()
-    pages = pdf_pages(bills.bill_pdf(session, billed, app.config), scale=2)
+    pages = pdf_pages(bill_documents.bill_pdf(session, billed, app.config), scale=2)
     assert pages
     for number, image in enumerate(pages, start=1):
         assert image.size[0] > 1000
         image.save(SHOTS / f"bill_page_{number}.png")
-    receipt = pdf_pages(bills.receipt_pdf(session, billed.account, Decimal("1500.50"),
+    receipt = pdf_pages(bill_documents.receipt_pdf(session, billed.account, Decimal("1500.50"),
                                           app.config), scale=2)
     receipt[0].save(SHOTS / "receipt_page_1.png")
 
@@ -258,7 +258,7 @@ def test_bill_pages_rendered_to_png(app, session, billed):
 def test_bill_of_an_overpaid_account_has_no_sum_in_its_qr_code(app, session, billed):
     billed.amount_due = Decimal("-64.60")
     session.commit()
-    body = bills.bill_pdf(session, billed, app.config)
+    body = bill_documents.bill_pdf(session, billed, app.config)
     _text, qr = decoded_qr(body)
     assert "Sum" not in qr and qr["PersAcc"] == "230000000001"
     assert "Переплата на конец периода" in pdf_text(body)
@@ -278,7 +278,7 @@ def test_bill_is_built_in_a_fixed_number_of_queries(app, session, billed):
     _ = invoice.account.premises, invoice.account.tariff_group, invoice.account.branch
     event.listen(engine, "before_cursor_execute", count)
     try:
-        bills.bill_data(session, invoice)
+        bill_data.bill_data(session, invoice)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 5
@@ -287,7 +287,7 @@ def test_bill_is_built_in_a_fixed_number_of_queries(app, session, billed):
 def test_receipt_pdf_qr_code_carries_the_chosen_sum(app, session, two_branches):
     krd, _nvr = two_branches
     account = session.get(PersonalAccount, krd.ids["PersonalAccount"])
-    body = bills.receipt_pdf(session, account, Decimal("1500.50"), app.config)
+    body = bill_documents.receipt_pdf(session, account, Decimal("1500.50"), app.config)
     _text, qr = decoded_qr(body)
     supplier = requisites(app.config)
     assert qr == {
@@ -331,7 +331,8 @@ def test_payment_report_rows_and_totals(session, two_branches):
                         paid_at=dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)))
     session.commit()
     account = session.get(PersonalAccount, krd.ids["PersonalAccount"])
-    report = bills.payment_report(session, account, dt.date(2026, 3, 1), dt.date(2026, 5, 31))
+    report = payment_reports.payment_report(session, account, dt.date(2026, 3, 1),
+                                            dt.date(2026, 5, 31))
     assert [(r.at, r.method, r.amount) for r in report.rows] == [
         (dt.datetime(2026, 3, 1, 12, 0), "Банковская карта", Decimal("100.10")),
         (dt.datetime(2026, 5, 31, 23, 59), "СБП", Decimal("250.25")),
@@ -339,7 +340,7 @@ def test_payment_report_rows_and_totals(session, two_branches):
     assert report.total == sum(r.amount for r in report.rows) == Decimal("350.35")
     assert report.count == 2
 
-    workbook = load_workbook(io.BytesIO(bills.payment_report_xlsx(report)))
+    workbook = load_workbook(io.BytesIO(payment_reports.payment_report_xlsx(report)))
     sheet = workbook.active
     rows = [row for row in sheet.iter_rows(min_row=5, values_only=True)]
     data = [r for r in rows if isinstance(r[0], int)]
@@ -351,7 +352,8 @@ def test_payment_report_rows_and_totals(session, two_branches):
     assert Decimal(str(total[3])) == sum(Decimal(str(r[3])) for r in data) == report.total
     assert "230000000001" in sheet["A1"].value
 
-    text = pdf_text(bills.payment_report_pdf(report, requisites_config())).replace("\u00a0", " ")
+    text = pdf_text(payment_reports.payment_report_pdf(report, requisites_config()))
+    text = text.replace("\u00a0", " ")
     assert "ОТЧЁТ О ПЛАТЕЖАХ" in text and "350,35" in text and "СБП" in text
 
 
@@ -366,8 +368,8 @@ def requisites_config() -> dict:
     ("2000-01-01", "2026-01-01", "Отчёт формируется не более чем за пять лет."),
 ])
 def test_report_period_is_checked(date_from, date_to, message):
-    with pytest.raises(bills.PeriodError) as error:
-        bills.parse_period(date_from, date_to)
+    with pytest.raises(payment_reports.PeriodError) as error:
+        payment_reports.parse_period(date_from, date_to)
     assert str(error.value) == message
 
 
@@ -508,9 +510,9 @@ def test_two_zone_meter_and_an_adjustment_on_the_bill(app, session, billed):
                amount=Decimal("-10.00"), kind="adjustment", note="перерасчёт за сентябрь"),
     ])
     session.commit()
-    data = bills.bill_data(session, billed)
+    data = bill_data.bill_data(session, billed)
     assert [(r.meter, r.zone, r.kwh) for r in data.readings if r.meter == "SN-2Z"] == [
         ("SN-2Z", "День (T1)", Decimal("100")), ("SN-2Z", "Ночь (T2)", Decimal("60"))]
     assert data.counter is None  # two meters: no single CounterId/CounterVal
-    text = pdf_text(bills.bill_pdf(session, billed, app.config)).replace("\u00a0", " ")
+    text = pdf_text(bill_documents.bill_pdf(session, billed, app.config)).replace("\u00a0", " ")
     assert "Ночь (T2)" in text and "264,60" in text and "перерасчёт за сентябрь" in text

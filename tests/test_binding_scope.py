@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import models as m
-from app.services import accounts, demo, feedback, mailings, notices, profile
+from app.services import accounts, demo_logins, feedback, mailings, notices, profile
 from app.services.binding import BUSINESS_LOGIN, bind_accounts
 from app.services.throttle import RULES
 from tests.factories import PASSWORD
@@ -297,5 +297,5 @@ def test_the_organization_sees_its_point_of_supply_and_not_the_household(
 
 def test_the_demo_resident_gets_households_only(session, two_branches):
     krd, nvr = two_branches
-    assert set(demo._resident_accounts(session)) == {krd.ids["PersonalAccount"],
+    assert set(demo_logins._resident_accounts(session)) == {krd.ids["PersonalAccount"],
                                                      nvr.ids["PersonalAccount"]}

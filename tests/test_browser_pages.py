@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app import models as m
-from app.services import demo
+from app.services import demo, demo_logins
 
 pytestmark = pytest.mark.browser
 
@@ -48,8 +48,8 @@ TAP_TARGETS = """() => [...document.querySelectorAll(
 
 @dataclass
 class Demo:
-    resident: demo.DemoLogin
-    business: demo.DemoLogin
+    resident: demo_logins.DemoLogin
+    business: demo_logins.DemoLogin
     branch: str
     accounts: list[int]
     invoice: int
@@ -67,7 +67,8 @@ def live_overrides():
 @pytest.fixture
 def demo_world(app, session) -> Demo:
     demo.seed(session, accounts=30, organizations=3)
-    logins = {login.username: login for login in demo.issue_demo_logins(app.appbuilder, session)}
+    issued = demo_logins.issue_demo_logins(app.appbuilder, session)
+    logins = {login.username: login for login in issued}
     session.commit()
     resident = session.scalar(select(m.PortalUser).where(m.PortalUser.username == "resident"))
     business = session.scalar(select(m.PortalUser).where(m.PortalUser.username == "business"))

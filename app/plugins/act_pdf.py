@@ -1,7 +1,7 @@
 """Built-in plugin: the reconciliation act as PDF (A4 portrait, Cyrillic font embedded).
 
-The document, its fonts, colours and the supplier's header are those of the bills
-(app.services.bills), so every printed paper of the portal looks the same. The table has the
+The document, its fonts, colours and the supplier's header are the bills' own
+(app.services.pdf_layout), so every printed paper of the portal looks the same. The table has the
 two halves side by side; its two heading rows repeat on every page.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from fpdf import FontFace
 from fpdf.enums import TableCellFillMode
 
 from app.plugins import hookimpl
-from app.services.bills import HEAD_FILL, INK, MUTED, _document, _header, money
+from app.services.pdf_layout import HEAD_FILL, INK, MUTED, document, header
+from app.services.russian import money
 
 #: Column widths (mm) of one half: № п/п | Дата | Документ | Дебет | Кредит.
 HALF = ("№ п/п", "Дата", "Документ", "Дебет", "Кредит")
@@ -37,8 +38,8 @@ def _amount(value) -> str:
 
 
 def render_act(data) -> bytes:
-    pdf = _document(data.title)
-    _header(pdf, data.supplier, "АКТ СВЕРКИ", [
+    pdf = document(data.title)
+    header(pdf, data.supplier, "АКТ СВЕРКИ", [
         "взаимных расчётов",
         data.period_line,
         data.contract_line,

@@ -49,8 +49,7 @@ from app.models import (
     ReconciliationAct,
 )
 from app.services import acts, background
-from app.services.bills import number
-from app.services.russian import plural
+from app.services.russian import month_name, number, plural
 
 #: The background job that writes one large act in one format.
 JOB_KIND = "acts.document"
@@ -234,7 +233,7 @@ def _charge_documents(result) -> Iterator[acts.ActRow]:
     month_of: dict[dt.date, tuple[dt.date, str]] = {}
     for period, _side, rank, key, _account, kopecks in result:
         if period not in month_of:
-            month_of[period] = (acts._last_day(period), acts._month(period))
+            month_of[period] = (acts._last_day(period), month_name(period))
         day, month = month_of[period]
         if rank == INVOICE:
             document = f"Счёт № {key} от {day:%d.%m.%Y}"

@@ -57,9 +57,9 @@ from app.models import (
     ReconciliationAct,
     utcnow,
 )
-from app.services import audit, background
-from app.services.bills import MONTHS, amount_in_words, money
-from app.services.periods import add_months
+from app.services import audit, background, periods
+from app.services.periods import DEFAULT_TZ, add_months
+from app.services.russian import amount_in_words, money, month_name
 from app.services.supplier import requisites
 
 #: The longest period of an act.
@@ -72,7 +72,6 @@ BATCH_CONTRACTS = 200
 JOB_KIND = "acts.export"
 #: The longest reason of a rejection.
 MAX_NOTE = 500
-DEFAULT_TZ = "Europe/Moscow"
 KOPECK = Decimal("0.01")
 
 
@@ -235,7 +234,7 @@ def check_period(date_from: dt.date | str | None, date_to: dt.date | str | None,
     MAX_YEARS long. The same rule for the cabinet, the API, the back office and the batch."""
     start = parse_date(date_from, "начала периода")
     end = parse_date(date_to, "окончания периода")
-    today = today or _local_today()
+    today = today or periods.local_today(_config())
     if start > end:
         raise ActError("Дата начала периода не может быть позже даты его окончания.")
     if end > today:
@@ -244,11 +243,6 @@ def check_period(date_from: dt.date | str | None, date_to: dt.date | str | None,
     if end >= _years_later(start, MAX_YEARS):
         raise ActError(f"Акт сверки составляется не более чем за {MAX_YEARS} года.")
     return start, end
-
-
-def _local_today(tz: str | None = None) -> dt.date:
-    zone = ZoneInfo(tz or _config().get("BABEL_DEFAULT_TIMEZONE", DEFAULT_TZ))
-    return dt.datetime.now(zone).date()
 
 
 def _config(config: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -378,10 +372,6 @@ def _last_day(period: dt.date) -> dt.date:
     return add_months(period, 1) - dt.timedelta(days=1)
 
 
-def _month(period: dt.date) -> str:
-    return f"{MONTHS[period.month - 1]} {period.year} г."
-
-
 def _signed(day: dt.date, document: str, amount: Decimal) -> ActRow:
     amount = Decimal(amount).quantize(KOPECK)
     if amount < 0:
@@ -443,10 +433,10 @@ def ledgers(session: Session, contract_ids: Sequence[int], date_from: dt.date,
             if invoiced:
                 rows.append(_signed(day, f"Счёт № {number} от {day:%d.%m.%Y}", invoiced))
             if amount != invoiced:
-                rows.append(_signed(day, f"Корректировка начислений за {_month(period)} "
+                rows.append(_signed(day, f"Корректировка начислений за {month_name(period)} "
                                          f"({where})", amount - invoiced))
         elif amount:
-            rows.append(_signed(day, f"Начисление за {_month(period)} ({where})", amount))
+            rows.append(_signed(day, f"Начисление за {month_name(period)} ({where})", amount))
 
     for account_id, amount, at in session.execute(
             select(Payment.account_id, Payment.amount, paid_at)

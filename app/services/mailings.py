@@ -51,7 +51,7 @@ from app.models import (
 )
 from app.services import audit
 from app.services.accounts import open_to_residents
-from app.services.bills import money
+from app.services.russian import money
 
 log = logging.getLogger(__name__)
 

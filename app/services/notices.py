@@ -74,9 +74,9 @@ from app.models import (
 )
 from app.services import periods, push, verification
 from app.services.accounts import open_to_residents
-from app.services.bills import MONTHS_GENITIVE, money, month_name
 from app.services.notify import send_notice
 from app.services.periods import add_months
+from app.services.russian import day_month, money, month_name
 
 log = logging.getLogger(__name__)
 
@@ -887,10 +887,6 @@ def portal_url(config: Mapping[str, Any]) -> str:
     return str(config.get("PORTAL_URL") or "").rstrip("/")
 
 
-def day_month(day: dt.date) -> str:
-    return f"{day.day} {MONTHS_GENITIVE[day.month - 1]}"
-
-
 def _window(config: Mapping[str, Any]) -> tuple[int, int]:
     from app.services.readings import Rules
 
@@ -916,7 +912,7 @@ def _times(ratio: Decimal) -> str:
 def bill_ready(session: Session, period: dt.date, config: Mapping[str, Any] | None = None) -> int:
     """Tell everyone bound to an account invoiced for ``period`` that the bill is ready; a
     paperless user gets the bill's PDF attached. One query finds them all."""
-    from app.services.bills import bill_pdf
+    from app.services.bill_documents import bill_pdf
 
     config = _config(config)
     code = "bill_ready"

@@ -5,15 +5,22 @@ separator, then ``Key=Value`` pairs joined by that separator: first the five man
 requisites of the payee in their fixed order, then the optional ones. A value longer than the
 standard allows, or one that holds the separator, is refused, never truncated. The image is a
 QR code of error correction level M, UTF-8 bytes without an ECI marker, as banks expect.
+At the end, what the codes of a bill and of a «квитанция на нужную сумму» carry.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import segno
+
+from app.models import PersonalAccount
+from app.services.bill_data import DEFAULT_TZ, BillData, issued_on
+from app.services.russian import month
 
 VERSION = "0001"
 #: Encoding digit of the header: 1 windows-1251, 2 UTF-8, 3 KOI8-R.
@@ -153,3 +160,47 @@ def qr_png(payload: str, scale: int = 8, border: int = 4) -> bytes:
     out = io.BytesIO()
     qr_code(payload).save(out, kind="png", scale=scale, border=border)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# What a bill's and a receipt's code carry
+
+
+def purpose(account: PersonalAccount, period: dt.date | None = None) -> str:
+    text = f"Оплата электроэнергии по л/с {account.number}"
+    return text + (f" за {month(period)}" if period else "")
+
+
+def payer_fields(account: PersonalAccount) -> dict[str, Any]:
+    return {"PersAcc": account.number, "PayerAddress": account.premises.address,
+            "TechCode": TECH_CODE_UTILITIES}
+
+
+def bill_qr_fields(data: BillData, supplier: Mapping[str, str],
+                   tz: str = DEFAULT_TZ) -> dict[str, Any]:
+    """The requisites of a bill's QR code; the sum is the amount due (none when nothing is
+    due: the payer types it in the bank's app)."""
+    invoice = data.invoice
+    due = invoice.amount_due
+    fields = {
+        **payee_fields(supplier),
+        "Sum": kopecks(due) if due > 0 else None,
+        "Purpose": purpose(data.account, invoice.period),
+        **payer_fields(data.account),
+        "PaymPeriod": period_value(invoice.period),
+        "QuittId": invoice.number,
+        "QuittDate": f"{issued_on(invoice, tz):%d.%m.%Y}",
+    }
+    if data.counter:
+        fields["CounterId"], fields["CounterVal"] = data.counter
+    return fields
+
+
+def receipt_qr_fields(account: PersonalAccount, amount: Decimal,
+                      supplier: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        **payee_fields(supplier),
+        "Sum": kopecks(amount),
+        "Purpose": purpose(account),
+        **payer_fields(account),
+    }

@@ -36,6 +36,7 @@ from app.models import (
     Premises,
 )
 from app.services import accounts, audit, export
+from app.services.russian import money
 
 log = logging.getLogger(__name__)
 
@@ -774,10 +775,10 @@ def confirmation_pdf(state: OrderState, supplier: dict, paid_at_text: str) -> by
         note = " (возвращено)" if part.status == "refunded" else ""
         pdf.cell(45, 8, part.account_number, border=1)
         pdf.cell(95, 8, (part.address[:58] + note), border=1)
-        pdf.cell(0, 8, _rub(part.amount), border=1, align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 8, money(part.amount), border=1, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "B", 10)
     pdf.cell(140, 8, "Итого", border=1)
-    pdf.cell(0, 8, _rub(state.amount), border=1, align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, money(state.amount), border=1, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("DejaVu", "", 9)
     pdf.multi_cell(0, 5, "Оплата электроэнергии. Кассовый чек по 54-ФЗ с разбивкой по лицевым "
@@ -785,7 +786,3 @@ def confirmation_pdf(state: OrderState, supplier: dict, paid_at_text: str) -> by
                    "электронную почту или телефон. Платёж зачислен на лицевые счета в момент "
                    "оплаты.", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
-
-
-def _rub(value: Decimal) -> str:
-    return f"{value:,.2f}".replace(",", " ").replace(".", ",")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from app.models import Meter
-from app.services.russian import plural
+from app.services.russian import energy, number, plural
 
 #: Statuses of a reading (models.ReadingStatus): billed, held for staff, refused by staff.
 ACCEPTED, HELD, REJECTED = "accepted", "flagged", "rejected"
@@ -118,15 +118,10 @@ def review_note(found: list[Doubt]) -> str:
 
 
 def _kwh(value: Decimal) -> str:
-    # formats lives under app.views, whose package imports the views that import this module
-    from app.views.formats import energy
-
     return energy(Decimal(value).quantize(Decimal(1)))
 
 
 def _number(value: Decimal) -> str:
-    from app.views.formats import number
-
     places = max(0, -Decimal(value).normalize().as_tuple().exponent)
     return number(Decimal(value), places)
 

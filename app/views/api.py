@@ -27,7 +27,7 @@ from sqlalchemy import false, select
 
 from app import models as m
 from app.extensions import db, reads_only
-from app.services import accounts, audit, bills
+from app.services import accounts, audit, bill_documents
 from app.views.api_fields import (
     UtcDateTime,
     error_body,
@@ -512,7 +512,7 @@ class InvoiceApi(OwnRowsApi):
         if invoice is None:
             return self.response_404()
         account = invoice.account
-        body = bills.bill_pdf(db.session, invoice, current_app.config)
+        body = bill_documents.bill_pdf(db.session, invoice, current_app.config)
         audit.record(db.session, "export.pdf", actor_id=g.user.id, object_type="account",
                      object_id=account.id, ip=request.remote_addr,
                      details={"page": "api", "document": "bill", "invoice": invoice.number})

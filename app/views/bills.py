@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Invoice, PersonalAccount
-from app.services import accounts, audit, bills
+from app.services import accounts, audit, bill_documents, payment_reports, periods
 from app.views import formats
 from app.views.base import XLSX_MIMETYPE, content_disposition
 from app.views.cabinet import entrance
@@ -30,7 +30,8 @@ def _default_period(today: dt.date) -> tuple[dt.date, dt.date]:
     return today.replace(year=today.year - 1, day=1), today
 
 
-def read_date(text: str | None, what: str, error: type[Exception] = bills.PeriodError) -> dt.date:
+def read_date(text: str | None, what: str,
+              error: type[Exception] = payment_reports.PeriodError) -> dt.date:
     """A date from one of our date inputs: «05.12.2026» as it asks, or ISO from an older link
     or a browser's own date input. ``what`` names the field in the reason («с», «начала
     периода»); ``error`` is the caller's refusal, so the page shows it and changes nothing."""
@@ -44,9 +45,9 @@ def read_date(text: str | None, what: str, error: type[Exception] = bills.Period
 
 def read_period(raw_from: str | None, raw_to: str | None) -> tuple[dt.date, dt.date]:
     """The «с» and «по» of a payments page or report, then the service's rule (in order, at
-    most five years); raises bills.PeriodError with the reason."""
+    most five years); raises payment_reports.PeriodError with the reason."""
     start, end = read_date(raw_from, "«с»"), read_date(raw_to, "«по»")
-    return bills.parse_period(start.isoformat(), end.isoformat())
+    return payment_reports.parse_period(start.isoformat(), end.isoformat())
 
 
 def shown_date(text: str) -> dt.date | str:
@@ -74,7 +75,7 @@ class BillView(BaseView):
                   "format": "xlsx", "report_error": None, **form}
         return self.render_template(
             "cabinet/bills.html", account=account, invoices=invoices, form=values,
-            max_amount=formats.rubles(bills.MAX_AMOUNT),
+            max_amount=formats.rubles(bill_documents.MAX_AMOUNT),
             title=f"Счета и квитанции по лицевому счёту {account.number}",
         ), status
 
@@ -105,7 +106,7 @@ class BillView(BaseView):
         if invoice is None:
             abort(404)
         account = self._account(invoice.account_id)
-        body = bills.bill_pdf(db.session, invoice, current_app.config)
+        body = bill_documents.bill_pdf(db.session, invoice, current_app.config)
         name = f"bill_{account.number}_{invoice.period:%Y-%m}.pdf"
         return self._download(account, body, name,
                               f"Счёт_{account.number}_{invoice.period:%Y-%m}.pdf",
@@ -118,10 +119,10 @@ class BillView(BaseView):
         account = self._account(account_id)
         text = request.form.get("amount", "")
         try:
-            amount = bills.parse_amount(text)
-        except bills.AmountError as exc:
+            amount = bill_documents.parse_amount(text)
+        except bill_documents.AmountError as exc:
             return self._page(account, 400, amount=text[:40], amount_error=str(exc))
-        body = bills.receipt_pdf(db.session, account, amount, current_app.config,
+        body = bill_documents.receipt_pdf(db.session, account, amount, current_app.config,
                                  today=formats.local_today())
         name = f"receipt_{account.number}_{amount:.2f}.pdf"
         return self._download(account, body, name,
@@ -139,19 +140,19 @@ class BillView(BaseView):
                 "format": kind if kind in REPORT_FORMATS else "xlsx"}
         try:
             if kind not in REPORT_FORMATS:
-                raise bills.PeriodError("Выберите формат отчёта: Excel (.xlsx) или PDF.")
+                raise payment_reports.PeriodError("Выберите формат отчёта: Excel (.xlsx) или PDF.")
             start, end = read_period(raw_from, raw_to)
-        except bills.PeriodError as exc:
+        except payment_reports.PeriodError as exc:
             return self._page(account, 400, report_error=str(exc), **form)
-        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", bills.DEFAULT_TZ)
-        data = bills.payment_report(db.session, account, start, end, tz)
+        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", periods.DEFAULT_TZ)
+        data = payment_reports.payment_report(db.session, account, start, end, tz)
         stem = f"{account.number}_{start.isoformat()}_{end.isoformat()}"
         if kind == "pdf":
-            body = bills.payment_report_pdf(data, current_app.config,
+            body = payment_reports.payment_report_pdf(data, current_app.config,
                                             today=formats.local_today())
             mimetype = PDF_MIMETYPE
         else:
-            body, mimetype = bills.payment_report_xlsx(data), XLSX_MIMETYPE
+            body, mimetype = payment_reports.payment_report_xlsx(data), XLSX_MIMETYPE
         return self._download(account, body, f"payments_{stem}.{kind}",
                               f"Платежи_{stem}.{kind}", mimetype, "payment_report",
                               rows=data.count)

@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import ZERO, ContractStatus, PersonalAccount
-from app.services import accounts, audit, bills, consumption
+from app.services import accounts, audit, bill_documents, consumption, payment_reports, periods
 from app.services import feedback as feedback_service
 from app.services.readings import Rules
 from app.views import formats
@@ -70,8 +70,8 @@ class BusinessView(BaseView):
         charged, paid = summary.charged, summary.paid
         months = accounts.account_months(db.session, account, today)
         since, _last = consumption.window(today)
-        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", bills.DEFAULT_TZ)
-        payments = bills.payment_report(db.session, account, since, today, tz)
+        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", periods.DEFAULT_TZ)
+        payments = payment_reports.payment_report(db.session, account, since, today, tz)
         return self.render_template(
             "business/account.html", account=account, months=months, payments=payments,
             charged=charged, paid=paid, balance=charged - paid,
@@ -86,7 +86,7 @@ class BusinessView(BaseView):
         if invoice is None:
             abort(404)
         account = invoice.account
-        body = bills.bill_pdf(db.session, invoice, current_app.config)
+        body = bill_documents.bill_pdf(db.session, invoice, current_app.config)
         audit.record(db.session, "export.pdf", actor_id=current_user.id,
                      object_type="account", object_id=account.id, ip=request.remote_addr,
                      details={"page": "business", "document": "bill",
@@ -121,10 +121,10 @@ class BusinessView(BaseView):
         error, rows = None, []
         try:
             start, end = read_period(raw_from, raw_to)
-        except bills.PeriodError as exc:
+        except payment_reports.PeriodError as exc:
             error = str(exc)
         else:
-            tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", bills.DEFAULT_TZ)
+            tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", periods.DEFAULT_TZ)
             rows = accounts.organization_payments(db.session, _organization_id(), start,
                                                   end, tz)
         return self.render_template(

@@ -1,57 +1,20 @@
-"""How values read on every page: Russian numbers, money, energy, tariffs, dates, months and
-yes/no (shared/docs/ux.md, «Russian formatting»), and reading a Russian date back."""
+"""How values read on every page: the template filters and what views format. The Russian
+words themselves live in app.services.russian; here are what needs the request's app (its time
+zone), phones, yes/no and reading a typed Russian date back."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import current_app
 
-NBSP = "\u00a0"
-MONTHS = ("январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август",
-          "сентябрь", "октябрь", "ноябрь", "декабрь")
+from app.services import periods
+from app.services.russian import date, energy, money, month, number, rubles, tariff
 
-
-def number(value: Decimal | float | int | None, places: int) -> str:
-    """1234567.5 -> '1 234 567,50' (a no-break space between thousands, a decimal comma)."""
-    if value is None:
-        return ""
-    text = f"{value:,.{places}f}"
-    return text.replace(",", NBSP).replace(".", ",")
-
-
-def money(value: Decimal | None) -> str:
-    return number(value, 2)
-
-
-def rubles(value: Decimal | None) -> str:
-    """An amount as a person reads it: '1 234,56 ₽' (a no-break space before the sign)."""
-    return "" if value is None else f"{money(value)}{NBSP}₽"
-
-
-def energy(value: Decimal | float | int | None) -> str:
-    """'222 кВт·ч' when whole, '1 099,988 кВт·ч' only where the meter shows fractions."""
-    if value is None:
-        return ""
-    value = Decimal(value)
-    places = 0 if value == value.to_integral_value() else \
-        max(0, -value.normalize().as_tuple().exponent)
-    return f"{number(value, places)}{NBSP}кВт·ч"
-
-
-def tariff(value: Decimal | None) -> str:
-    """'5,15 руб./кВт·ч': kopecks always, more places only where the tariff has them."""
-    if value is None:
-        return ""
-    value = Decimal(value)
-    places = max(2, -value.normalize().as_tuple().exponent)
-    return f"{number(value, places)}{NBSP}руб./кВт·ч"
-
-
-def date(value: dt.date | None) -> str:
-    return value.strftime("%d.%m.%Y") if value else ""
+#: What views and templates take from here; the Russian words come from their one home.
+__all__ = ["date", "energy", "local_time", "local_today", "money", "month", "number",
+           "parse_date", "phone", "rubles", "tariff", "text", "timestamp", "yes_no"]
 
 
 def parse_date(text: str | None) -> dt.date | None:
@@ -64,11 +27,6 @@ def parse_date(text: str | None) -> dt.date | None:
         except ValueError:
             continue
     return None
-
-
-def month(value: dt.date | None) -> str:
-    """A billing period (the first day of a month) -> 'октябрь 2026'."""
-    return f"{MONTHS[value.month - 1]} {value.year}" if value else ""
 
 
 def local_time(value: dt.datetime) -> dt.datetime:
@@ -88,10 +46,10 @@ def phone(value: str | None) -> str:
     if not value:
         return ""
     try:
-        number = phonenumbers.parse(value, "RU")
+        parsed = phonenumbers.parse(value, "RU")
     except phonenumbers.NumberParseException:
         return value
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def yes_no(value: bool | None) -> str:
@@ -107,4 +65,4 @@ def text(value) -> str:
 
 def local_today() -> dt.date:
     """Today in the portal's time zone (the reading window counts local days)."""
-    return local_time(dt.datetime.now(dt.timezone.utc)).date()
+    return periods.local_today(current_app.config)
