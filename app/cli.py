@@ -46,7 +46,7 @@ def demo_seed(accounts: int, seed_value: int) -> None:
     from tqdm import tqdm
 
     from app.extensions import db
-    from app.services import demo
+    from app.services import demo, demo_logins
 
     try:
         with tqdm(total=accounts, unit=" сч.", desc="Лицевые счета", disable=accounts < 5000,
@@ -60,8 +60,8 @@ def demo_seed(accounts: int, seed_value: int) -> None:
                                 progress=progress)
         click.echo(demo.describe(summary, db.session))
         if summary.loaded or summary.reason == "loaded":
-            logins = demo.issue_demo_logins(current_app.appbuilder, db.session)
-            click.echo(demo.format_logins(logins))
+            logins = demo_logins.issue_demo_logins(current_app.appbuilder, db.session)
+            click.echo(demo_logins.format_logins(logins))
     except demo.DemoError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -14,7 +14,7 @@ from sqlalchemy import String, Text, func, inspect, select
 
 from app import models as m
 from app.extensions import db
-from app.services import demo
+from app.services import demo, demo_logins, demo_reference
 from app.services.tariffs import ChargeLine, price_consumption, split_by_ranges
 
 D = Decimal
@@ -107,15 +107,15 @@ def test_zone_and_range_sums_are_exact():
 
 
 def test_requisites_check_digits():
-    assert demo.is_valid_inn10("7707083893")  # a real, published INN
-    assert not demo.is_valid_inn10("7707083894")
-    assert demo.is_valid_ogrn("1027700132195")
-    assert not demo.is_valid_ogrn("1027700132196")
-    assert demo.luhn_digit("7992739871") == "3"
+    assert demo_reference.is_valid_inn10("7707083893")  # a real, published INN
+    assert not demo_reference.is_valid_inn10("7707083894")
+    assert demo_reference.is_valid_ogrn("1027700132195")
+    assert not demo_reference.is_valid_ogrn("1027700132196")
+    assert demo_reference.luhn_digit("7992739871") == "3"
 
 
 def test_account_numbers_are_unique_12_digits():
-    numbers = {demo.account_number(1 + seq % 11, seq, 12345) for seq in range(1, 200_001)}
+    numbers = {demo_reference.account_number(1 + seq % 11, seq, 12345) for seq in range(1, 200_001)}
     assert len(numbers) == 200_000
     assert all(len(n) == 12 and n.isdigit() and n.startswith("23") for n in numbers)
 
@@ -126,7 +126,7 @@ def test_account_numbers_are_unique_12_digits():
 
 def parse_logins(output: str) -> dict[str, str]:
     """username -> password from the table the command prints (rows in DEMO_USERS order)."""
-    labels = {label: username for username, _, label, _ in demo.DEMO_USERS}
+    labels = {label: username for username, _, label, _ in demo_logins.DEMO_USERS}
     found = {}
     for line in output.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -148,7 +148,7 @@ def seeded(app, runner):
 
 def test_branches_and_tariffs(seeded, session):
     branches = session.scalars(select(m.Branch)).all()
-    assert sorted(b.name for b in branches) == sorted(b.name for b in demo.BRANCHES)
+    assert sorted(b.name for b in branches) == sorted(b.name for b in demo_reference.BRANCHES)
     assert len(branches) == 11 and all(b.city and b.address and b.phone for b in branches)
     groups = {g.code: g.id for g in session.scalars(select(m.TariffGroup))}
     assert set(groups) == {"urban", "rural"}
@@ -338,7 +338,7 @@ def test_customers_and_organizations(seeded, session):
     numbers = [a.number for a in accounts]
     assert len(set(numbers)) == len(numbers)
     assert all(len(n) == 12 and n.isdigit() for n in numbers)
-    assert all(demo.luhn_digit(n[:-1]) == n[-1] for n in numbers)
+    assert all(demo_reference.luhn_digit(n[:-1]) == n[-1] for n in numbers)
     assert all(re.fullmatch(r"[А-ЯЁ][а-яё-]+ [А-ЯЁ][а-яё]+ [А-ЯЁ][а-яё]+", a.holder_name)
                for a in accounts if a.contract_id is None)
     meters = session.scalars(select(m.Meter)).all()
@@ -361,8 +361,8 @@ def test_customers_and_organizations(seeded, session):
     assert len(orgs) == 50
     assert len({o.branch_id for o in orgs}) > 3
     for org in orgs:
-        assert demo.is_valid_inn10(org.inn) and org.inn.startswith("23")
-        assert re.fullmatch(r"\d{9}", org.kpp) and demo.is_valid_ogrn(org.ogrn)
+        assert demo_reference.is_valid_inn10(org.inn) and org.inn.startswith("23")
+        assert re.fullmatch(r"\d{9}", org.kpp) and demo_reference.is_valid_ogrn(org.ogrn)
         assert len(org.contracts) == 1 and org.contracts[0].status == "active"
         points = org.contracts[0].accounts
         assert 1 <= len(points) <= 4
@@ -468,7 +468,7 @@ def test_seed_refuses_a_database_with_other_accounts(app, session, two_branches)
     summary = demo.seed(session, accounts=5)
     assert not summary.loaded and summary.reason == "not_empty"
     with pytest.raises(demo.DemoError):
-        demo.issue_demo_logins(app.appbuilder, session)
+        demo_logins.issue_demo_logins(app.appbuilder, session)
 
 
 def test_a_real_user_with_a_demo_name_is_left_alone(app, runner, session, make_user_fn):
@@ -496,7 +496,7 @@ def test_a_failed_seed_leaves_nothing_behind(app, session, monkeypatch):
     """The load is one transaction: the dropped indexes and foreign keys come back too."""
     before = _schema(session)
     built = []
-    real_build = demo._build_chunk
+    real_build = demo.build_chunk
 
     def build_then_fail(ctx, customers):
         if built:
@@ -504,7 +504,7 @@ def test_a_failed_seed_leaves_nothing_behind(app, session, monkeypatch):
         built.append(len(customers))
         return real_build(ctx, customers)
 
-    monkeypatch.setattr(demo, "_build_chunk", build_then_fail)
+    monkeypatch.setattr(demo, "build_chunk", build_then_fail)
     with pytest.raises(RuntimeError):
         demo.seed(session, accounts=20, chunk_size=10, organizations=2)
     assert built == [10]
