@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import models as m
-from app.services import guest_payments, payments
+from app.services import guest_payments, payment_states
 from app.services.throttle import RULES
 from tests.test_payments import (
     DECLINED_CARD,
@@ -154,7 +154,7 @@ def test_a_refund_receipt_goes_to_the_guests_contact(client, session, krd, sandb
     pay_card(client, to_gateway(client), OK_CARD)
     deliver(client, sandbox.sent[0])
     [row] = order_rows(session)
-    assert payments.refund(session, [row.id], actor_id=None).done == [row.id]
+    assert payment_states.refund(session, [row.id], actor_id=None).done == [row.id]
     record = sandbox.store.get(row.external_id)
     assert record["refunds"][0]["receipt"]["customer"] == {"email": "refund@mail.ru"}
 
@@ -277,8 +277,8 @@ def test_a_cabinet_order_is_not_shown_on_the_public_page(client, session, krd, s
     user = make_user_fn("payer", "Resident", kind="resident")
     session.add(m.AccountBinding(user_id=user.id, account_id=krd))
     session.commit()
-    state = payments.start_payment(session, user, [(krd, Decimal("10"))],
-                                   return_url=lambda key: f"http://localhost/{key}")
+    state = payment_states.start_payment(session, user, [(krd, Decimal("10"))],
+                                         return_url=lambda key: f"http://localhost/{key}")
     assert client.get(f"/pay/result/{state.order.order_key}").status_code == 404
     assert client.get("/pay/result/no-such-order").status_code == 404
     assert session.scalar(select(func.count()).select_from(m.PaymentOrder)) == 1

@@ -21,7 +21,7 @@ from app.extensions import db
 from app.plugins import hookimpl
 from app.plugins.sandbox_gateway import SIGNATURE_HEADER, luhn_ok, sign
 from app.security import FINANCE, STAFF
-from app.services import accounts, payments
+from app.services import accounts, payment_reconciliation, payment_states, payments
 from tests.plugins.recorder import Recorder
 from tests.signins import session_user_id
 
@@ -159,8 +159,8 @@ def test_bad_amounts_are_refused(client, resident, krd_account, sandbox, raw, me
 
 
 def test_amounts_read_like_people_type_them():
-    assert payments.parse_amount("1 234,5") == Decimal("1234.50")
-    assert payments.parse_amount("235.00") == Decimal("235.00")
+    assert payment_states.parse_amount("1 234,5") == Decimal("1234.50")
+    assert payment_states.parse_amount("235.00") == Decimal("235.00")
 
 
 # Every ordering of notification and return; duplicates ----------------------------------
@@ -412,8 +412,8 @@ def test_amount_the_gateway_reports_must_match(client, session, resident, krd_ac
     mismatch = audits(session, "payment.amount_mismatch")
     assert len(mismatch) == 1 and json.loads(mismatch[0].details)["reported"] == "23.50 RUB"
     today = dt.datetime.now(dt.timezone.utc).date()
-    days = payments.reconciliation(session, today - dt.timedelta(days=1),
-                                   today + dt.timedelta(days=1))
+    days = payment_reconciliation.reconciliation(session, today - dt.timedelta(days=1),
+                                                 today + dt.timedelta(days=1))
     assert sum(d.difference for d in days) == Decimal("23.50")
 
 
@@ -467,8 +467,8 @@ def test_concurrent_moves_of_one_order_move_it_once(app, session, resident, krd_
                                                     sandbox):
     """The conditional UPDATE itself, from many threads at once (any database)."""
     with app.test_request_context():
-        state = payments.start_payment(session, resident, [(krd_account, Decimal("5"))],
-                                       lambda key: "http://localhost/back")
+        state = payment_states.start_payment(session, resident, [(krd_account, Decimal("5"))],
+                                             lambda key: "http://localhost/back")
     key = state.order.order_key
     session.commit()
     session.close()
@@ -480,7 +480,7 @@ def test_concurrent_moves_of_one_order_move_it_once(app, session, resident, krd_
             barrier.wait()
             for _ in range(20):
                 try:
-                    moved.append(payments._move(db.session, key, "succeeded"))
+                    moved.append(payment_states._move(db.session, key, "succeeded"))
                     db.session.commit()
                     break
                 except Exception:  # SQLite: "database is locked" -> try again
@@ -555,7 +555,7 @@ def test_a_refused_refund_puts_the_payment_back(app, session, paid, sandbox):
 
     sandbox.refund = refuse
     with app.test_request_context():
-        result = payments.refund(session, [paid[0].id], actor_id=None)
+        result = payment_states.refund(session, [paid[0].id], actor_id=None)
     assert result.refused == [paid[0].id]
     assert [r.status for r in order_rows(session)] == ["succeeded", "succeeded"]
     assert len(audits(session, "payment.refund_failed")) == 1
@@ -563,8 +563,8 @@ def test_a_refused_refund_puts_the_payment_back(app, session, paid, sandbox):
 
 def test_reconciliation_per_day(client, session, paid, make_user_fn, login, two_branches):
     today = dt.datetime.now(dt.timezone.utc).date()
-    days = payments.reconciliation(session, today - dt.timedelta(days=1),
-                                   today + dt.timedelta(days=1))
+    days = payment_reconciliation.reconciliation(session, today - dt.timedelta(days=1),
+                                                 today + dt.timedelta(days=1))
     total = [d for d in days if d.gateway_count]
     assert len(total) == 1
     assert (total[0].gateway_total, total[0].credited_total, total[0].credited_count,

@@ -2,7 +2,7 @@
 e-mail or phone for the 54-FZ receipt; then a check page with the account's address masked
 and its debt; then the gateway; then a public result page.
 
-The payment itself is ``payments.start_payment`` without a user, so it takes the cabinet's
+The payment itself is ``payment_states.start_payment`` without a user, so it takes the cabinet's
 own path — order, notification, status fetched from the gateway, the conditional UPDATE —
 and is credited exactly once. A found account shows its street and debt to whoever typed
 its number, so every look-up counts against the visitor's IP address, found or not, under
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import PersonalAccount, Premises
-from app.services import accounts, audit, payments
+from app.services import accounts, audit, payment_states
 from app.services.auth import AuthError, parse_contact
 from app.services.binding import clean_number
 from app.services.throttle import RULES, guard
@@ -37,7 +37,7 @@ CONTACT_HINT = ("Укажите электронную почту (наприм�
                 "телефона (например, +7 918 123-45-67): туда придёт кассовый чек.")
 
 
-class InvalidForm(payments.PaymentError):
+class InvalidForm(payment_states.PaymentError):
     """Step 1 refused, nothing changed: a Russian message per field ("form": the whole)."""
 
     def __init__(self, errors: dict[str, str]):
@@ -98,7 +98,7 @@ def receipt_contact(raw: str | None) -> dict[str, str]:
     try:
         contact = parse_contact("email" if "@" in raw else "phone", raw)
     except AuthError as exc:
-        raise payments.PaymentError(CONTACT_HINT) from exc
+        raise payment_states.PaymentError(CONTACT_HINT) from exc
     return {"email": contact.value} if contact.kind == "email" else \
         {"phone": contact.value.lstrip("+")}
 
@@ -120,12 +120,12 @@ def look_up(session: Session, number: str | None, amount: str | None, contact: s
     if not (number or "").strip():
         errors["account"] = "Укажите номер лицевого счёта: он напечатан в квитанции."
     try:
-        value = payments.parse_amount(amount)
-    except payments.PaymentError as exc:
+        value = payment_states.parse_amount(amount)
+    except payment_states.PaymentError as exc:
         errors["amount"] = str(exc)
     try:
         customer = receipt_contact(contact)
-    except payments.PaymentError as exc:
+    except payment_states.PaymentError as exc:
         errors["contact"] = str(exc)
     if errors:
         raise InvalidForm(errors)
@@ -152,19 +152,19 @@ def check(session: Session, draft: Draft) -> Check | None:
 
 
 def start(session: Session, draft: Draft, return_url, ip: str | None,
-          method: str) -> payments.OrderState:
+          method: str) -> payment_states.OrderState:
     """«Оплатить»: counted like a look-up (a replayed session cookie still holds the draft),
     then the cabinet's own start with no user and the visitor's receipt contact."""
     _count(ip)
-    return payments.start_payment(session, None, [(draft.account_id, draft.amount)],
-                                  return_url, ip=ip, method=method, customer=draft.customer)
+    return payment_states.start_payment(session, None, [(draft.account_id, draft.amount)],
+                                        return_url, ip=ip, method=method, customer=draft.customer)
 
 
 def result(session: Session, order_key: str, ip: str | None
-           ) -> tuple[payments.OrderState, dict[int, str]]:
+           ) -> tuple[payment_states.OrderState, dict[int, str]]:
     """The public result page: a guest order only (never a cabinet's), confirmed with the
     gateway like the cabinet's, and each account's masked address by account id."""
-    state = payments.confirm_return(session, None, order_key, ip)
+    state = payment_states.confirm_return(session, None, order_key, ip)
     ids = [p.account_id for p in state.parts]
     rows = session.execute(
         select(PersonalAccount.id, Premises.locality, Premises.street)

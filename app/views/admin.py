@@ -32,7 +32,7 @@ from app.services import (
     billing,
     credentials,
     letters,
-    payments,
+    payment_states,
     readings,
     supplier,
 )
@@ -572,8 +572,8 @@ class PaymentView(PortalModelView):
             "задолженностью по лицевому счёту.", "fa-undo")
     def refund(self, items):
         rows = items if isinstance(items, list) else [items]
-        result = payments.refund(db.session, [r.id for r in rows if r is not None],
-                                 current_user_id(), request.remote_addr)
+        result = payment_states.refund(db.session, [r.id for r in rows if r is not None],
+                                       current_user_id(), request.remote_addr)
         if result.done:
             flash(f"Возвращено платежей: {len(result.done)}.", "success")
         if result.refused:

@@ -11,7 +11,7 @@ from flask_appbuilder import BaseView, expose
 
 from app.extensions import db
 from app.models import PaymentMethod, PaymentStatus
-from app.services import guest_payments, payments
+from app.services import guest_payments, payment_states
 from app.views.payments import RESULT_TEXT
 
 DRAFT_KEY = "guest_pay"
@@ -28,7 +28,7 @@ class GuestPayView(BaseView):
 
     @expose("/", methods=["GET", "POST"])
     def start(self):
-        methods = payments.offered_methods()
+        methods = payment_states.offered_methods()
         draft = guest_payments.Draft.from_session(session.get(DRAFT_KEY))
         values = {"account": draft.number, "amount": _plain(draft.amount),
                   "contact": draft.contact_text} if draft else {}
@@ -55,7 +55,7 @@ class GuestPayView(BaseView):
         if facts is None:
             session.pop(DRAFT_KEY, None)
             return redirect(url_for(".start"))
-        methods = payments.offered_methods()
+        methods = payment_states.offered_methods()
         method = methods[0] if methods else None
         if request.method == "POST":
             method = request.form.get("method") or method
@@ -63,7 +63,7 @@ class GuestPayView(BaseView):
                 state = guest_payments.start(
                     db.session, draft, ip=request.remote_addr, method=method,
                     return_url=lambda key: url_for(".result", order_key=key, _external=True))
-            except payments.PaymentError as exc:
+            except payment_states.PaymentError as exc:
                 flash(str(exc), "danger")
             else:
                 session.pop(DRAFT_KEY, None)
@@ -78,7 +78,7 @@ class GuestPayView(BaseView):
         try:
             state, addresses = guest_payments.result(db.session, order_key,
                                                      request.remote_addr)
-        except payments.NotFound:
+        except payment_states.NotFound:
             abort(404)
         return self.render_template(
             "payments/guest_result.html", state=state, addresses=addresses,

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from app.extensions import csrf, db
 from app.models import PaymentMethod, PaymentStatus
-from app.services import accounts, payments, supplier
+from app.services import accounts, payment_confirmation, payment_states, payments, supplier
 from app.views.cabinet import entrance
 from app.views.formats import timestamp
 
@@ -50,7 +50,7 @@ class PayView(BaseView):
         chosen = {account_id}
         values = {s.id: _plain(due[s.id]) for s in summaries}
         errors: dict[int, str] = {}
-        methods = payments.offered_methods()
+        methods = payment_states.offered_methods()
         method = methods[0] if methods else None
         if request.method == "POST":
             chosen = {int(v) for v in request.form.getlist("account")
@@ -61,8 +61,8 @@ class PayView(BaseView):
                 values[s.id] = request.form.get(f"amount_{s.id}", "")
                 if s.id in chosen:
                     try:
-                        parts.append((s.id, payments.parse_amount(values[s.id])))
-                    except payments.PaymentError as exc:
+                        parts.append((s.id, payment_states.parse_amount(values[s.id])))
+                    except payment_states.PaymentError as exc:
                         errors[s.id] = str(exc)
             if chosen - {s.id for s in summaries}:
                 abort(404)
@@ -70,13 +70,13 @@ class PayView(BaseView):
                 flash("Выберите хотя бы один лицевой счёт.", "danger")
             elif not errors:
                 try:
-                    state = payments.start_payment(
+                    state = payment_states.start_payment(
                         db.session, current_user, parts, ip=request.remote_addr,
                         return_url=lambda key: url_for(".result", order_key=key,
                                                        _external=True), method=method)
-                except payments.NotFound:
+                except payment_states.NotFound:
                     abort(404)
-                except payments.PaymentError as exc:
+                except payment_states.PaymentError as exc:
                     flash(str(exc), "danger")
                 else:
                     return redirect(state.order.confirmation_url
@@ -91,9 +91,9 @@ class PayView(BaseView):
     @has_access
     def result(self, order_key: str):
         try:
-            state = payments.confirm_return(db.session, current_user.id, order_key,
-                                            request.remote_addr)
-        except payments.NotFound:
+            state = payment_states.confirm_return(db.session, current_user.id, order_key,
+                                                  request.remote_addr)
+        except payment_states.NotFound:
             abort(404)
         balances = {s.id: s for s in accounts.bound_account_summaries(db.session,
                                                                       current_user.id)}
@@ -107,14 +107,14 @@ class PayView(BaseView):
     @has_access
     def receipt(self, order_key: str):
         try:
-            order = payments.user_order(db.session, current_user.id, order_key)
-        except payments.NotFound:
+            order = payment_states.user_order(db.session, current_user.id, order_key)
+        except payment_states.NotFound:
             abort(404)
-        state = payments.order_state(db.session, order)
+        state = payment_states.order_state(db.session, order)
         if state.status != "succeeded":
             abort(404)
-        pdf = payments.confirmation_pdf(state, supplier.requisites(current_app.config),
-                                        timestamp(state.order.paid_at))
+        pdf = payment_confirmation.confirmation_pdf(state, supplier.requisites(current_app.config),
+                                                    timestamp(state.order.paid_at))
         response = make_response(pdf)
         response.headers["Content-Type"] = "application/pdf"
         response.headers["Content-Disposition"] = (
@@ -123,7 +123,7 @@ class PayView(BaseView):
 
     @expose("/notify/<gateway>", methods=["POST"])
     def notify(self, gateway: str):
-        answer = payments.handle_notification(db.session, gateway, request)
+        answer = payment_states.handle_notification(db.session, gateway, request)
         return answer.text, answer.status, {"Content-Type": "text/plain; charset=utf-8"}
 
 

@@ -12,7 +12,7 @@ from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 
 from app.extensions import db
-from app.services import payments
+from app.services import payment_reconciliation
 from app.views.admin import AUDIT_ACTIONS
 from app.views.base import XLSX_MIMETYPE, content_disposition
 from app.views.formats import local_today
@@ -52,7 +52,8 @@ class PaymentReconciliationView(BaseView):
         date_from, date_to = _period()
         days = _days(date_from, date_to)
         return self.render_template(
-            "payments/reconciliation.html", days=days, totals=payments.reconciliation_total(days),
+            "payments/reconciliation.html", days=days,
+            totals=payment_reconciliation.reconciliation_total(days),
             date_from=date_from, date_to=date_to, title=self.list_title)
 
     @expose("/export.xlsx")
@@ -60,7 +61,7 @@ class PaymentReconciliationView(BaseView):
     def export_xlsx(self):
         date_from, date_to = _period()
         stream = io.BytesIO()
-        payments.reconciliation_xlsx(_days(date_from, date_to), stream)
+        payment_reconciliation.reconciliation_xlsx(_days(date_from, date_to), stream)
         response = make_response(stream.getvalue())
         response.headers["Content-Type"] = XLSX_MIMETYPE
         name = f"{date_from:%d.%m.%Y}-{date_to:%d.%m.%Y}.xlsx"
@@ -80,7 +81,7 @@ def _period() -> tuple[dt.date, dt.date]:
     return max(date_from, date_to - dt.timedelta(days=MAX_DAYS - 1)), date_to
 
 
-def _days(date_from: dt.date, date_to: dt.date) -> list[payments.ReconciliationDay]:
-    return payments.reconciliation(db.session, date_from, date_to,
-                                   current_app.config.get("BABEL_DEFAULT_TIMEZONE",
-                                                          "Europe/Moscow"))
+def _days(date_from: dt.date, date_to: dt.date) -> list[payment_reconciliation.ReconciliationDay]:
+    return payment_reconciliation.reconciliation(db.session, date_from, date_to,
+                                                 current_app.config.get("BABEL_DEFAULT_TIMEZONE",
+                                                                        "Europe/Moscow"))

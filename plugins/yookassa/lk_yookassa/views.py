@@ -5,7 +5,7 @@ from flask import request
 from flask_appbuilder import BaseView, expose
 
 from app.extensions import csrf, db
-from app.services import payments
+from app.services import payment_states
 
 
 class YooKassaNotifyView(BaseView):
@@ -23,5 +23,5 @@ class YooKassaNotifyView(BaseView):
 
     @expose("/notify", methods=["POST"])
     def notify(self):
-        answer = payments.handle_notification(db.session, "yookassa", request)
+        answer = payment_states.handle_notification(db.session, "yookassa", request)
         return answer.text, answer.status, {"Content-Type": "text/plain; charset=utf-8"}

@@ -19,7 +19,7 @@ from app import create_app
 from app import models as m
 from app.extensions import db
 from app.security import sync_roles
-from app.services import payments
+from app.services import payment_states
 from app.services.payments import (
     ForgedNotification,
     GatewayError,
@@ -398,8 +398,8 @@ def test_portal_pays_through_yookassa(portal, fake):
     session.add(m.AccountBinding(user_id=user.id, account_id=account_id))
     session.commit()
     with portal.test_request_context():
-        state = payments.start_payment(session, user, [(account_id, Decimal("235"))],
-                                       return_url=lambda key: f"https://lk.example/r/{key}")
+        state = payment_states.start_payment(session, user, [(account_id, Decimal("235"))],
+                                             return_url=lambda key: f"https://lk.example/r/{key}")
     order = state.order
     assert order.confirmation_url.startswith(f"{fake.url}/checkout/")
     sent = fake.posts("/v3/payments")[0]
@@ -416,8 +416,8 @@ def test_portal_pays_through_yookassa(portal, fake):
     client = portal.test_client()
     forged = client.post(NOTIFY, json=body, environ_base={"REMOTE_ADDR": "203.0.113.7"})
     assert forged.status_code == 403
-    assert payments.order_state(session, order).status != "succeeded"
+    assert payment_states.order_state(session, order).status != "succeeded"
     real = client.post(NOTIFY, json=body, environ_base={"REMOTE_ADDR": "185.71.76.5"})
     assert real.status_code == 200, real.get_data(as_text=True)
-    assert payments.order_state(session, order).status == "succeeded"
+    assert payment_states.order_state(session, order).status == "succeeded"
     assert fake.requests[-1]["method"] == "GET"  # the portal re-checked with YooKassa
