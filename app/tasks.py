@@ -56,9 +56,9 @@ def deliver_mailing(self, mailing_id: int) -> dict:
 @celery_app.task(name="lk_portal.prune_act_exports")
 def prune_act_exports() -> int:
     """Delete the branch exports of acts past their keeping time; returns how many."""
-    from app.services import acts
+    from app.services import act_exports
 
-    return acts.prune_archives()
+    return act_exports.prune_archives()
 
 
 @celery_app.task(name="lk_portal.prune_sessions")

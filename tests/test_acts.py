@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.plugins import hookimpl
 from app.plugins.act_xlsx import XlsxActExporter, write_act
-from app.services import acts
+from app.services import act_exports, acts
 from app.services.supplier import requisites
 from tests.factories import PASSWORD
 from tests.signins import session_user_id
@@ -802,7 +802,7 @@ def test_archives_past_their_keeping_time_are_deleted(
         "branch": krd.branch_id, "date_from": "2026-01-01", "date_to": "2026-10-31",
         "format": "xlsx"})
     job = session.execute(select(m.BackgroundJob)).scalar_one()
-    archive = acts.job_archive(job)
+    archive = act_exports.job_archive(job)
     leftover = export_dir / f"acts_{'1' * 32}.part"
     leftover.write_bytes(b"PK")
     keep_days = app.config["ACT_EXPORT_KEEP_DAYS"]
@@ -815,7 +815,7 @@ def test_archives_past_their_keeping_time_are_deleted(
     assert archive.is_file() and not leftover.exists()
     os.utime(archive, (now - keep_days * 86400 - 60,) * 2)
     assert prune_act_exports.delay().get() == 1
-    assert list(export_dir.iterdir()) == [] and acts.job_archive(job) is None
+    assert list(export_dir.iterdir()) == [] and act_exports.job_archive(job) is None
 
     assert client.get(f"/actexportview/download/{job.id}").status_code == 404
     assert "удалён по сроку хранения" in client.get("/actexportview/list/").get_data(
@@ -827,18 +827,18 @@ def test_archives_past_their_keeping_time_are_deleted(
 def test_archive_names_never_come_from_input(app, session, two_branches, export_dir):
     for token in ("../../etc/passwd", "abc", "", None, "A" * 32):
         with pytest.raises(ValueError):
-            acts.archive_path(token)
-    assert acts.archive_path("0" * 32).parent == export_dir
+            act_exports.archive_path(token)
+    assert act_exports.archive_path("0" * 32).parent == export_dir
     krd, _ = two_branches
-    job = m.BackgroundJob(kind=acts.JOB_KIND, title="x", status="done",
+    job = m.BackgroundJob(kind=act_exports.JOB_KIND, title="x", status="done",
                           params='{"archive": "../secret"}')
     session.add(job)
     session.commit()
-    assert acts.job_archive(job) is None
+    assert act_exports.job_archive(job) is None
     billing = m.BackgroundJob(kind="billing.run", title="x", status="done",
                               params='{"archive": "' + "0" * 32 + '"}')
     (export_dir / f"acts_{'0' * 32}.zip").write_bytes(b"PK")
-    assert acts.job_archive(billing) is None
+    assert act_exports.job_archive(billing) is None
 
 
 @pytest.mark.committed  # a job writes its progress on a connection of its own
@@ -850,8 +850,8 @@ def test_export_job_failure_leaves_no_archive(app, session, two_branches, export
         raise RuntimeError("диск переполнен")
 
     monkeypatch.setattr(XlsxActExporter, "export", broken)
-    job = acts.start_batch(session, None, krd.branch_id, "2026-01-01", "2026-10-31", ["xlsx"],
-                           today=TODAY)
+    job = act_exports.start_batch(session, None, krd.branch_id, "2026-01-01", "2026-10-31",
+                                  ["xlsx"], today=TODAY)
     assert (job.status, job.message) == ("failed", "диск переполнен")
     assert list(export_dir.iterdir()) == []
 

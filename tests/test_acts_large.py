@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.plugins.act_xlsx import XlsxActExporter, write_act
-from app.services import act_jobs, acts, background
+from app.services import act_exports, act_jobs, acts, background
 from tests.test_acts import (
     XLSX,
     add_payment,
@@ -206,7 +206,7 @@ def test_large_act_is_built_in_the_background_for_its_organization_only(
     path = act_jobs.job_file(job)
     old = time.time() - (app.config["ACT_EXPORT_KEEP_DAYS"] + 1) * 86400
     os.utime(path, (old, old))
-    assert acts.prune_archives() == 1 and act_jobs.job_file(job) is None
+    assert act_exports.prune_archives() == 1 and act_jobs.job_file(job) is None
     anew = client.get(f"/reconciliationactview/document/{act.id}/xlsx", follow_redirects=True)
     assert "он готовится" in anew.get_data(as_text=True)
     assert session.scalar(select(func.count(m.BackgroundJob.id))) == 2

@@ -48,7 +48,7 @@ from app.models import (
     PersonalAccount,
     ReconciliationAct,
 )
-from app.services import acts, background
+from app.services import act_exports, acts, background
 from app.services.russian import month_name, number, plural
 
 #: The background job that writes one large act in one format.
@@ -272,7 +272,7 @@ def document_path(token: str, extension: str, config: Mapping[str, Any] | None =
     if not re.fullmatch(r"[0-9a-f]{32}", str(token or "")) or \
             not re.fullmatch(r"[a-z0-9]{1,8}", str(extension or "")):
         raise ValueError("not a document token")
-    return acts.export_dir(config) / f"act_{token}.{extension}"
+    return act_exports.export_dir(config) / f"act_{token}.{extension}"
 
 
 def job_file(job: BackgroundJob | None, config: Mapping[str, Any] | None = None,
@@ -337,7 +337,7 @@ def run_document(session: Session, params: dict, progress: background.Progress) 
     if act is None or act.organization_id != params["organization_id"]:
         raise acts.ActError("Акт сверки не найден.")
     exporter = acts.exporters(app)[params["format"]]
-    acts.prune_archives(app.config)
+    act_exports.prune_archives(app.config)
     tz = _tz(app.config)
     ledger = streamed_ledger(session, act.contract_id, act.date_from, act.date_to, tz)
     ledger.rows = _counted(ledger.rows, ledger.count, progress)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app import models as m
 from app.extensions import db
 from app.security import ADMIN, FINANCE, current_branch_scope, role_names
-from app.services import act_jobs, acts, audit
+from app.services import act_exports, act_jobs, acts, audit
 from app.services.scoping import branch_condition
 from app.views.base import CAN_READ, content_disposition, current_user_id
 from app.views.formats import local_today
@@ -186,7 +186,7 @@ class ActExportView(JobView):
     branch for a period; the archive is downloaded here when the job is done."""
 
     route_base = "/actexportview"
-    base_filters = [["kind", FilterEqual, acts.JOB_KIND], ["id", ExportScopeFilter, None]]
+    base_filters = [["kind", FilterEqual, act_exports.JOB_KIND], ["id", ExportScopeFilter, None]]
     base_permissions = [*CAN_READ, "can_add"]
     list_title = "Выгрузка актов сверки"
     show_title = "Выгрузка актов сверки"
@@ -216,7 +216,7 @@ class ActExportView(JobView):
             "acts/export.html", title=self.list_title, jobs=jobs, branches=self._branches(),
             formats=[(f, FORMAT_LABELS.get(f, f)) for f in acts.formats()],
             default_from=last_month_end.replace(month=1, day=1), default_to=last_month_end,
-            ready={job.id for job in jobs if acts.job_archive(job) is not None},
+            ready={job.id for job in jobs if act_exports.job_archive(job) is not None},
             running=any(job.status in ("queued", "running") for job in jobs),
             statuses=m.JobStatus.labels, progress_bar=progress_bar)
 
@@ -227,7 +227,7 @@ class ActExportView(JobView):
         job = self.datamodel.get(pk, self._base_filters)
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets,
-            related_views=self._related_views, ready=acts.job_archive(job) is not None)
+            related_views=self._related_views, ready=act_exports.job_archive(job) is not None)
 
     @expose("/add/", methods=["POST"])
     @has_access
@@ -238,9 +238,10 @@ class ActExportView(JobView):
             flash("Выгрузка доступна только по вашему филиалу.", "danger")
             return redirect(url_for(".list"))
         try:
-            job = acts.start_batch(db.session, current_user_id(), branch_id,
-                                   request.form.get("date_from"), request.form.get("date_to"),
-                                   request.form.getlist("format"), today=local_today())
+            job = act_exports.start_batch(db.session, current_user_id(), branch_id,
+                                          request.form.get("date_from"),
+                                          request.form.get("date_to"),
+                                          request.form.getlist("format"), today=local_today())
         except acts.ActError as error:
             flash(str(error), "danger")
         else:
@@ -254,10 +255,10 @@ class ActExportView(JobView):
     def download(self, pk: int):
         """The finished archive of an export within the user's scope; anything else is a 404."""
         job = self.datamodel.get(pk, self._base_filters)
-        path = acts.job_archive(job)
+        path = act_exports.job_archive(job)
         if path is None:
             abort(404)
-        params = acts.batch_params(job)
+        params = act_exports.batch_params(job)
         audit.record(db.session, "export.zip", actor_id=current_user_id(), object_type="job",
                      object_id=job.id, ip=request.remote_addr,
                      details={"page": "act_export", "branch": params.get("branch_id")})
