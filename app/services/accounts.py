@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, false, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session, aliased, joinedload
 from app.models import (
     ZERO,
     AccountBinding,
-    Charge,
     Contract,
     Invoice,
     Meter,
@@ -24,7 +22,7 @@ from app.models import (
     Premises,
     Reading,
 )
-from app.services import consumption
+from app.services import consumption, ledger
 from app.services.forecast import HISTORY, Forecast, for_accounts
 from app.services.readings import Window
 
@@ -71,21 +69,10 @@ class AccountSummary:
 # correlated subqueries) costs more CPU than PostgreSQL spends running it.
 
 
-def _ledger_totals():
-    """An account's ledger totals as correlated subqueries: charged, and paid by succeeded
-    payments (None without any row); each is an index lookup."""
-    charged = (select(func.sum(Charge.amount)).where(Charge.account_id == PersonalAccount.id)
-               .correlate(PersonalAccount).scalar_subquery())
-    paid = (select(func.sum(Payment.amount))
-            .where(Payment.account_id == PersonalAccount.id, Payment.status == "succeeded")
-            .correlate(PersonalAccount).scalar_subquery())
-    return charged, paid
-
-
 def summary_columns() -> list:
     """An account's address, charged, paid and balance as labelled columns of a statement
     over PersonalAccount: the API reads its accounts with their balances in one statement."""
-    charged, paid = (func.coalesce(total, ZERO) for total in _ledger_totals())
+    charged, paid = (func.coalesce(total, ZERO) for total in ledger.account_totals())
     address = (select(Premises.address).where(Premises.id == PersonalAccount.premises_id)
                .correlate(PersonalAccount).scalar_subquery())
     return [address.label("address"), charged.label("charged"), paid.label("paid"),
@@ -95,7 +82,7 @@ def summary_columns() -> list:
 def _with_balances(*columns) -> Select:
     """Accounts with their premises and ledger totals, and any extra entities or columns,
     ordered by number."""
-    return (select(PersonalAccount, *_ledger_totals(), *columns)
+    return (select(PersonalAccount, *ledger.account_totals(), *columns)
             .options(joinedload(PersonalAccount.premises)).order_by(PersonalAccount.number))
 
 
@@ -292,14 +279,6 @@ def organization_contracts(session: Session, organization_id: int | None) -> lis
 # Organizations. The one access rule: an organization's user reaches exactly the accounts whose
 # contract belongs to the organization; everything below goes through organization_account_ids.
 
-CENTS = Decimal("0.01")
-
-
-def _money(value) -> Decimal:
-    """A grouped sum as Decimal to the kopeck (a driver's float goes through its text)."""
-    return Decimal(str(value or 0)).quantize(CENTS)
-
-
 def organization_account_ids(session: Session, organization_id: int | None):
     """A subquery of the ids of the organization's accounts. No organization means no rows,
     never the residents' contracts (whose organization is NULL)."""
@@ -344,21 +323,9 @@ def organization_invoice(session: Session, organization_id: int | None,
 
 def organization_balances(session: Session,
                           organization_id: int | None) -> dict[int, tuple[Decimal, Decimal]]:
-    """Charged and paid (succeeded payments) per account of the organization, in one
-    statement: the ledger grouped by account, joined to the accounts."""
-    ids = organization_account_ids(session, organization_id)
-    charged = (select(Charge.account_id, func.sum(Charge.amount).label("total"))
-               .where(Charge.account_id.in_(ids)).group_by(Charge.account_id).subquery())
-    paid = (select(Payment.account_id, func.sum(Payment.amount).label("total"))
-            .where(Payment.account_id.in_(ids), Payment.status == "succeeded")
-            .group_by(Payment.account_id).subquery())
-    rows = session.execute(
-        select(PersonalAccount.id, charged.c.total, paid.c.total)
-        .outerjoin(charged, charged.c.account_id == PersonalAccount.id)
-        .outerjoin(paid, paid.c.account_id == PersonalAccount.id)
-        .where(PersonalAccount.id.in_(ids))
-    ).all()
-    return {account_id: (_money(c), _money(p)) for account_id, c, p in rows}
+    """Charged and paid per account of the organization, in one statement."""
+    return {account_id: (b.charged, b.paid) for account_id, b in ledger.balances(
+        session, organization_account_ids(session, organization_id)).items()}
 
 
 @dataclass(frozen=True)
@@ -466,17 +433,15 @@ def organization_payments(session: Session, organization_id: int | None, date_fr
                           date_to: dt.date, tz: str) -> list[PaymentRow]:
     """Succeeded payments to the organization's accounts dated (local time) from
     ``date_from`` to ``date_to`` inclusive, newest first: one query."""
-    zone = ZoneInfo(tz)
-    start, end = (dt.datetime.combine(d, dt.time(), zone).astimezone(dt.timezone.utc)
-                  for d in (date_from, date_to + dt.timedelta(days=1)))
-    paid_at = func.coalesce(Payment.paid_at, Payment.created_at)
+    start, end = (ledger.day_start(d, tz) for d in (date_from, date_to + dt.timedelta(days=1)))
+    paid_at = ledger.paid_on()
     rows = session.execute(
         select(paid_at.label("at"), Contract.number, PersonalAccount.number, Payment.method,
                Payment.amount)
         .join(PersonalAccount, Payment.account_id == PersonalAccount.id)
         .join(Contract, PersonalAccount.contract_id == Contract.id)
         .where(Payment.account_id.in_(organization_account_ids(session, organization_id)),
-               Payment.status == "succeeded", paid_at >= start, paid_at < end)
+               ledger.credited(), paid_at >= start, paid_at < end)
         .order_by(paid_at.desc(), Payment.id.desc())
     ).all()
     return [PaymentRow(at, contract, account, PaymentMethod.label(method), amount)

@@ -51,6 +51,7 @@ from app.models import (
     utcnow,
 )
 from app.services import audit, periods
+from app.services.ledger import contract_balances, credited, paid_on
 from app.services.periods import DEFAULT_TZ, add_months
 from app.services.russian import amount_in_words, money, month_name
 from app.services.supplier import requisites
@@ -374,8 +375,8 @@ def _sort_key(row: ActRow) -> tuple:
 
 def ledgers(session: Session, contract_ids: Sequence[int], date_from: dt.date,
             date_to: dt.date, tz: str = DEFAULT_TZ) -> dict[int, Ledger]:
-    """The ledgers of several contracts for one period, in six queries whatever their size
-    (accounts, opening charges and payments, the period's charges, invoices and payments)."""
+    """The ledgers of several contracts for one period, in five queries whatever their size
+    (accounts, opening balances, the period's charges, invoices and payments)."""
     ids = list(contract_ids)
     result = {cid: Ledger() for cid in ids}
     if not ids:
@@ -384,24 +385,16 @@ def ledgers(session: Session, contract_ids: Sequence[int], date_from: dt.date,
     start_utc, end_utc = _utc(date_from, tz), _utc(date_to + dt.timedelta(days=1), tz)
     account = PersonalAccount
     of_contracts = account.contract_id.in_(ids)
-    paid_at = func.coalesce(Payment.paid_at, Payment.created_at)
-    succeeded = Payment.status == "succeeded"
+    paid_at = paid_on()
 
     numbers, contract_of = {}, {}
     for account_id, cid, number in session.execute(
             select(account.id, account.contract_id, account.number).where(of_contracts)):
         numbers[account_id], contract_of[account_id] = number, cid
 
-    for cid, amount in session.execute(
-            select(account.contract_id, func.sum(Charge.amount))
-            .join(account, account.id == Charge.account_id)
-            .where(of_contracts, Charge.period < first).group_by(account.contract_id)):
-        result[cid].opening += Decimal(amount or 0).quantize(KOPECK)
-    for cid, amount in session.execute(
-            select(account.contract_id, func.sum(Payment.amount))
-            .join(account, account.id == Payment.account_id)
-            .where(of_contracts, succeeded, paid_at < start_utc).group_by(account.contract_id)):
-        result[cid].opening -= Decimal(amount or 0).quantize(KOPECK)
+    openings = contract_balances(session, ids, date_from - dt.timedelta(days=1), tz)
+    for cid, opening in openings.items():
+        result[cid].opening = opening.quantize(KOPECK)
 
     charged = {(a, p): Decimal(s or 0).quantize(KOPECK) for a, p, s in session.execute(
         select(Charge.account_id, Charge.period, func.sum(Charge.amount))
@@ -430,7 +423,7 @@ def ledgers(session: Session, contract_ids: Sequence[int], date_from: dt.date,
     for account_id, amount, at in session.execute(
             select(Payment.account_id, Payment.amount, paid_at)
             .join(account, account.id == Payment.account_id)
-            .where(of_contracts, succeeded, paid_at >= start_utc, paid_at < end_utc)
+            .where(of_contracts, credited(), paid_at >= start_utc, paid_at < end_utc)
             .order_by(paid_at, Payment.id)):  # a day's payments in a fixed order, as streamed
         day = _local_date(at, tz)
         result[contract_of[account_id]].rows.append(
@@ -465,7 +458,7 @@ def contract_act_data(session: Session, contract: Contract, date_from: dt.date,
 
 def act_data(session: Session, act: ReconciliationAct,
              config: Mapping[str, Any] | None = None) -> ActData:
-    """The requested act, read from the ledger now (six queries)."""
+    """The requested act, read from the ledger now (five queries)."""
     return contract_act_data(session, act.contract, act.date_from, act.date_to, config,
                              act_id=act.id)
 

@@ -24,6 +24,7 @@ from app.services.demo_reference import (
     landline,
     ogrn_check,
 )
+from app.services.ledger import SUCCEEDED
 from app.services.periods import add_months
 from app.services.phones import normalize_phone
 from app.services.tariffs import HEATING_MONTHS, TariffBook, price_consumption
@@ -315,7 +316,7 @@ def build_chunk(ctx: Context, customers: list[Customer]) -> list[tuple[str, tupl
                         ri(6 * 3600, 23 * 3600)]
                     payments.append((aid, str(amount), method,
                                      None if method in ("bank", "cash") else "sandbox",
-                                     f"demo-{aid:08d}-{cal.yyyymm[i]}", "succeeded", at, at, at))
+                                     f"demo-{aid:08d}-{cal.yyyymm[i]}", SUCCEEDED, at, at, at))
                     paid = amount
                 if opening > 0 and method in ("card", "sbp") and rand() < 0.03:
                     at = days[i][ri(1, 25)] + clock[ri(6 * 3600, 23 * 3600)]

@@ -38,18 +38,16 @@ from sqlalchemy.orm import Session
 from app.models import (
     AccountBinding,
     Branch,
-    Charge,
     Mailing,
     MailingRecipient,
     Meter,
-    Payment,
     PersonalAccount,
     PortalUser,
     Reading,
     TariffGroup,
     utcnow,
 )
-from app.services import audit
+from app.services import audit, ledger
 from app.services.accounts import open_to_residents
 from app.services.russian import money
 
@@ -124,23 +122,11 @@ def choose_mailer(offers, config) -> BulkMailer:
 # Who receives it ---------------------------------------------------------------------------
 
 
-def _debts():
-    """Per account: charges minus credited payments (a subquery)."""
-    charged = (select(Charge.account_id, func.sum(Charge.amount).label("amount"))
-               .group_by(Charge.account_id).subquery())
-    paid = (select(Payment.account_id, func.sum(Payment.amount).label("amount"))
-            .where(Payment.status == "succeeded").group_by(Payment.account_id).subquery())
-    debt = (func.coalesce(charged.c.amount, 0) - func.coalesce(paid.c.amount, 0)).label("debt")
-    return (select(PersonalAccount.id.label("account_id"), debt)
-            .outerjoin(charged, charged.c.account_id == PersonalAccount.id)
-            .outerjoin(paid, paid.c.account_id == PersonalAccount.id)).subquery()
-
-
 def recipients_query(mailing: Mailing, period: dt.date):
     """One row per resident the mailing goes to: (user_id, email, name, account, debt), the
     account being the lowest-numbered matching one and the debt the matching accounts' sum.
     Only residents with a real e-mail who take mailings and have not withdrawn consent."""
-    debts = _debts()
+    debts = ledger.totals().subquery()
     conditions = [
         PortalUser.kind == "resident",
         PortalUser.active.is_(True),
@@ -155,7 +141,7 @@ def recipients_query(mailing: Mailing, period: dt.date):
     if mailing.tariff_group_id is not None:
         conditions.append(PersonalAccount.tariff_group_id == mailing.tariff_group_id)
     if mailing.min_debt is not None:
-        conditions.append(debts.c.debt > mailing.min_debt)
+        conditions.append(debts.c.balance > mailing.min_debt)
     if mailing.without_reading:
         read = (select(Meter.id).join(Reading, Reading.meter_id == Meter.id)
                 .where(Meter.account_id == PersonalAccount.id, Reading.period == period,
@@ -165,7 +151,7 @@ def recipients_query(mailing: Mailing, period: dt.date):
                      + func.coalesce(PortalUser.last_name, ""))
     return (select(PortalUser.id.label("user_id"), func.min(PortalUser.email).label("email"),
                    func.min(name).label("name"), func.min(PersonalAccount.number).label("account"),
-                   func.sum(debts.c.debt).label("debt"))
+                   func.sum(debts.c.balance).label("debt"))
             .join(AccountBinding, AccountBinding.user_id == PortalUser.id)
             .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
             .join(debts, debts.c.account_id == PersonalAccount.id)

@@ -43,7 +43,6 @@ from sqlalchemy import (
     cast,
     delete,
     exists,
-    func,
     insert,
     literal,
     or_,
@@ -56,7 +55,6 @@ from sqlalchemy.orm import Session
 from app.models import (
     AccountBinding,
     ApplicationStatus,
-    Charge,
     ContractApplication,
     Invoice,
     Meter,
@@ -72,7 +70,7 @@ from app.models import (
     ReconciliationAct,
     utcnow,
 )
-from app.services import periods, push, verification
+from app.services import ledger, periods, push, verification
 from app.services.accounts import open_to_residents
 from app.services.notify import send_notice
 from app.services.periods import add_months
@@ -1066,24 +1064,26 @@ def payment_received(session: Session, payment_ids: Iterable[int],
         return 0
     code = "payment_received"
     rows = session.execute(
-        select(PortalUser, Payment, PersonalAccount, Premises)
+        select(PortalUser, Payment, PersonalAccount, Premises, ledger.paid_on())
         .join(AccountBinding, AccountBinding.user_id == PortalUser.id)
         .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
         .join(Premises, Premises.id == PersonalAccount.premises_id)
         .join(Payment, Payment.account_id == PersonalAccount.id)
-        .where(Payment.id.in_(ids), Payment.status == "succeeded", open_to_residents(),
+        .where(Payment.id.in_(ids), ledger.credited(), open_to_residents(),
                _wants_any("payments"), _not_told(code, _key("payment", Payment.id)))
         .order_by(PortalUser.id, Payment.id)).all()
     tz = ZoneInfo(config.get("BABEL_DEFAULT_TIMEZONE") or DEFAULT_TZ)
     users: dict[int, PortalUser] = {}
     parts: dict[int, list[tuple[Payment, PersonalAccount, Premises]]] = defaultdict(list)
-    for user, payment, account, premises in rows:
+    paid_on: dict[int, dt.datetime] = {}
+    for user, payment, account, premises, at in rows:
         users[user.id] = user
         parts[user.id].append((payment, account, premises))
+        paid_on[user.id] = max(at, paid_on.get(user.id, at))
     batch = []
     for user_id, user in users.items():
         own = parts[user_id]
-        paid_at = max((p.paid_at or p.created_at) for p, _, _ in own)
+        paid_at = paid_on[user_id]
         if paid_at.tzinfo is None:
             paid_at = paid_at.replace(tzinfo=dt.timezone.utc)
         batch.append(Outgoing(topic_recipient(user, "payments"),
@@ -1117,11 +1117,8 @@ def high_bill_alert(session: Session, today: dt.date,
     base = portal_url(config)
     batch = []
     for period in (add_months(this, -1), this):
-        year_ago = (select(Charge.account_id, func.sum(Charge.amount).label("amount"))
-                    .where(Charge.period == _last_year(period))
-                    .group_by(Charge.account_id).subquery())
-        now = (select(Charge.account_id, func.sum(Charge.amount).label("amount"))
-               .where(Charge.period == period).group_by(Charge.account_id).subquery())
+        year_ago = ledger.charged(period=_last_year(period))
+        now = ledger.charged(period=period)
         key = literal("account:") + cast(PersonalAccount.id, String) + literal(
             f":{period:%Y-%m}")
         rows = session.execute(
