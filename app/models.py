@@ -670,6 +670,7 @@ class Payment(Model):
         CheckConstraint("amount > 0", name="ck_payment_amount_positive"),
         Index("ix_payment_account_paid", "account_id", "paid_at"),
         Index("ix_payment_paid", "paid_at"),  # the billing run's payments since last month
+        Index("ix_payment_updated", "updated_at"),  # and those changed since its last invoice
         Index("ix_payment_status_created", "status", "created_at"),
     )
 
@@ -688,6 +689,15 @@ class Payment(Model):
 
     account: Mapped[PersonalAccount] = relationship()
     user: Mapped[Optional[PortalUser]] = relationship()
+
+
+@event.listens_for(Payment, "before_insert")
+@event.listens_for(Payment, "before_update")
+def _date_a_credited_payment(_mapper, _connection, payment: Payment) -> None:
+    """A succeeded payment always has its date: the ledger and the billing run find a month's
+    payments by it (when nobody gave one, the day it was recorded)."""
+    if payment.status == "succeeded" and payment.paid_at is None:
+        payment.paid_at = payment.created_at or utcnow()
 
 
 class PaymentOrder(Model):

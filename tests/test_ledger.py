@@ -1,8 +1,6 @@
 """An account's balance (app.services.ledger): which charges and payments count and when, and
-that every page showing a balance, the acts and the billing run's invoices agree with it. The
-cases where the billing run's carried opening still differs are strict xfails, each saying
-how: once billing is fixed, its test passes, which a strict xfail reports as a failure, and
-the mark goes."""
+that every page showing a balance, the acts and the billing run's invoices agree with it, the
+invoices also after late changes that their carried opening must see."""
 from __future__ import annotations
 
 import datetime as dt
@@ -131,8 +129,8 @@ def test_an_acts_opening_and_closing_are_the_ledgers(session, book):
 
 
 def test_the_billing_runs_invoices_carry_the_ledgers_balance(session, book):
-    """Dated by UTC months, as the run dates them, every invoice's opening and amount due is
-    the ledger's balance, also after a payment dated in a billed month and a correction."""
+    """Every invoice's opening and amount due is the ledger's balance in the portal's local
+    months, also after a payment dated in a billed month and a correction."""
     home, shop, away = book["home"], book["shop"], book["away"]
     run(session, AUG)
     pay(session, home, "250.00", utc(8, 31, 20))
@@ -141,13 +139,13 @@ def test_the_billing_runs_invoices_carry_the_ledgers_balance(session, book):
     run(session, SEP)
     for account in (home, shop, away, book["idle"]):
         august, september = invoice(session, account, AUG), invoice(session, account, SEP)
-        assert august.opening_balance == balance(session, account, dt.date(2026, 7, 31), UTC)
-        assert september.opening_balance == balance(session, account, dt.date(2026, 8, 31), UTC)
+        assert august.opening_balance == balance(session, account, dt.date(2026, 7, 31), MSK)
+        assert september.opening_balance == balance(session, account, dt.date(2026, 8, 31), MSK)
         due = september.opening_balance + september.charged - september.paid
         assert due == september.amount_due == balance(session, account, dt.date(2026, 9, 30),
-                                                      UTC)
+                                                      MSK)
         assert due == balance(session, account)  # the cabinet's, nothing having come since
-    assert invoice(session, home, AUG).opening_balance == D("525.15")
+    assert invoice(session, home, AUG).opening_balance == D("675.15")  # 01:30 on 1 Aug, MSK
     assert invoice(session, home, SEP).paid == D("0.00")
     assert invoice(session, shop, SEP).charged < invoice(session, shop, AUG).charged
 
@@ -156,7 +154,7 @@ def _without_paid_at(session, book):
     pay(session, book["away"], "50.00", None, created_at=utc(8, 15))
     session.commit()
     run(session, AUG)
-    return book["away"], AUG, UTC
+    return book["away"], AUG, MSK
 
 
 def _october_after(session, change) -> None:
@@ -170,14 +168,14 @@ def _october_after(session, change) -> None:
 
 def _paid_in_a_billed_month(session, book):
     _october_after(session, lambda: pay(session, book["home"], "70.00", utc(7, 15)))
-    return book["home"], OCT, UTC
+    return book["home"], OCT, MSK
 
 
 def _refunded_after_the_next_bill(session, book):
     paid = session.execute(select(m.Payment).where(
         m.Payment.account_id == book["shop"], m.Payment.status == "succeeded")).scalar_one()
     _october_after(session, lambda: setattr(paid, "status", "refunded"))
-    return book["shop"], OCT, UTC
+    return book["shop"], OCT, MSK
 
 
 def _local_month(session, book):
@@ -186,21 +184,11 @@ def _local_month(session, book):
 
 
 @pytest.mark.parametrize("case", [
-    pytest.param(_without_paid_at, marks=pytest.mark.xfail(strict=True, reason=(
-        "billing counts payments by paid_at alone: a succeeded payment registered without "
-        "it (PaymentView leaves it optional) never reaches an invoice, the ledger dates it "
-        "by created_at"))),
-    pytest.param(_paid_in_a_billed_month, marks=pytest.mark.xfail(strict=True, reason=(
-        "billing reads payments from the last invoice's month on: one registered later but "
-        "dated in an earlier billed month never reaches an invoice"))),
-    pytest.param(_refunded_after_the_next_bill, marks=pytest.mark.xfail(strict=True, reason=(
-        "billing carries the opening from the last invoice: a refund of a payment dated "
-        "before that invoice's month never reaches an invoice"))),
-    pytest.param(_local_month, marks=pytest.mark.xfail(strict=True, reason=(
-        "billing's months are UTC months, the cabinet's and acts' days are local: a payment "
-        "at 01:30 on the 1st in Moscow is the month before's on the invoice"))),
-])
-def test_where_the_billing_run_parts_from_the_ledger(session, book, case):
+    _without_paid_at, _paid_in_a_billed_month, _refunded_after_the_next_bill, _local_month])
+def test_the_billing_run_agrees_with_the_ledger_after_late_changes(session, book, case):
+    """A payment without a date, one registered after its month was billed, a refund after
+    the next bill, a payment in the first hours of a local month: each invoice's opening and
+    amount due are still the ledger's balances."""
     account, period, tz = case(session, book)
     bill = invoice(session, account, period)
     last_day = add_months(period, 1) - dt.timedelta(days=1)

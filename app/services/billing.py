@@ -40,6 +40,7 @@ import datetime as dt
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
@@ -54,7 +55,7 @@ from app.services.billing_guards import (  # noqa: F401  (the billing facade's n
     first_of_month,
     parse_period,
 )
-from app.services.periods import add_months
+from app.services.periods import DEFAULT_TZ, add_months
 from app.services.tariffs import season_of
 
 #: Temporary tables of one run, dropped at its end.
@@ -139,21 +140,28 @@ def _statements(dialect: str, branch: bool = False, parts: int = 1) -> list[str]
     one_branch = ("AND a.branch_id = :branch " if branch else "") + (
         "AND a.id % :parts = :part" if parts > 1 else "")
     return [
-        # Accounts to bill: active, not yet invoiced for the period; and the period of each
-        # one's last invoice (``since``), where its opening balance is carried from: the month
-        # before for nearly all, found through the period index; an index probe per account
-        # for the others; NULL for an account never invoiced.
+        # Accounts to bill: active, not yet invoiced for the period; and for those invoiced
+        # the month before (nearly all), that invoice (``since``), whose opening balance is
+        # carried. The others (never invoiced, or not last month) have their opening summed
+        # over their whole history.
         f"""CREATE TEMP TABLE bill_accounts AS
         SELECT a.id AS account_id, a.tariff_group_id,
           CASE WHEN a.large_family = :yes THEN 0 ELSE a.tariff_group_id END AS scheme,
-          CASE WHEN li.id IS NOT NULL THEN li.period
-               ELSE (SELECT MAX(x.period) FROM invoice x
-                     WHERE x.account_id = a.id AND x.period < :prev_period) END AS since
+          li.period AS since, li.issued_at AS since_issued
         FROM personal_account a
         LEFT JOIN invoice li ON li.account_id = a.id AND li.period = :prev_period
         WHERE a.status = 'active' AND a.opened_on < :end_date {one_branch}
           AND NOT EXISTS (SELECT 1 FROM invoice i
                           WHERE i.account_id = a.id AND i.period = :period)""",
+        # Nor is last month's opening carried for an account with a payment changed since that
+        # invoice was issued but dated before its month: one registered late, or refunded.
+        # Found through the payments changed since last month began (an index on updated_at),
+        # whatever the length of the history.
+        """UPDATE bill_accounts SET since = NULL
+        WHERE account_id IN (
+          SELECT p.account_id FROM payment p JOIN bill_accounts b ON b.account_id = p.account_id
+          WHERE p.updated_at >= :prev_start_at AND p.updated_at > b.since_issued
+            AND COALESCE(p.paid_at, p.created_at) < :prev_start_at)""",
         _registers_statement(dialect),
         # The season's range bounds of every tariff group, and scheme 0 (large families, and
         # groups without limits): one range without an upper bound.
@@ -410,14 +418,15 @@ def _lines_statement(dialect: str) -> str:
 
 
 def _movement_statements(dialect: str) -> list[str]:
-    """What each account was charged and paid since its last invoice (``since``): charges of
-    that period up to this one, payments from that period's first day to this period's end.
-    For nearly all accounts ``since`` is the month before: those rows are found through the
-    period (paid_at) index, two months of the ledger whatever its length; the few others
-    (billed long ago, or never) through their account's index (CROSS JOIN keeps SQLite's
-    planner from scanning the period index over all history for them instead)."""
-    since_start = ("b.since" if dialect == "sqlite"
-                   else "(CAST(b.since AS TIMESTAMP) AT TIME ZONE 'UTC')")
+    """What each account was charged and paid, for its opening balance and this period.
+
+    An account whose last invoice is last month's (``since``): that month's and this one's
+    charges and payments, found through the period and paid_at indexes, two months of the
+    ledger whatever its length. Any other: its whole history, through its account's index
+    (CROSS JOIN keeps SQLite's planner from scanning the period index over all history for
+    them instead). A payment is dated by paid_at (created_at when it has none, as the
+    cabinet dates it) in the portal's time zone's months."""
+    when = "COALESCE(p.paid_at, p.created_at)"
     return [
         """CREATE TEMP TABLE bill_charged AS
         SELECT account_id,
@@ -430,31 +439,31 @@ def _movement_statements(dialect: str) -> list[str]:
               UNION ALL
               SELECT c.account_id, c.period, c.amount
               FROM bill_accounts b CROSS JOIN charge c
-              WHERE c.account_id = b.account_id AND (b.since IS NULL OR b.since < :prev_period)
-                AND (b.since IS NULL OR c.period >= b.since) AND c.period <= :period) moved
+              WHERE c.account_id = b.account_id AND b.since IS NULL
+                AND c.period <= :period) moved
         GROUP BY account_id""",
         f"""CREATE TEMP TABLE bill_paid AS
         SELECT account_id,
-          SUM(CASE WHEN paid_at < :start THEN amount END) AS before,
-          SUM(CASE WHEN paid_at >= :start THEN amount END) AS now
-        FROM (SELECT p.account_id, p.paid_at, p.amount
+          SUM(CASE WHEN paid_on < :start THEN amount END) AS before,
+          SUM(CASE WHEN paid_on >= :start THEN amount END) AS now
+        FROM (SELECT p.account_id, {when} AS paid_on, p.amount
               FROM payment p JOIN bill_accounts b ON b.account_id = p.account_id
               WHERE p.paid_at >= :prev_start_at AND p.paid_at < :end
                 AND p.status = 'succeeded' AND b.since = :prev_period
               UNION ALL
-              SELECT p.account_id, p.paid_at, p.amount
+              SELECT p.account_id, {when} AS paid_on, p.amount
               FROM bill_accounts b CROSS JOIN payment p
-              WHERE p.account_id = b.account_id AND (b.since IS NULL OR b.since < :prev_period)
-                AND (b.since IS NULL OR p.paid_at >= {since_start}) AND p.paid_at < :end
-                AND p.status = 'succeeded') moved
+              WHERE p.account_id = b.account_id AND b.since IS NULL
+                AND {when} < :end AND p.status = 'succeeded') moved
         GROUP BY account_id""",
     ]
 
 
 def _invoice_statement(dialect: str) -> str:
     """One invoice per account: opening + charged - paid = amount due, the opening carried
-    from the account's last invoice (its opening, plus what was charged and paid since its
-    period began: adjustments and payments that came after it was issued count). Run before
+    from last month's invoice (its opening, plus what was charged and paid since its period
+    began: adjustments and payments that came after it was issued count) or summed over the
+    account's history (_movement_statements says when). Run before
     the lines become charges, so the period's charges already in the ledger (adjustments) and
     the new lines add up without counting anything twice."""
     lines = "bill_totals" if dialect == "sqlite" else (
@@ -513,19 +522,21 @@ def settings(config) -> dict:
     return {"norm_kwh": int(config["BILLING_NORM_KWH"]),
             "estimate_months": int(config["ESTIMATE_BY_AVERAGE_MONTHS"]),
             "due_day": int(config["PAYMENT_DUE_DAY"]),
-            "window_last_day": int(config["READING_WINDOW_LAST_DAY"])}
+            "window_last_day": int(config["READING_WINDOW_LAST_DAY"]),
+            "timezone": config.get("BABEL_DEFAULT_TIMEZONE") or DEFAULT_TZ}
 
 
 def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_months: int,
                due_day: int, window_last_day: int = 25, actor_id: int | None = None,
                today: dt.date | None = None, force_reason: str | None = None,
                branch_id: int | None = None, part: int = 0, parts: int = 1,
-               progress=None) -> RunResult:
+               timezone: str = DEFAULT_TZ, progress=None) -> RunResult:
     """Bill one period for every account (of one branch, given ``branch_id``; of those whose
     id % ``parts`` is ``part``, for a branch split into parts) not yet billed for it, after
     check_period, in one transaction: a failed run leaves nothing behind and is simply run
-    again. ``progress(done, total)`` is called after each statement (the CLI's bar, the admin
-    view's figure)."""
+    again. Months are the portal's local months (``timezone``), as the cabinet's days are.
+    ``progress(done, total)`` is called after each statement (the CLI's bar, the admin view's
+    figure)."""
     if not 0 <= part < parts:
         raise BillingError(f"Часть {part + 1} из {parts} не существует.")
     period = first_of_month(period)
@@ -538,13 +549,19 @@ def run_period(session: Session, period: dt.date, *, norm_kwh: int, estimate_mon
     prev_period = add_months(period, -1)
     connection = session.connection()
     dialect = connection.dialect.name
-    start = dt.datetime.combine(period, dt.time(), dt.timezone.utc)
+    zone = ZoneInfo(timezone)
+
+    def month_start(month: dt.date) -> dt.datetime:
+        """A month's first moment in the portal's time zone, as UTC (how times are kept)."""
+        return dt.datetime.combine(month, dt.time(), zone).astimezone(dt.timezone.utc)
+
+    start = month_start(period)
     end_date = add_months(period, 1)
-    end = dt.datetime.combine(end_date, dt.time(), dt.timezone.utc)
+    end = month_start(end_date)
     prev_start = (period.replace(day=1) - dt.timedelta(days=183)).replace(day=1)
     params = {
         "period": period, "prev_period": prev_period, "prev_start": prev_start,
-        "prev_start_at": dt.datetime.combine(prev_period, dt.time(), dt.timezone.utc),
+        "prev_start_at": month_start(prev_period),
         "start": start, "end": end,
         "end_date": end_date, "norm": norm_kwh, "estimate_months": estimate_months,
         "season": season_of(period), "due": end_date.replace(day=due_day),
