@@ -20,7 +20,7 @@ from app import models as m
 from app.security import ADMIN, BUSINESS, FINANCE, RESIDENT, ROLE_POLICY, STAFF
 from app.services.dashboard import StaffCounters, staff_counters
 from app.views import MENU
-from app.views.admin import MeterView
+from app.views.admin_metering import MeterView
 from app.views.base import OutOfScope, PortalViewMixin
 from app.views.filters import TypedFilterConverter
 from app.views.resident import RESIDENT_VIEWS
@@ -806,7 +806,7 @@ def test_numeric_filters_compare_the_column_with_a_number(session, two_branches,
 def test_every_journalled_action_and_object_has_a_russian_label(app):
     """Every audit.record(...) in the code, by its literal action and object type, reads in
     Russian in «Журнал аудита» (a new event without a label would show its code)."""
-    from app.views.admin import AUDIT_ACTIONS, AUDIT_OBJECTS
+    from app.views.admin_journal import AUDIT_ACTIONS, AUDIT_OBJECTS
 
     actions, objects = set(), set()
     code = [path for path in [*Path("app").rglob("*.py"), *Path("plugins").rglob("*.py")]

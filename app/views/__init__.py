@@ -5,7 +5,19 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 
 from app.views import acts as act_views
-from app.views import admin, errors, guards, jobs, pwa, reconciliation
+from app.views import (
+    admin_customers,
+    admin_directories,
+    admin_journal,
+    admin_ledger,
+    admin_metering,
+    admin_requests,
+    errors,
+    guards,
+    jobs,
+    pwa,
+    reconciliation,
+)
 from app.views import feedback as feedback_views
 from app.views import mailings as mailing_views
 from app.views import notices as notice_views
@@ -25,29 +37,29 @@ CATEGORIES = {
 
 #: The back-office views in menu order: (view class, Russian label, icon, category).
 MENU = [
-    (admin.OrganizationView, "Организации", "fa-building", "Customers"),
-    (admin.ContractView, "Договоры", "fa-file-text-o", "Customers"),
-    (admin.PersonalAccountView, "Лицевые счета", "fa-id-card-o", "Customers"),
-    (admin.PremisesView, "Помещения и адреса", "fa-home", "Customers"),
-    (admin.AccountBindingView, "Привязки лицевых счетов", "fa-link", "Customers"),
-    (admin.MeterView, "Приборы учёта", "fa-tachometer", "Metering"),
-    (admin.ReadingView, "Показания", "fa-pencil-square-o", "Metering"),
-    (admin.ChargeView, "Начисления", "fa-calculator", "Billing"),
-    (admin.InvoiceView, "Счета", "fa-file-o", "Billing"),
-    (admin.PaymentView, "Платежи", "fa-credit-card", "Billing"),
+    (admin_customers.OrganizationView, "Организации", "fa-building", "Customers"),
+    (admin_customers.ContractView, "Договоры", "fa-file-text-o", "Customers"),
+    (admin_customers.PersonalAccountView, "Лицевые счета", "fa-id-card-o", "Customers"),
+    (admin_customers.PremisesView, "Помещения и адреса", "fa-home", "Customers"),
+    (admin_customers.AccountBindingView, "Привязки лицевых счетов", "fa-link", "Customers"),
+    (admin_metering.MeterView, "Приборы учёта", "fa-tachometer", "Metering"),
+    (admin_metering.ReadingView, "Показания", "fa-pencil-square-o", "Metering"),
+    (admin_ledger.ChargeView, "Начисления", "fa-calculator", "Billing"),
+    (admin_ledger.InvoiceView, "Счета", "fa-file-o", "Billing"),
+    (admin_ledger.PaymentView, "Платежи", "fa-credit-card", "Billing"),
     (jobs.BillingRunView, "Расчёт периода", "fa-play-circle", "Billing"),
     (reconciliation.PaymentReconciliationView, "Сверка платежей", "fa-check-square-o", "Billing"),
-    (admin.ReconciliationActView, "Акты сверки", "fa-balance-scale", "Billing"),
+    (admin_requests.ReconciliationActView, "Акты сверки", "fa-balance-scale", "Billing"),
     (act_views.ActExportView, "Выгрузка актов сверки", "fa-file-archive-o", "Billing"),
-    (admin.ContractApplicationView, "Заявки на договор", "fa-file-signature", "Requests"),
+    (admin_requests.ContractApplicationView, "Заявки на договор", "fa-file-signature", "Requests"),
     (feedback_views.FeedbackView, "Обращения", "fa-comments", "Requests"),
     (mailing_views.MailingView, "Рассылки", "fa-paper-plane", "Requests"),
     (notice_views.NoticeTemplateView, "Шаблоны уведомлений", "fa-bell", "Requests"),
-    (admin.BranchView, "Филиалы", "fa-sitemap", "Directories"),
-    (admin.TariffGroupView, "Тарифные группы", "fa-tags", "Directories"),
-    (admin.TariffView, "Тарифы", "fa-rub", "Directories"),
-    (admin.ConsumptionRangeView, "Диапазоны потребления", "fa-sliders", "Directories"),
-    (admin.AuditEventView, "Журнал аудита", "fa-history", "Journal"),
+    (admin_directories.BranchView, "Филиалы", "fa-sitemap", "Directories"),
+    (admin_directories.TariffGroupView, "Тарифные группы", "fa-tags", "Directories"),
+    (admin_directories.TariffView, "Тарифы", "fa-rub", "Directories"),
+    (admin_directories.ConsumptionRangeView, "Диапазоны потребления", "fa-sliders", "Directories"),
+    (admin_journal.AuditEventView, "Журнал аудита", "fa-history", "Journal"),
     (jobs.JobView, "Фоновые задачи", "fa-tasks", "Journal"),
 ]
 

@@ -19,7 +19,8 @@ from app.security import current_branch_scope
 from app.services import feedback as service
 from app.services.phones import normalize_phone
 from app.services.throttle import Throttled
-from app.views.admin import AUDIT_ACTIONS, AUDIT_OBJECTS, RowRefused, labels
+from app.views.admin_common import RowRefused, labels
+from app.views.admin_journal import AUDIT_ACTIONS, AUDIT_OBJECTS
 from app.views.base import CAN_KEEP, PortalModelView, current_user_id
 from app.views.cabinet import entrance
 

@@ -14,7 +14,8 @@ from app import models as m
 from app.extensions import db
 from app.security import current_branch_scope
 from app.services import mailings
-from app.views.admin import AUDIT_ACTIONS, RowRefused, labels
+from app.views.admin_common import RowRefused, labels
+from app.views.admin_journal import AUDIT_ACTIONS
 from app.views.base import CAN_ALL, PortalModelView, current_user_id
 from app.views.formats import local_today
 from app.views.guards import FitsColumn

@@ -13,7 +13,8 @@ from wtforms import ValidationError
 from app import models as m
 from app.extensions import db
 from app.services import audit, notices
-from app.views.admin import AUDIT_ACTIONS, AUDIT_OBJECTS, RowRefused, labels
+from app.views.admin_common import RowRefused, labels
+from app.views.admin_journal import AUDIT_ACTIONS, AUDIT_OBJECTS
 from app.views.base import DirectoryModelView, current_user_id, now
 
 AUDIT_ACTIONS.update({

@@ -13,7 +13,7 @@ from flask_appbuilder.security.decorators import has_access
 
 from app.extensions import db
 from app.services import payment_reconciliation
-from app.views.admin import AUDIT_ACTIONS
+from app.views.admin_journal import AUDIT_ACTIONS
 from app.views.base import XLSX_MIMETYPE, content_disposition
 from app.views.formats import local_today
 
