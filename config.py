@@ -186,7 +186,7 @@ class Config:
     MAILING_PARALLEL = int(_env("MAILING_PARALLEL", "2"))
     MAILING_TASK_SECONDS = float(_env("MAILING_TASK_SECONDS", "300"))
 
-    # Event notices (app/services/notices.py): the warning before the reading window closes,
+    # Event notices (app/services/notice_events.py): the warning before the reading window closes,
     # the high-bill alert's ratio to the same month last year, the hour of the daily runs
     NOTICE_READING_WARNING_DAYS = int(_env("NOTICE_READING_WARNING_DAYS", "3"))
     HIGH_BILL_RATIO = Decimal(_env("HIGH_BILL_RATIO", "1.5"))

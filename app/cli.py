@@ -124,7 +124,7 @@ notices_cli = AppGroup("notices", help="Уведомления о события
 
 
 def _notice_events() -> list[str]:
-    from app.services.notices import SCHEDULED
+    from app.services.notice_events import SCHEDULED
 
     return list(SCHEDULED)
 
@@ -139,14 +139,14 @@ def notices_send(event: str, day: str | None) -> None:
     import datetime as dt
 
     from app.extensions import db
-    from app.services import notices
+    from app.services import notice_events
 
     try:
         today = dt.date.fromisoformat(day) if day else None
     except ValueError:
         raise click.BadParameter("дата указывается как ГГГГ-ММ-ДД, например 2026-10-22.",
                                  param_hint="--date") from None
-    sent = notices.run_scheduled(db.session, event, today)
+    sent = notice_events.run_scheduled(db.session, event, today)
     click.echo(f"Уведомлений «{event}» отправлено: {sent}.")
 
 

@@ -26,7 +26,7 @@ def init_app(app: Flask) -> Celery:
     broker = app.config.get("CELERY_BROKER_URL")
     from celery.schedules import crontab
 
-    from app.services.notices import SCHEDULED
+    from app.services.notice_events import SCHEDULED
 
     # Daily event notices (`celery -A app.worker beat`): each run sends only what is due
     # and not yet sent, so a missed or repeated run does no harm.

@@ -946,9 +946,10 @@ class ReconciliationAct(Model):
 
 
 class NoticeTemplate(Model):
-    """Staff's wording of an event notice (app.services.notices: a new bill, the reading
-    window, a payment...): Jinja templates, rendered in a sandbox. The defaults live in code;
-    a row whose ``updated_at`` is empty was never edited and follows them."""
+    """Staff's wording of an event notice (app.services.notice_wordings: a new bill, the
+    reading window, a payment...): Jinja templates, rendered in a sandbox. The defaults live
+    in app/templates/notices/wordings/; a row whose ``updated_at`` is empty was never edited
+    and follows them."""
 
     __tablename__ = "notice_template"
 

@@ -71,11 +71,11 @@ def prune_sessions() -> int:
 
 @celery_app.task(name="lk_portal.send_notices")
 def send_notices(event: str, day: str | None = None) -> int:
-    """Send the event notices of ``event`` (notices.SCHEDULED) due on ``day`` (ISO date;
+    """Send the event notices of ``event`` (notice_events.SCHEDULED) due on ``day`` (ISO date;
     default: today, local time) that were not sent yet; returns how many went out."""
     import datetime as dt
 
-    from app.services import notices
+    from app.services import notice_events
 
     today = dt.date.fromisoformat(day) if day else None
-    return notices.run_scheduled(db.session, event, today)
+    return notice_events.run_scheduled(db.session, event, today)

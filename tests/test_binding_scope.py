@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import models as m
-from app.services import accounts, demo_logins, feedback, mailings, notices, profile
+from app.services import accounts, demo_logins, feedback, mailings, notice_events, profile
 from app.services.binding import BUSINESS_LOGIN, bind_accounts
 from app.services.throttle import RULES
 from tests.factories import PASSWORD
@@ -229,10 +229,10 @@ def test_notices_reach_the_holder_about_the_household_only(app, session, two_bra
     bind_accounts(session, household.id, [("230000000001", "SN-KRD-1")], None)
     old_binding(session, household.id, krd)
     old_binding(session, company_only.id, krd)
-    assert notices.bill_ready(session, OCTOBER) == 1
-    assert notices.payment_received(session, [krd.ids["OrganizationPayment"]]) == 0
-    assert notices.payment_received(session, [krd.ids["Payment"]]) == 1
-    assert notices.reading_window_opened(session, dt.date(2026, 11, 15)) == 1
+    assert notice_events.bill_ready(session, OCTOBER) == 1
+    assert notice_events.payment_received(session, [krd.ids["OrganizationPayment"]]) == 0
+    assert notice_events.payment_received(session, [krd.ids["Payment"]]) == 1
+    assert notice_events.reading_window_opened(session, dt.date(2026, 11, 15)) == 1
     letters = [json.loads(p.read_text()) for p in (tmp_path / "outbox").glob("*.json")]
     assert letters and all(n["to"] in (household.email, household.phone) for n in letters)
     assert all(company_in(json.dumps(n, ensure_ascii=False)) == [] for n in letters)
@@ -246,9 +246,9 @@ def test_high_bill_alerts_only_the_household(session, two_branches, make_user_fn
         session.add(m.Charge(account_id=krd.ids[key], period=dt.date(2025, 10, 1),
                              amount=Decimal("100.00"), kind="metered"))
     session.commit()
-    assert notices.high_bill_alert(session, dt.date(2026, 11, 2)) == 0
+    assert notice_events.high_bill_alert(session, dt.date(2026, 11, 2)) == 0
     bind_accounts(session, user.id, [("230000000001", "SN-KRD-1")], None)
-    assert notices.high_bill_alert(session, dt.date(2026, 11, 2)) == 1
+    assert notice_events.high_bill_alert(session, dt.date(2026, 11, 2)) == 1
 
 
 def test_a_mailing_reaches_the_holder_with_the_households_account_and_debt(

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.extensions import db
-from app.services import acts, applications, notices
+from app.services import acts, applications, notice_events, notice_wordings
 from tests.signins import session_user_id
 from tests.test_payments import OK_CARD, deliver, pay_card, start
 
@@ -78,7 +78,7 @@ def logged(session, code: str | None = None) -> int:
 
 def test_bill_ready_tells_each_user_of_their_own_bill_only(session, people, outbox):
     resident, neighbour, stranger = people
-    assert notices.bill_ready(session, OCTOBER) == 2
+    assert notice_events.bill_ready(session, OCTOBER) == 2
 
     mine = outbox.emails(resident.email)
     assert len(mine) == 1
@@ -94,8 +94,8 @@ def test_bill_ready_tells_each_user_of_their_own_bill_only(session, people, outb
 
     # Run again (a retried job, a second worker): nobody is told twice.
     before = len(outbox.messages())
-    assert notices.bill_ready(session, OCTOBER) == 0
-    assert notices.bills_ready_recently(session, dt.date(2026, 11, 2)) == 0
+    assert notice_events.bill_ready(session, OCTOBER) == 0
+    assert notice_events.bills_ready_recently(session, dt.date(2026, 11, 2)) == 0
     assert len(outbox.messages()) == before
     assert logged(session, "bill_ready") == 2
 
@@ -106,7 +106,7 @@ def test_bill_ready_honours_topics_channels_and_placeholders(session, people, ou
     neighbour.notify_bills_email = neighbour.notify_bills_sms = False  # nothing
     resident.notify_readings_email = False  # another topic: no effect here
     session.commit()
-    assert notices.bill_ready(session, OCTOBER) == 1
+    assert notice_events.bill_ready(session, OCTOBER) == 1
     assert len(outbox.emails(resident.email)) == 1 and outbox.sms(resident.phone) == []
     assert outbox.messages(neighbour.email) == [] and outbox.messages(neighbour.phone) == []
     assert logged(session, "bill_ready") == 1  # the neighbour can still be told later
@@ -115,7 +115,7 @@ def test_bill_ready_honours_topics_channels_and_placeholders(session, people, ou
     session.execute(m.NoticeLog.__table__.delete())
     resident.email_is_placeholder, resident.notify_bills_sms = True, True
     session.commit()
-    assert notices.bill_ready(session, OCTOBER) == 1
+    assert notice_events.bill_ready(session, OCTOBER) == 1
     assert len(outbox.emails(resident.email)) == 1  # still the one from before
     assert len(outbox.sms(resident.phone)) == 1
 
@@ -124,7 +124,7 @@ def test_paperless_users_get_the_bill_pdf_attached(session, people, outbox):
     resident, neighbour, _ = people
     resident.paperless = True
     session.commit()
-    notices.bill_ready(session, OCTOBER)
+    notice_events.bill_ready(session, OCTOBER)
     letter, = outbox.emails(resident.email)
     assert letter["attachments"] == [f"Счёт_{KRD_ACCOUNT}_2026-10.pdf"]
     assert "во вложении" in letter["text"]
@@ -142,7 +142,7 @@ def test_letters_are_html_with_a_text_part_and_the_pdf_on_a_real_smtp_server(
     smtp_app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port,
                         MAIL_DEFAULT_SENDER="noreply@nesk.example")
     with smtp_app.app_context():
-        assert notices.bill_ready(db.session, OCTOBER) == 2
+        assert notice_events.bill_ready(db.session, OCTOBER) == 2
     letters = {tuple(rcpt): message for rcpt, message in inbox.messages}
     assert set(letters) == {(resident.email,), (neighbour.email,)}
     message = letters[(resident.email,)]
@@ -175,32 +175,32 @@ def test_reading_window_notices_go_to_accounts_without_a_reading(
     resident, neighbour, stranger = people
     portal = app.config["PORTAL_URL"].rstrip("/")
 
-    assert notices.reading_window_opened(session, dt.date(2026, 11, 14)) == 0  # not yet
-    assert notices.reading_window_opened(session, dt.date(2026, 11, 15)) == 2
+    assert notice_events.reading_window_opened(session, dt.date(2026, 11, 14)) == 0  # not yet
+    assert notice_events.reading_window_opened(session, dt.date(2026, 11, 15)) == 2
     opened = outbox.emails(resident.email)[0]
     assert opened["subject"] == "Пора передать показания счётчика за ноябрь 2026 г."
     assert "С 15 ноября по 25 ноября" in opened["text"]
     assert f"{portal}/cabinet/readings/{krd.ids['PersonalAccount']}" in opened["text"]
     assert NVR_ACCOUNT not in opened["text"]
-    assert notices.reading_window_opened(session, dt.date(2026, 11, 16)) == 0  # told already
+    assert notice_events.reading_window_opened(session, dt.date(2026, 11, 16)) == 0  # told already
 
     add_reading(session, krd, NOVEMBER, "1400")  # the resident sends the reading
-    assert notices.reading_window_closing_warning(session, dt.date(2026, 11, 21)) == 0
-    assert notices.reading_window_closing_warning(session, dt.date(2026, 11, 22)) == 1
+    assert notice_events.reading_window_closing_warning(session, dt.date(2026, 11, 21)) == 0
+    assert notice_events.reading_window_closing_warning(session, dt.date(2026, 11, 22)) == 1
     assert len(outbox.emails(resident.email)) == 1  # only the opening notice
     warning = outbox.emails(neighbour.email)[-1]
     assert "по среднему потреблению или по нормативу" in warning["text"]
     assert f"{portal}/cabinet/readings/{nvr.ids['PersonalAccount']}" in warning["text"]
     assert f"{portal}/readings/" in warning["text"]
     assert "до 25 ноября" in outbox.sms(neighbour.phone)[-1]["text"]
-    assert notices.reading_window_closing_warning(session, dt.date(2026, 11, 24)) == 0
+    assert notice_events.reading_window_closing_warning(session, dt.date(2026, 11, 24)) == 0
 
-    assert notices.reading_window_closed_without_reading(session, dt.date(2026, 11, 25)) == 0
-    assert notices.reading_window_closed_without_reading(session, dt.date(2026, 11, 26)) == 1
+    assert notice_events.reading_window_closed_without_reading(session, dt.date(2026, 11, 25)) == 0
+    assert notice_events.reading_window_closed_without_reading(session, dt.date(2026, 11, 26)) == 1
     closed = outbox.emails(neighbour.email)[-1]
     assert closed["subject"] == "Показания за ноябрь 2026 г. не поступили"
     assert "с 15 декабря по 25 декабря" in closed["text"]
-    assert notices.reading_window_closed_without_reading(session, dt.date(2026, 11, 30)) == 0
+    assert notice_events.reading_window_closed_without_reading(session, dt.date(2026, 11, 30)) == 0
     assert outbox.messages(stranger.email) == [] and outbox.messages(stranger.phone) == []
     assert len(outbox.emails(resident.email)) == 1
 
@@ -210,7 +210,7 @@ def test_reading_notices_honour_the_readings_topic(session, people, outbox):
     resident.notify_readings_email = resident.notify_readings_sms = False
     neighbour.notify_readings_email = False
     session.commit()
-    assert notices.reading_window_opened(session, dt.date(2026, 11, 15)) == 1
+    assert notice_events.reading_window_opened(session, dt.date(2026, 11, 15)) == 1
     assert outbox.messages(resident.email) == [] and outbox.messages(resident.phone) == []
     assert outbox.emails(neighbour.email) == [] and len(outbox.sms(neighbour.phone)) == 1
 
@@ -233,7 +233,7 @@ def test_the_cli_and_the_celery_task_send_due_notices_once(app, runner, session,
     assert send_notices.delay("reading-window-closed", "2026-11-27").get() == 0
     schedule = [entry for entry in app.extensions["celery"].conf.beat_schedule.values()
                 if entry["task"] == "lk_portal.send_notices"]
-    assert sorted(entry["args"][0] for entry in schedule) == sorted(notices.SCHEDULED)
+    assert sorted(entry["args"][0] for entry in schedule) == sorted(notice_events.SCHEDULED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_hook_payment_status_changed_sends_the_payment_received_notice(
     deliver(client, sandbox.sent[0])  # the gateway repeats itself
     assert len(outbox.emails(resident.email)) == 1
     payment_id = session.scalar(select(m.Payment.id).where(m.Payment.gateway == "sandbox"))
-    assert notices.payment_received(session, [payment_id]) == 0
+    assert notice_events.payment_received(session, [payment_id]) == 0
 
 
 def test_payment_notice_honours_the_payments_topic(session, two_branches, people, outbox):
@@ -270,7 +270,7 @@ def test_payment_notice_honours_the_payments_topic(session, two_branches, people
     resident, _, _ = people
     resident.notify_payments_sms = False
     session.commit()
-    assert notices.payment_received(session, [krd.ids["Payment"]]) == 1
+    assert notice_events.payment_received(session, [krd.ids["Payment"]]) == 1
     assert len(outbox.emails(resident.email)) == 1 and outbox.sms(resident.phone) == []
 
 
@@ -344,16 +344,16 @@ def test_high_bill_alert_fires_only_above_the_ratio(app, session, two_branches, 
     today = dt.date(2026, 11, 3)
 
     app.config["HIGH_BILL_RATIO"] = Decimal("2")
-    assert notices.high_bill_alert(session, today) == 0
+    assert notice_events.high_bill_alert(session, today) == 0
     app.config["HIGH_BILL_RATIO"] = Decimal("1.5")
-    assert notices.high_bill_alert(session, today) == 1
+    assert notice_events.high_bill_alert(session, today) == 1
     letter, = outbox.emails(resident.email)
     assert letter["subject"] == "Начисление за октябрь 2026 г. заметно выше прошлогоднего"
     assert "735,00 руб. Это в 1,8 раза больше, чем за" in letter["text"]
     assert "октябрь 2025 г. (400,00 руб.)" in letter["text"]
     assert outbox.messages(neighbour.email) == [] and outbox.messages(neighbour.phone) == []
-    assert notices.high_bill_alert(session, today) == 0  # once per account and month
-    assert notices.high_bill_alert(session, dt.date(2026, 11, 20)) == 0
+    assert notice_events.high_bill_alert(session, today) == 0  # once per account and month
+    assert notice_events.high_bill_alert(session, dt.date(2026, 11, 20)) == 0
 
 
 def test_high_bill_alert_warns_from_the_forecast_before_the_bill(app, session, two_branches,
@@ -364,9 +364,9 @@ def test_high_bill_alert_warns_from_the_forecast_before_the_bill(app, session, t
     add_reading(session, krd, NOVEMBER, "1534")  # 300 kWh x 7.35 = 2 205,00
     today = dt.date(2026, 11, 20)
     app.config["HIGH_BILL_RATIO"] = Decimal("2.5")
-    assert notices.high_bill_alert(session, today) == 0
+    assert notice_events.high_bill_alert(session, today) == 0
     app.config["HIGH_BILL_RATIO"] = Decimal("1.5")
-    assert notices.high_bill_alert(session, today) == 1
+    assert notice_events.high_bill_alert(session, today) == 1
     letter, = outbox.emails(resident.email)
     assert letter["subject"].startswith("Прогноз начисления за ноябрь 2026 г.")
     assert "2 205,00 руб." in letter["text"].replace("\xa0", " ")
@@ -433,7 +433,7 @@ def test_staff_edit_is_used_by_the_next_notice(client, session, people, staff, o
     assert saved.updated_at is not None and saved.updated_by_id == staff.id
 
     resident = people[0]
-    notices.bill_ready(session, OCTOBER)
+    notice_events.bill_ready(session, OCTOBER)
     assert outbox.emails(resident.email)[0]["subject"] == "Ваш счёт за октябрь 2026 г. готов"
     assert outbox.sms(resident.phone)[0]["text"] == "НЭСК: счёт 735,00 руб."
     assert session.scalar(select(func.count(m.AuditEvent.id)).where(
@@ -441,7 +441,7 @@ def test_staff_edit_is_used_by_the_next_notice(client, session, people, staff, o
 
 
 def test_other_roles_cannot_edit_templates(client, session, two_branches, make_user_fn, login):
-    notices.ensure_templates(session)
+    notice_wordings.ensure_templates(session)
     row = template_row(session, "bill_ready")
     user = make_user_fn("finance", "Finance", kind="staff")
     g.pop("_login_user", None)
@@ -464,28 +464,42 @@ def test_other_roles_cannot_edit_templates(client, session, two_branches, make_u
     "{% for c in [].__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
 ])
 def test_the_sandbox_refuses_python_internals(app, source):
-    with pytest.raises(notices.NoticeTemplateError, match="служебным данным|неизвестная"):
-        notices.check_part("bill_ready", "text", source)
+    with pytest.raises(notice_wordings.NoticeTemplateError, match="служебным данным|неизвестная"):
+        notice_wordings.check_part("bill_ready", "text", source)
 
 
 def test_a_wording_that_fails_on_real_data_falls_back_to_the_default(session, people, outbox):
-    notices.ensure_templates(session)
+    notice_wordings.ensure_templates(session)
     row = template_row(session, "bill_ready")
     row.subject, row.updated_at = "{{ ''.__class__.__mro__ }}", m.utcnow()  # bypassing checks
     session.commit()
-    assert notices.bill_ready(session, OCTOBER) == 2
+    assert notice_events.bill_ready(session, OCTOBER) == 2
     assert outbox.emails(people[0].email)[0]["subject"].startswith("Счёт за октябрь 2026 г.")
 
 
 def test_every_default_renders_and_untouched_rows_follow_the_defaults(app, session):
-    for code, default in notices.DEFAULTS.items():
-        letter = notices.check_template(code, default.subject, default.text, default.html,
-                                        default.sms)
+    files = {path.stem for path in notice_wordings.WORDINGS_DIR.glob("*.jinja")}
+    assert files == set(notice_wordings.NOTICES)  # a file per notice, none left over
+    for code in notice_wordings.NOTICES:
+        default = notice_wordings.default_wording(code)
+        letter = notice_wordings.check_template(code, default.subject, default.text,
+                                                default.html, default.sms)
         assert letter.subject and letter.text and "<html" in letter.html, code
-    assert notices.ensure_templates(session) == len(notices.DEFAULTS)
+    assert notice_wordings.ensure_templates(session) == len(notice_wordings.NOTICES)
     row = template_row(session, "payment_received")
     row.subject = "Старый текст"
     session.commit()
-    assert notices.ensure_templates(session) == 1  # never edited by staff: refreshed
+    assert notice_wordings.ensure_templates(session) == 1  # never edited by staff: refreshed
     assert template_row(session, "payment_received").subject == \
-        notices.DEFAULTS["payment_received"].subject
+        notice_wordings.default_wording("payment_received").subject
+
+
+def test_a_default_part_is_its_block_as_written():
+    """The newline after the opening tag is left out; everything up to the closing tag is
+    kept, a last newline too (or its absence); a part without a block is None."""
+    bill = notice_wordings.default_wording("bill_ready")
+    assert bill.subject == "Счёт за {{ period }} по лицевому счёту {{ account }}"
+    assert bill.text.startswith("Здравствуйте{% if name %}") and bill.text.endswith("}}\n")
+    assert notice_wordings.default_wording("application_status").text.endswith("{% endif %}")
+    assert notice_wordings.default_wording("act_ready").sms is None
+    assert notice_wordings.default_parts("application_status").get("push") is None

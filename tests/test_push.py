@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 import config as config_module
 from app import models as m
 from app.production import problems
-from app.services import acts, devices, notices, push, vapid
+from app.services import acts, devices, notice_events, push, vapid
 from tests.factories import PASSWORD
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -246,7 +246,7 @@ def test_a_bill_ready_notice_reaches_the_devices_of_those_who_chose_push(
     subscribed(session, chose, mine)
     subscribed(session, declined, theirs)
 
-    assert notices.bill_ready(session, OCTOBER) == 2  # push only for one, e-mail for the other
+    assert notice_events.bill_ready(session, OCTOBER) == 2  # push for one, e-mail for the other
     request, = service.to(mine)
     account = session.get(m.PersonalAccount, krd.ids["PersonalAccount"])
     assert mine.read(request) == {
@@ -259,7 +259,7 @@ def test_a_bill_ready_notice_reaches_the_devices_of_those_who_chose_push(
                                     .where(m.NoticeLog.code == "bill_ready")).all())
     assert channels == {chose.id: "push", declined.id: "email"}  # test users have no phone
 
-    assert notices.bill_ready(session, OCTOBER) == 0  # nobody is told twice
+    assert notice_events.bill_ready(session, OCTOBER) == 0  # nobody is told twice
     assert len(service.to(mine)) == 1
 
 
@@ -271,7 +271,7 @@ def test_two_bills_of_one_person_are_two_notices_on_the_device(session, service,
     session.commit()
     device = Device(service, "two")
     subscribed(session, chose, device)
-    notices.bill_ready(session, OCTOBER)
+    notice_events.bill_ready(session, OCTOBER)
     numbers = session.scalars(select(m.PersonalAccount.number).where(m.PersonalAccount.id.in_(
         select(m.AccountBinding.account_id).where(m.AccountBinding.user_id == chose.id)))).all()
     assert len(numbers) == 2
@@ -285,11 +285,11 @@ def test_push_chosen_without_a_device_reaches_nobody_and_is_retried(session, ser
     _, chose, declined = people
     declined.notify_bills_email = declined.notify_bills_sms = False
     session.commit()
-    assert notices.bill_ready(session, OCTOBER) == 0  # no device: nobody to tell
+    assert notice_events.bill_ready(session, OCTOBER) == 0  # no device: nobody to tell
     assert session.scalar(select(func.count(m.NoticeLog.id))) == 0
     device = Device(service, "later")
     subscribed(session, chose, device)
-    assert notices.bill_ready(session, OCTOBER) == 1  # the device came: told now
+    assert notice_events.bill_ready(session, OCTOBER) == 1  # the device came: told now
     assert len(service.to(device)) == 1
 
 
@@ -303,8 +303,8 @@ def test_payment_and_reading_window_notices_go_to_devices_too(session, service, 
     session.execute(m.Reading.__table__.delete())
     session.commit()
 
-    assert notices.payment_received(session, [krd.ids["Payment"]]) >= 1
-    assert notices.reading_window_opened(session, dt.date(2026, 11, 16)) >= 1
+    assert notice_events.payment_received(session, [krd.ids["Payment"]]) >= 1
+    assert notice_events.reading_window_opened(session, dt.date(2026, 11, 16)) >= 1
     told = [device.read(r) for r in service.to(device)]
     assert [t["title"] for t in told] == ["Платёж получен", "Начался приём показаний"]
     assert "зачислен" in told[0]["body"] and told[0]["url"] == "/cabinet/payments/"

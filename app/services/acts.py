@@ -317,9 +317,9 @@ def decide(session: Session, act: ReconciliationAct, user_id: int | None, status
     audit.record(session, f"act.{status}", actor_id=user_id, object_type="act",
                  object_id=act.id, details={"note": note} if note else None)
     if status == "ready":
-        from app.services import notices
+        from app.services import notice_events
 
-        notices.act_ready(session, act.id)
+        notice_events.act_ready(session, act.id)
     return act
 
 

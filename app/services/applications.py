@@ -371,9 +371,9 @@ def change_status(session: Session, application_id: int, status: str, *, actor_i
     session.commit()
     audit.record(session, "application.status", actor_id=actor_id, object_type="application",
                  object_id=application.id, ip=ip, details={"from": previous, "to": status})
-    from app.services import notices
+    from app.services import notice_events
 
-    notices.application_status_changed(session, application.id)
+    notice_events.application_status_changed(session, application.id)
     return application
 
 

@@ -6,9 +6,9 @@ address) reach the point where its sign-ins from new addresses need the «not a 
 The first process to see it claims the burst in the rate-limit storage (an atomic counter that
 lives ``QUIET`` seconds), so a guessing botnet spread over several web processes still yields
 one notice a day; the notice journal's unique key guards the sending too. The notice
-(``signin_failures`` in app.services.notices, editable by staff) goes as a Celery job: to the
-owner's real e-mail, phone and subscribed devices, whatever their notice topics, as security
-notices do; a sign-in never waits for SMTP."""
+(``signin_failures`` in app.services.notice_wordings, editable by staff) goes as a Celery job:
+to the owner's real e-mail, phone and subscribed devices, whatever their notice topics, as
+security notices do; a sign-in never waits for SMTP."""
 from __future__ import annotations
 
 import datetime as dt

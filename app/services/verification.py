@@ -22,7 +22,7 @@ from app.models import AccountBinding, Meter, PersonalAccount, PortalUser, Premi
 
 #: The application kind (models.ApplicationKind) the warnings link to.
 APPLICATION_KIND = "verification"
-#: The notice's code (notices.DEFAULTS) and its journal key per meter and verification date.
+#: The notice's code (notice_wordings.NOTICES) and its journal key per meter and verification date.
 NOTICE_CODE = "meter_verification_due"
 DEFAULT_WARN_DAYS = 60
 
@@ -111,7 +111,7 @@ def meter_verification_due(session: Session, today: dt.date,
     from app.services import notices
     from app.services.accounts import open_to_residents
 
-    config = notices._config(config)
+    config = notices.app_config(config)
     key = (literal("meter:") + cast(Meter.id, String) + literal(":")
            + cast(Meter.verification_due, String))
     rows = session.execute(
@@ -123,7 +123,7 @@ def meter_verification_due(session: Session, today: dt.date,
         .where(PersonalAccount.status == "active", open_to_residents(), Meter.active.is_(True),
                due_clause(Meter.verification_due, today, warn_days(config)),
                ~overdue_clause(Meter.verification_due, today),
-               notices._wants_any("readings"), notices._not_told(NOTICE_CODE, key))
+               notices.wants_any("readings"), notices.not_told(NOTICE_CODE, key))
         .order_by(PortalUser.id, Meter.verification_due, Meter.serial)).all()
     base = notices.portal_url(config)
     users: dict[int, PortalUser] = {}

@@ -12,7 +12,7 @@ from wtforms import ValidationError
 
 from app import models as m
 from app.extensions import db
-from app.services import audit, notices
+from app.services import audit, notice_wordings
 from app.views.admin_common import RowRefused, labels
 from app.views.admin_journal import AUDIT_ACTIONS, AUDIT_OBJECTS
 from app.views.base import DirectoryModelView, current_user_id, now
@@ -41,8 +41,8 @@ def _renders(part: str):
         if template is None:
             return
         try:
-            notices.check_part(template.code, part, field.data)
-        except notices.NoticeTemplateError as exc:
+            notice_wordings.check_part(template.code, part, field.data)
+        except notice_wordings.NoticeTemplateError as exc:
             # FAB shows form errors through gettext, which reads "%" as a format sign.
             raise ValidationError(str(exc).replace("%", "%%")) from None
 
@@ -84,15 +84,15 @@ class NoticeTemplateView(DirectoryModelView):
     @expose("/list/")
     @has_access
     def list(self):
-        notices.ensure_templates(db.session)
+        notice_wordings.ensure_templates(db.session)
         return super().list()
 
     def clean_row(self, item):
         item.sms_body = (item.sms_body or "").strip() or None
         try:
-            notices.check_template(item.code, item.subject, item.text_body, item.html_body,
-                                   item.sms_body)
-        except notices.NoticeTemplateError as exc:
+            notice_wordings.check_template(item.code, item.subject, item.text_body,
+                                           item.html_body, item.sms_body)
+        except notice_wordings.NoticeTemplateError as exc:
             raise RowRefused(str(exc)) from None
         item.updated_at, item.updated_by_id = now(), current_user_id()
 
@@ -109,10 +109,10 @@ class NoticeTemplateView(DirectoryModelView):
         template = self.datamodel.get(pk, self._base_filters)
         if template is None:
             abort(404)
-        letter = notices.preview(db.session, template.code)
+        letter = notice_wordings.preview(db.session, template.code)
         return self.render_template(
             "notices/preview.html", notice=template, letter=letter,
-            placeholders=notices.placeholders(template.code),
+            placeholders=notice_wordings.placeholders(template.code),
             title=f"Просмотр уведомления «{template.title}»")
 
     @action("reset", "Вернуть исходный текст",
@@ -122,7 +122,7 @@ class NoticeTemplateView(DirectoryModelView):
         for template in items if isinstance(items, list) else [items]:
             if template is None:
                 continue
-            notices.reset_template(db.session, template)
+            notice_wordings.reset_template(db.session, template)
             audit.record(db.session, "notice_template.reset", actor_id=current_user_id(),
                          object_type="notice_template", object_id=template.code,
                          ip=request.remote_addr)
