@@ -27,7 +27,7 @@ CEILING = 15 * 24 * 51
 
 @pytest.fixture
 def today(monkeypatch):
-    for module in ("readings", "admin", "api_readings"):
+    for module in ("readings", "admin_metering", "api_readings"):
         monkeypatch.setattr(f"app.views.{module}.local_today", lambda: TODAY)
     return TODAY
 
