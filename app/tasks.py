@@ -31,7 +31,7 @@ def deliver_mailing(self, mailing_id: int) -> dict:
     worker's death (acks late) under the same task id, it resumes its own claimed rows."""
     from flask import current_app
 
-    from app.services import channels, mailings
+    from app.services import channels, mailing_unsubscribe, mailings
 
     config = current_app.config
     worker = self.request.id or "in-process"
@@ -40,7 +40,7 @@ def deliver_mailing(self, mailing_id: int) -> dict:
     def once(deadline: float | None = None) -> mailings.Outcome:
         return mailings.deliver(
             db.session, mailing_id, worker, channels.bulk_mailer(), settings,
-            lambda user_id: mailings.unsubscribe_link(config, user_id), deadline)
+            lambda user_id: mailing_unsubscribe.unsubscribe_link(config, user_id), deadline)
 
     if self.request.is_eager:
         outcome = mailings.wait_and_deliver(once)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app import models as m
 from app.plugins.mail_smtp import SmtpBulkMailer
 from app.security import STAFF
-from app.services import auth, mailings
+from app.services import auth, mailing_letters, mailing_unsubscribe, mailings
 from tests.conftest import free_port
 
 #: Sending marks each recipient on a connection of its own (mailings._mark): the data must
@@ -173,7 +173,7 @@ def test_each_resident_gets_one_personal_letter(session, residents, smtp_server)
 def test_subjects_are_encoded_as_mail_readers_decode_them(subject):
     from email.header import decode_header, make_header
 
-    encoded = mailings.encode_header(subject)
+    encoded = mailing_letters.encode_header(subject)
     assert all(len(line) <= 78 for line in encoded.split("\r\n"))
     assert str(make_header(decode_header(encoded.replace("\r\n", "")))) == subject
 
@@ -320,7 +320,7 @@ def test_cancel_marks_what_was_not_sent(session, residents):
 
 def test_one_click_unsubscribe(app, client, session, residents):
     anna = residents["anna"]
-    token = mailings.unsubscribe_token(app.config["SECRET_KEY"], anna.id)
+    token = mailing_unsubscribe.unsubscribe_token(app.config["SECRET_KEY"], anna.id)
     page = client.get(f"/unsubscribe/{token}")
     assert page.status_code == 200 and "Отписаться от рассылок" in page.get_data(as_text=True)
     assert client.get("/unsubscribe/forged-token").status_code == 404
@@ -337,11 +337,11 @@ def test_one_click_unsubscribe(app, client, session, residents):
 
 def test_the_letters_link_unsubscribes_and_codes_still_come(app, client, session, residents):
     anna = residents["anna"]
-    letter_link = mailings.unsubscribe_link(app.config, anna.id)
+    letter_link = mailing_unsubscribe.unsubscribe_link(app.config, anna.id)
     assert letter_link.startswith(app.config["PORTAL_URL"].rstrip("/") + "/unsubscribe/")
     path = letter_link[len(app.config["PORTAL_URL"].rstrip("/")):]
     assert client.post(path).status_code == 200
-    assert mailings.user_for_token("another-secret", path.rsplit("/", 1)[1]) is None
+    assert mailing_unsubscribe.user_for_token("another-secret", path.rsplit("/", 1)[1]) is None
     session.expire_all()
     assert session.get(m.PortalUser, anna.id).mailing_opt_out is True
     with app.test_request_context():

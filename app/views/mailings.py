@@ -13,7 +13,7 @@ from wtforms.validators import NumberRange, Optional
 from app import models as m
 from app.extensions import db
 from app.security import current_branch_scope
-from app.services import mailings
+from app.services import mailing_letters, mailings
 from app.views.admin_common import RowRefused, labels
 from app.views.admin_journal import AUDIT_ACTIONS
 from app.views.base import CAN_ALL, PortalModelView, current_user_id
@@ -30,7 +30,7 @@ AUDIT_ACTIONS.update({
 })
 
 PLACEHOLDER_HELP = "Можно подставить: " + "; ".join(
-    "{{ %s }} — %s" % item for item in mailings.PLACEHOLDERS.items())
+    "{{ %s }} — %s" % item for item in mailing_letters.PLACEHOLDERS.items())
 
 
 class MailingView(PortalModelView):

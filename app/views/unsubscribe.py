@@ -7,7 +7,7 @@ from flask import abort, current_app, request
 from flask_appbuilder import BaseView, expose
 
 from app.extensions import csrf, db
-from app.services import mailings
+from app.services import mailing_unsubscribe
 
 
 class UnsubscribeView(BaseView):
@@ -22,10 +22,10 @@ class UnsubscribeView(BaseView):
     @expose("/<token>", methods=["GET", "POST"])
     def confirm(self, token: str):
         secret = current_app.config["SECRET_KEY"]
-        if mailings.user_for_token(secret, token) is None:
+        if mailing_unsubscribe.user_for_token(secret, token) is None:
             abort(404)
         if request.method == "POST":
-            if not mailings.unsubscribe(db.session, secret, token, request.remote_addr):
+            if not mailing_unsubscribe.unsubscribe(db.session, secret, token, request.remote_addr):
                 abort(404)
             return self.render_template("mailings/unsubscribed.html",
                                         title="Вы отписались от рассылок")
