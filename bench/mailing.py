@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def seed(session, n: int) -> None:
     session.add(m.PersonalAccount(id=1, number="230000000001", holder_name="Иванов И. И.",
                                   premises_id=1, branch_id=1, tariff_group_id=1,
                                   opened_on=dt.date(2020, 1, 1)))
-    session.add(m.Charge(account_id=1, period=dt.date(2026, 10, 1), amount=1234.56,
+    session.add(m.Charge(account_id=1, period=dt.date(2026, 10, 1), amount=Decimal("1234.56"),
                          kind="adjustment"))
     session.flush()
     session.execute(insert(m.PortalUser), [
@@ -191,9 +192,8 @@ def run_portal_worker(app, broker_url: str | None, database_url: str, port: int,
 
 def letters(n: int) -> list[tuple[str, str, str, str]]:
     """(address, subject, text, html) per recipient, rendered as the portal renders them."""
-    from decimal import Decimal
 
-    from app.services.mailings import Composer, _html_page
+    from app.services.mailing_letters import Composer, _html_page
 
     class Row:
         id, subject, body = 0, SUBJECT, BODY
