@@ -37,7 +37,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         tune_sqlite,
     )
     from app.security import build_fab_roles
-    from app.services import channels, histories, throttle
+    from app.services import acts, channels, histories, payments, throttle
     from app.views import VIEW_MENUS, business_acts, formats, navigation, register_all
     from app.views import auth as auth_views
     from app.views import dev as dev_views
@@ -86,6 +86,10 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         plugins.init_app(app)
         channels.init_app(app)
         throttle.init_app(app)
+        # The plugins' offers checked at start: a payment gateway configured but not offered,
+        # or an act format offered twice, stops the portal here, not at the first use.
+        payments.init_app(app)
+        acts.init_app(app)
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         register_all(appbuilder)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
 from flask_login import current_user
 from sqlalchemy import select
@@ -102,7 +102,5 @@ class BusinessActsView(BaseView):
 
 
 def register(appbuilder: AppBuilder) -> None:
-    """Add the organization's acts screens, and check the act exporters the plugins offer
-    (a format offered twice stops the start here, not at the first download)."""
+    """Add the organization's acts screens."""
     appbuilder.add_view_no_menu(BusinessActsView)
-    acts.init_app(current_app._get_current_object())

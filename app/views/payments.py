@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from app.extensions import csrf, db
 from app.models import PaymentMethod, PaymentStatus
-from app.services import accounts, payment_confirmation, payment_states, payments, supplier
+from app.services import accounts, payment_confirmation, payment_states, supplier
 from app.views.cabinet import entrance
 from app.views.formats import timestamp
 
@@ -31,10 +31,8 @@ class PayView(BaseView):
     default_view = "pay"
 
     def create_blueprint(self, appbuilder, *args, **kwargs):
-        """Registering the view turns card payments on: the gateway is chosen now, so a
-        misconfigured PAYMENT_GATEWAY stops the start, and only the notification endpoint
-        is exempt from CSRF."""
-        payments.init_app(current_app._get_current_object())
+        """Only the notification endpoint is exempt from CSRF (the gateway was chosen by
+        create_app: a misconfigured PAYMENT_GATEWAY stops the start there)."""
         blueprint = super().create_blueprint(appbuilder, *args, **kwargs)
         csrf.exempt(f"{PayView.notify.__module__}.{PayView.notify.__name__}")
         return blueprint
