@@ -23,11 +23,10 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from marshmallow import Schema, ValidationError, fields
-from sqlalchemy import false, select
 
 from app import models as m
 from app.extensions import db, reads_only
-from app.services import accounts, audit, bill_documents
+from app.services import accounts, audit, bill_documents, own_rows
 from app.views.api_fields import (
     UtcDateTime,
     error_body,
@@ -92,43 +91,19 @@ def token_error_answers(jwt_manager) -> None:
 # Whose rows: the one dispatch from a user to the service that says which accounts are theirs.
 
 def visible_account_ids(user):
-    """A subquery of the accounts the API user may see: an organization's (by contract), a
-    resident's bound ones; nobody else's."""
-    session = db.session
-    kind = getattr(user, "kind", None)
-    if kind == "business":
-        return accounts.organization_account_ids(session, user.organization_id)
-    if kind == "resident":
-        return accounts.bound_account_ids(session, user.id)
-    return select(m.PersonalAccount.id).where(false())
+    """A subquery of the accounts the API user may see (app.services.own_rows)."""
+    return own_rows.visible_account_ids(db.session, user)
 
 
 class OwnRowsFilter(BaseFilter):
-    """Rows of the signed-in user's accounts: the account itself, a row with ``account_id``,
-    a contract (the organization's own, or a resident's account's), or an act."""
+    """Rows of the signed-in user's accounts, contracts and acts (app.services.own_rows)."""
 
     name = "Мои лицевые счета"
     arg_name = "own"
 
     def apply(self, query, value):
-        user = getattr(g, "user", None)
-        model = self.model
-        if model is m.Contract:
-            if getattr(user, "kind", None) == "business":
-                return query.filter(model.id.in_(accounts.organization_contract_ids(
-                    db.session, user.organization_id)))
-            return query.filter(model.id.in_(select(m.PersonalAccount.contract_id).where(
-                m.PersonalAccount.id.in_(visible_account_ids(user)))))
-        if model is m.ReconciliationAct:
-            if getattr(user, "kind", None) == "business" and user.organization_id:
-                return query.filter(model.organization_id == user.organization_id)
-            return query.filter(false())
-        if model is m.PersonalAccount:
-            return query.filter(model.id.in_(visible_account_ids(user)))
-        if hasattr(model, "account_id"):
-            return query.filter(model.account_id.in_(visible_account_ids(user)))
-        return query.filter(model.meter_id.in_(
-            select(m.Meter.id).where(m.Meter.account_id.in_(visible_account_ids(user)))))
+        return query.filter(own_rows.condition(db.session, getattr(g, "user", None),
+                                               self.model))
 
 
 OWN = [["id", OwnRowsFilter, lambda: None]]

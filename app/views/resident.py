@@ -17,28 +17,18 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.views import expose
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from app import models as m
 from app.extensions import db
-from app.services import histories
-from app.services.accounts import bound_account_ids
+from app.services import histories, own_rows
 from app.services.histories import PAGE_SIZE, Choice
 from app.views import formats
 from app.views.base import PortalViewMixin
 from app.views.cabinet import entrance
 
 RESIDENT_PERMISSIONS = ["can_list", "can_show"]
-
-
-def _of_accounts(model, accounts):
-    """The rows of ``accounts`` (ids or a subquery of ids): by account, or by meter."""
-    if model is m.PersonalAccount:
-        return model.id.in_(accounts)
-    if hasattr(model, "account_id"):
-        return model.account_id.in_(accounts)
-    return model.meter_id.in_(select(m.Meter.id).where(m.Meter.account_id.in_(accounts)))
 
 
 class OwnAccountsFilter(BaseFilter):
@@ -48,8 +38,8 @@ class OwnAccountsFilter(BaseFilter):
     arg_name = "own"
 
     def apply(self, query, value):
-        user_id = current_user.id if current_user.is_authenticated else -1
-        return query.filter(_of_accounts(self.model, bound_account_ids(db.session, user_id)))
+        user = current_user if current_user.is_authenticated else None
+        return query.filter(own_rows.condition(db.session, user, self.model))
 
 
 class AccountFilter(BaseFilter):
@@ -60,7 +50,7 @@ class AccountFilter(BaseFilter):
     arg_name = "account"
 
     def apply(self, query, account_id):
-        return query.filter(_of_accounts(self.model, [account_id]))
+        return query.filter(own_rows.of_accounts(self.model, [account_id]))
 
 
 class YearFilter(BaseFilter):
