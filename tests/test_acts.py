@@ -583,7 +583,7 @@ def test_hook_register_act_exporters_adds_a_format_and_refuses_twins(app, sessio
         pm.unregister(name="test-csv")
     pm.register(TwinXlsxPlugin(), name="test-twin")
     try:
-        with pytest.raises(acts.ExporterConfigError, match="'xlsx' is offered twice"):
+        with pytest.raises(acts.ExporterConfigError, match="'xlsx' is registered twice"):
             acts.init_app(app)
     finally:
         pm.unregister(name="test-twin")

@@ -51,6 +51,7 @@ from app.models import (
     utcnow,
 )
 from app.services import audit, periods
+from app.services import offers as offers_by_name
 from app.services.ledger import contract_balances, credited, paid_on
 from app.services.periods import DEFAULT_TZ, add_months
 from app.services.russian import amount_in_words, money, month_name
@@ -479,15 +480,8 @@ class ActExporter(Protocol):
 
 def collect_exporters(offers: Iterable[Iterable[ActExporter] | None]) -> dict[str, ActExporter]:
     """Exporters by format; a format offered twice is refused (only one could ever be used)."""
-    found: dict[str, ActExporter] = {}
-    for exporters_of_plugin in offers:
-        for exporter in exporters_of_plugin or ():
-            if exporter.format in found:
-                raise ExporterConfigError(
-                    f"reconciliation act format {exporter.format!r} is offered twice: by "
-                    f"{found[exporter.format]!r} and by {exporter!r}")
-            found[exporter.format] = exporter
-    return found
+    return offers_by_name.collect(offers, "reconciliation act format", ExporterConfigError,
+                                  key="format")
 
 
 def exporters(app: Flask | None = None) -> dict[str, ActExporter]:

@@ -9,6 +9,8 @@ from typing import Iterable, Protocol
 
 from flask import Flask, current_app
 
+from app.services import offers as offers_by_name
+
 
 class OtpChannel(Protocol):
     name: str
@@ -30,23 +32,14 @@ def default_names(config, prefix: str) -> dict[str, str]:
     }
 
 
-def choose(offers: Iterable[list], names: dict[str, str], what: str) -> dict:
-    """Pick the offered object named for each kind; fail loudly on a missing or double name."""
-    offered: dict[str, object] = {}
-    for objects in offers:
-        for obj in objects:
-            if obj.name in offered:
-                raise ChannelConfigError(f"{what} {obj.name!r} is registered twice")
-            offered[obj.name] = obj
-    chosen = {}
-    for kind, name in names.items():
-        if name not in offered:
-            raise ChannelConfigError(
-                f"{what} {name!r} for {kind} is configured but no plugin offers it "
-                f"(offered: {', '.join(sorted(offered)) or 'none'})"
-            )
-        chosen[kind] = offered[name]
-    return chosen
+def choose(offers: Iterable[list], names: dict[str, str], what: str,
+           prefix: str = "") -> dict:
+    """Pick the offered object named for each kind (app.services.offers' rule)."""
+    offered = offers_by_name.collect(offers, what, ChannelConfigError)
+    return {kind: offers_by_name.pick(offered, name, f"{what} for {kind}",
+                                      f"{prefix}_{kind.upper()}_CHANNEL" if prefix else kind,
+                                      ChannelConfigError)
+            for kind, name in names.items()}
 
 
 DEVELOPMENT_PREFIX = "dev-"
@@ -76,7 +69,7 @@ def init_app(app: Flask) -> None:
             ("otp_channels", hook.register_otp_channels, "OTP", "OTP channel"),
             ("notification_transports", hook.register_notification_transports, "NOTIFY",
              "notification transport")):
-        chosen = choose(hook_call(), default_names(app.config, prefix), what)
+        chosen = choose(hook_call(), default_names(app.config, prefix), what, prefix)
         refuse_outbox_in_production(app.config, chosen, what)
         app.extensions[key] = chosen
     from app.services.mailings import choose_mailer

@@ -40,6 +40,7 @@ from app.models import (
     utcnow,
 )
 from app.services import audit, ledger
+from app.services import offers as offers_by_name
 from app.services.accounts import open_to_residents
 from app.services.mailing_letters import PLACEHOLDERS, SAMPLE, SANDBOX, Composer, Letter
 from app.services.russian import money
@@ -87,17 +88,10 @@ def choose_mailer(offers, config) -> BulkMailer:
     start."""
     from app.services.channels import ChannelConfigError, outbox_refused
 
-    offered: dict[str, BulkMailer] = {}
-    for mailers in offers:
-        for mailer in mailers:
-            if mailer.name in offered:
-                raise ChannelConfigError(f"bulk mailer {mailer.name!r} is registered twice")
-            offered[mailer.name] = mailer
+    offered = offers_by_name.collect(offers, "bulk mailer", ChannelConfigError)
     name = config.get("MAILING_TRANSPORT") or ("smtp" if config.get("MAIL_SERVER")
                                                else "dev-email")
-    if name not in offered:
-        raise ChannelConfigError(f"bulk mailer {name!r} is configured (MAILING_TRANSPORT) but "
-                                 f"no plugin offers it (offered: {', '.join(sorted(offered))})")
+    offers_by_name.pick(offered, name, "bulk mailer", "MAILING_TRANSPORT", ChannelConfigError)
     if outbox_refused(config) and offered[name].development:
         raise ChannelConfigError("PRODUCTION is on but mailings would go to the development "
                                  "outbox: configure MAIL_SERVER")

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app
 
+from app.services import offers as offers_by_name
+
 CURRENCY = "RUB"
 SANDBOX = "sandbox"
 
@@ -145,18 +147,11 @@ def gateway_name(config) -> str | None:
 def init_app(app: Flask) -> None:
     """Collect the offered gateways and pick the configured one; a name offered twice, a
     configured name nobody offers, or a development gateway in production stop the start."""
-    offered: dict[str, PaymentGateway] = {}
-    for gateways in app.extensions["plugins"].hook.register_payment_gateways():
-        for gateway in gateways:
-            if gateway.name in offered:
-                raise GatewayConfigError(f"payment gateway {gateway.name!r} is registered twice")
-            offered[gateway.name] = gateway
+    offered = offers_by_name.collect(app.extensions["plugins"].hook.register_payment_gateways(),
+                                     "payment gateway", GatewayConfigError)
     name = gateway_name(app.config)
-    if name and name not in offered:
-        raise GatewayConfigError(
-            f"payment gateway {name!r} is configured (PAYMENT_GATEWAY) but no plugin offers it "
-            f"(offered: {', '.join(sorted(offered)) or 'none'})")
-    chosen = offered.get(name) if name else None
+    chosen = (offers_by_name.pick(offered, name, "payment gateway", "PAYMENT_GATEWAY",
+                                  GatewayConfigError) if name else None)
     if app.config.get("PRODUCTION") and chosen is not None and getattr(chosen, "development",
                                                                        False):
         raise GatewayConfigError(
