@@ -41,11 +41,13 @@ lock:
 	{ sed -n '/^#/p' requirements.lock; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
-# Static checks, before the tests: ruff (pyproject.toml), bandit's high-severity findings,
+# Static checks, before the tests: ruff (pyproject.toml), the import contracts (lint-imports:
+# layers and no cycles, [importlinter] in setup.cfg), bandit's high-severity findings,
 # pip-audit of requirements.lock (.ci/audit_dependencies.py says when it could not reach
 # the advisory service).
 check: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/bandit -q -r app plugins config.py run.py gunicorn.conf.py -x '*/tests/*' -lll
 	$(BIN)/python .ci/audit_dependencies.py
 

@@ -26,7 +26,15 @@ class DatabaseIntConverter(IntegerConverter):
 
 def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     """Build the portal: configuration, extensions, plugins, AppBuilder and every view."""
-    from app import assets, cli, headers, jobs, plugins, production
+    from app import (
+        assets,
+        cli,
+        headers,
+        jobs,
+        plugins,
+        production,
+        tasks,  # noqa: F401  (defines the Celery tasks app.services.dispatch names)
+    )
     from app.extensions import (
         commit_read_only_requests,
         csrf,
@@ -36,11 +44,19 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         read_without_a_transaction,
         tune_sqlite,
     )
-    from app.security import build_fab_roles
-    from app.services import acts, channels, histories, payments, throttle
-    from app.views import VIEW_MENUS, business_acts, formats, navigation, register_all
+    from app.services import acts, channels, histories, payments, signin_guard, throttle
+    from app.views import (
+        VIEW_MENUS,
+        business_acts,
+        errors,
+        formats,
+        guards,
+        navigation,
+        register_all,
+    )
     from app.views import auth as auth_views
     from app.views import dev as dev_views
+    from app.views.access import build_fab_roles
     from app.views.api import register_api
     from app.views.applications import ApplicationView
     from app.views.bills import BillView
@@ -86,12 +102,15 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         plugins.init_app(app)
         channels.init_app(app)
         throttle.init_app(app)
+        signin_guard.init_app(app)
         # The plugins' offers checked at start: a payment gateway configured but not offered,
         # or an act format offered twice, stops the portal here, not at the first use.
         payments.init_app(app)
         acts.init_app(app)
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
+        errors.init_app(app)  # the error pages in Russian
+        guards.init_app(app)  # malformed requests refused before any view
         register_all(appbuilder)
         auth_views.register(appbuilder)
         dev_views.register(appbuilder)

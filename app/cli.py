@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.plugins import plugin_names
-from app.security import sync_roles
+from app.views.access import sync_roles
 
 plugins_cli = AppGroup("plugins", help="Плагины портала.")
 

@@ -6,7 +6,10 @@ CLI), else that of the app the worker built."""
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.schedules import crontab
 from flask import Flask, has_app_context
+
+from app.services.notice_events import SCHEDULED
 
 _state: dict[str, Flask] = {}
 
@@ -24,10 +27,6 @@ celery_app = Celery("lk_portal", task_cls=FlaskTask)
 
 def init_app(app: Flask) -> Celery:
     broker = app.config.get("CELERY_BROKER_URL")
-    from celery.schedules import crontab
-
-    from app.services.notice_events import SCHEDULED
-
     # Daily event notices (`celery -A app.worker beat`): each run sends only what is due
     # and not yet sent, so a missed or repeated run does no harm.
     notices_hour = int(app.config.get("NOTICES_HOUR", 10))
@@ -63,6 +62,4 @@ def init_app(app: Flask) -> Celery:
     celery_app.set_default()
     _state["app"] = app
     app.extensions["celery"] = celery_app
-    from app import tasks  # noqa: F401  (registers the tasks)
-
     return celery_app

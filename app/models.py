@@ -7,9 +7,12 @@ The ledger is charges and payments; invoices and balances are derived from it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
 
+from flask import current_app
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User as FabUser
 from sqlalchemy import (
@@ -228,6 +231,15 @@ class Branch(Model):
 # People and organizations
 
 
+def password_stamp(stored_hash: str | None) -> str:
+    """A short keyed digest of the password's hash, carried by every session, "remember me"
+    cookie and API token: a new password gives a new stamp, and the old ones stop opening
+    anything. Keyed with SECRET_KEY so that a cookie, which its holder can read, tells
+    nothing of the hash."""
+    key = current_app.secret_key
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, (stored_hash or "").encode(), hashlib.sha256).hexdigest()[:16]
+
 class PortalUser(FabUser):
     """FAB's user with the portal's fields. New columns are nullable or defaulted so that
     `flask fab create-admin` keeps working."""
@@ -303,8 +315,6 @@ class PortalUser(FabUser):
         sign-in that loaded or signed in this user (``session_token``, app.security.sign_in),
         so that ending the sign-in's row ends the cookies (PortalSecurityManager.load_user).
         Without a sign-in the id opens nothing."""
-        from app.services.passwords import password_stamp
-
         stamped = f"{self.id}.{password_stamp(self.password)}"
         token = getattr(self, "session_token", None)
         return f"{stamped}.{token}" if token else stamped

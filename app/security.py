@@ -31,173 +31,35 @@ from flask_appbuilder.security.sqla.models import (
 )
 from flask_appbuilder.security.views import AuthDBView
 from flask_appbuilder.utils.base import get_safe_redirect
-from flask_jwt_extended.config import config as jwt_config
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from sqlalchemy import Select, and_, bindparam, select, true, union_all
 from sqlalchemy.orm import joinedload, load_only
 
-from app.extensions import db
-from app.models import Organization, PortalUser, UserSession, utcnow
+from app.models import Organization, PortalUser, UserSession, password_stamp, utcnow
 from app.services import audit, challenge, sessions, signin_alerts
-from app.services.passwords import password_stamp
 from app.services.phones import normalize_phone
 from app.services.signin_guard import ChallengeNeeded, Refusal
 from app.services.throttle import Throttled, signin_throttle
-
-ADMIN, STAFF, FINANCE, RESIDENT, BUSINESS = "Admin", "Staff", "Finance", "Resident", "Business"
-#: Anonymous visitors' role (AUTH_ROLE_PUBLIC): builtin and empty.
-PUBLIC = "Public"
-
-#: Roles whose customer data is limited to the user's own branch.
-BRANCH_SCOPED_ROLES = frozenset({STAFF})
-
-#: The mobile app's JSON API (app/views/api.py, api_readings.py): every permission, the rows
-#: filtered to the user's own accounts like the cabinet's.
-API_VIEWS = ["ContractApi", "AccountApi", "ChargeApi", "InvoiceApi", "PaymentApi", "MeterApi",
-             "ReadingApi"]
+from app.views.api_base import token_error_answers
+from app.views.api_security import PortalSecurityApi
+from app.views.roles import SECURITY_VIEWS
+from app.views.signing import (
+    SESSION_CLAIM,
+    STAMP_CLAIM,
+    renew_session,
+    request_ip,
+    sign_in,
+    sign_out_answer,
+    web_lifetime,
+)
+from app.views.users import SubscriberView
 
 #: The user's columns an API call reads on every request.
 API_USER_COLUMNS = ("id", "username", "active", "kind", "branch_id", "organization_id",
                     "must_change_password", "password")
-#: The API token's claim with the password's stamp (app.services.passwords.password_stamp).
-STAMP_CLAIM = "stamp"
-#: The API token's claim with its sign-in's token (app.services.sessions).
-SESSION_CLAIM = "sid"
 #: A session's user id as PortalUser.get_id gives it: the id (an integer column), the
 #: password's stamp and the sign-in's token.
 SESSION_ID = re.compile(r"([1-9][0-9]{0,9})\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
-#: The page a GET of a sign-out address shows: a button, since a link anywhere can make a
-#: browser GET it.
-SIGN_OUT_TEMPLATE = "auth/signout.html"
-
-#: What each builtin role may do, by view class name. "crud": list, show, add, edit, delete;
-#: "read": list and show; "export": the .xlsx export of a list; "pages": every permission on
-#: the audience's own screens (the cabinet), whose rows are filtered to the user anyway.
-ROLE_POLICY: dict[str, dict[str, list[str]]] = {
-    STAFF: {
-        "crud": [
-            "SubscriberView",
-            "OrganizationView",
-            "ContractView",
-            "PremisesView",
-            "PersonalAccountView",
-            "AccountBindingView",
-            "MeterView",
-            "ReadingView",
-            "ContractApplicationView",
-            "FeedbackView",
-            "MailingView",
-            "NoticeTemplateView",
-        ],
-        "read": [
-            "BranchView",
-            "TariffGroupView",
-            "TariffView",
-            "ConsumptionRangeView",
-            "ChargeView",
-            "InvoiceView",
-            "PaymentView",
-            "JobView",
-            "ReconciliationActView",
-        ],
-        "export": [],
-    },
-    FINANCE: {
-        "crud": [
-            "ChargeView",
-            "InvoiceView",
-            "PaymentView",
-            "ReconciliationActView",
-            "ActExportView",
-            "TariffView",
-            "ConsumptionRangeView",
-            "BillingRunView",
-        ],
-        "read": [
-            "PaymentReconciliationView",
-            "JobView",
-            "BranchView",
-            "TariffGroupView",
-            "SubscriberView",
-            "OrganizationView",
-            "ContractView",
-            "PremisesView",
-            "PersonalAccountView",
-            "AccountBindingView",
-            "MeterView",
-            "ReadingView",
-        ],
-        "export": ["*"],
-        # Every permission of the acts view: also marking an act ready or rejected.
-        "pages": ["ReconciliationActView"],
-    },
-    RESIDENT: {"crud": [], "read": [], "export": [], "pages": [
-        "CabinetView", "ResidentChargeView", "ResidentInvoiceView", "ResidentPaymentView",
-        "ResidentReadingView", "ResidentMeterView", "ConsumptionView", "ProfileView",
-        "ApplicationView", "BillView", "PayView", "ResidentFeedbackView", *API_VIEWS]},
-    BUSINESS: {"crud": [], "read": [], "export": [], "pages": [
-        "BusinessView", "BusinessActsView", *API_VIEWS, "ActApi"]},
-}
-
-CRUD_PERMISSIONS = r"^can_(list|show|add|edit|delete)$"
-READ_PERMISSIONS = r"^can_(list|show)$"
-EXPORT_PERMISSION = "can_export_xlsx"
-
-
-def _alternation(names: list[str]) -> str:
-    return "^(" + "|".join(re.escape(n) for n in names) + ")$"
-
-
-def build_fab_roles(view_menus: dict[str, tuple[str, str]]) -> dict[str, list[list[str]]]:
-    """Turn ROLE_POLICY into FAB_ROLES: [view regex, permission regex] pairs per role, with
-    menu access to each allowed view's menu item and category (``view_menus`` maps a view
-    class name to its menu item name and category name)."""
-    roles: dict[str, list[list[str]]] = {}
-    for role, policy in ROLE_POLICY.items():
-        readable = policy["crud"] + policy["read"]
-        pairs: list[list[str]] = []
-        if policy["crud"]:
-            pairs.append([_alternation(policy["crud"]), CRUD_PERMISSIONS])
-        if policy["read"]:
-            pairs.append([_alternation(policy["read"]), READ_PERMISSIONS])
-        exportable = readable if policy["export"] == ["*"] else policy["export"]
-        if exportable:
-            pairs.append([_alternation(exportable), f"^{EXPORT_PERMISSION}$"])
-        if policy.get("pages"):
-            pairs.append([_alternation(policy["pages"]), r"^can_\w+$"])
-        menus = sorted({name for v in readable if v in view_menus for name in view_menus[v]})
-        if menus:
-            pairs.append([_alternation(menus), "^menu_access$"])
-        roles[role] = pairs
-    roles[PUBLIC] = []
-    return roles
-
-
-def current_branch_scope() -> int | None:
-    """The branch a branch-scoped user (Staff) is limited to, or None when not limited."""
-    user = getattr(g, "user", None)
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    names = role_names(user)
-    if names & {ADMIN, FINANCE}:
-        return None
-    if names & BRANCH_SCOPED_ROLES:
-        return user.branch_id if user.branch_id is not None else -1
-    return None
-
-
-def sync_roles(appbuilder) -> list[str]:
-    """Create every role of the policy, then sync all view permissions to the Admin role.
-
-    A deploy step (``flask roles sync``), not done at every start: it is slow at scale."""
-    sm = appbuilder.sm
-    names = [ADMIN, *ROLE_POLICY, sm.auth_role_public]
-    for name in names:
-        sm.add_role(name)
-    appbuilder.add_permissions(update_perms=True)
-    return names
-
-
 def _user_with_roles(*options) -> Select:
     """The user of the ``id`` parameter, once per role, with the role's id and name as plain
     values (direct roles and those of the user's groups; one row of None without any):
@@ -262,85 +124,8 @@ def _signed_in_with_roles(session, statement: Select, user_id: int, kind: str,
     user.session_row_id, user.session_token = first.session_id, token
     if first.stale:
         idle = None if kind != sessions.WEB or first.remember else web_lifetime(False)
-        sessions.touch(session, first.session_id, _request_ip(), idle)
+        sessions.touch(session, first.session_id, request_ip(), idle)
     return user
-
-
-def _request_ip() -> str | None:
-    return request.remote_addr if has_request_context() else None
-
-
-def web_lifetime(remember: bool):
-    """How long a browser's sign-in lasts: the «Запомнить меня» cookie's term, else
-    PERMANENT_SESSION_LIFETIME without use."""
-    config = current_app.config
-    return config["REMEMBER_COOKIE_DURATION"] if remember \
-        else config["PERMANENT_SESSION_LIFETIME"]
-
-
-def api_lifetime(refresh: bool):
-    """How long the mobile app's sign-in lasts: its refresh token's term (or its access
-    token's, without one); a token configured never to expire still ends in a year."""
-    term = jwt_config.refresh_expires if refresh else jwt_config.access_expires
-    return term if term else current_app.config["REMEMBER_COOKIE_DURATION"] * 12
-
-
-def role_names(user) -> set[str]:
-    """The names of the user's roles, direct and through groups."""
-    return {role.name for role in current_app.appbuilder.sm.get_user_roles(user)}
-
-
-def sign_in(user, remember: bool = False) -> None:
-    """Every browser sign-in of every entrance: open its row (app.services.sessions), then
-    Flask-Login's session and «Запомнить меня» cookie with the row's token in the user's id.
-    A sign-in that this browser had before ends."""
-    previous = getattr(current_user, "session_row_id", None) \
-        if current_user.is_authenticated else None
-    if previous is not None:
-        sessions.end(db.session, current_user.id, previous, journal=False)
-    opened = sessions.open_session(db.session, user.id, sessions.WEB, web_lifetime(remember),
-                                   remember=remember, ip=_request_ip(),
-                                   user_agent=request.headers.get("User-Agent"))
-    user.session_row_id, user.session_token = opened.id, opened.token
-    login_user(user, remember=remember)
-
-
-def sign_out() -> None:
-    """End this browser's sign-in: its row, so that a copy of its cookies opens nothing, and
-    Flask-Login's session and «Запомнить меня» cookie."""
-    if current_user.is_authenticated:
-        user = current_user._get_current_object()
-        row_id = getattr(user, "session_row_id", None)
-        if row_id is not None:
-            sessions.end(db.session, user.id, row_id, journal=False)
-        current_app.appbuilder.sm.on_user_logout(user)
-    logout_user()
-
-
-def sign_out_answer(view, after: str):
-    """The sign-out of every entrance: a POST (with the CSRF token, checked by CSRFProtect)
-    signs out; a GET, which any page elsewhere can make a browser send, shows the «Выйти»
-    button to a signed-in user and changes nothing."""
-    if request.method == "POST":
-        sign_out()
-        return redirect(after)
-    if not current_user.is_authenticated:
-        return redirect(after)
-    return view.render_template(SIGN_OUT_TEMPLATE, title="Выход из личного кабинета")
-
-
-def renew_session(user) -> None:
-    """After the user's own new password: the session of this browser, whose id carries the
-    old stamp, is issued again on the same sign-in (with its "remember me" cookie, if it has
-    one); every other sign-in of the user, browser or app, ends."""
-    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") \
-        in request.cookies
-    keep = getattr(user, "session_row_id", None)
-    sessions.end_others(db.session, user.id, keep, _request_ip(), journal=False)
-    if keep is None:
-        sign_in(user, remember)
-    else:
-        login_user(user, remember=remember)
 
 
 class StaffAuthDBView(AuthDBView):
@@ -395,10 +180,6 @@ class PortalSecurityManager(SecurityManager):
     authdbview = StaffAuthDBView
 
     def __init__(self, appbuilder):
-        from app.views.api_security import PortalSecurityApi
-        from app.views.roles import SECURITY_VIEWS
-        from app.views.users import SubscriberView
-
         self.userdbmodelview = SubscriberView
         for attribute, view in SECURITY_VIEWS.items():
             setattr(self, attribute, view)
@@ -407,7 +188,6 @@ class PortalSecurityManager(SecurityManager):
 
     def create_jwt_manager(self, app):
         """FAB's JWT manager, whose refusals answer like the rest of the API."""
-        from app.views.api import token_error_answers
 
         jwt_manager = super().create_jwt_manager(app)
         token_error_answers(jwt_manager)

@@ -1,27 +1,36 @@
 """Celery tasks: thin wrappers that call service functions with plain arguments."""
 from __future__ import annotations
 
+import datetime as dt
 import time
+
+from flask import current_app
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs import celery_app
+from app.models import Branch
+from app.services import (
+    act_exports,
+    background,
+    channels,
+    mailing_unsubscribe,
+    mailings,
+    notice_events,
+    sessions,
+    signin_alerts,
+)
 
 
 @celery_app.task(name="lk_portal.ping_database")
 def ping_database() -> int:
     """Count the branches: proves a worker reaches the same database as the web process."""
-    from sqlalchemy import func, select
-
-    from app.models import Branch
-
     return db.session.execute(select(func.count(Branch.id))).scalar_one()
 
 
 @celery_app.task(name="lk_portal.run_background_job")
 def run_background_job(job_id: int) -> str:
     """Run a back-office job (app.services.background) to its end; returns its status."""
-    from app.services import background
-
     return background.execute(db.session, job_id).status
 
 
@@ -29,10 +38,6 @@ def run_background_job(job_id: int) -> str:
 def deliver_mailing(self, mailing_id: int) -> dict:
     """Send a mailing's due messages; come back when retries are due. Redelivered after a
     worker's death (acks late) under the same task id, it resumes its own claimed rows."""
-    from flask import current_app
-
-    from app.services import channels, mailing_unsubscribe, mailings
-
     config = current_app.config
     worker = self.request.id or "in-process"
     settings = mailings.Settings.from_config(config)
@@ -56,16 +61,12 @@ def deliver_mailing(self, mailing_id: int) -> dict:
 @celery_app.task(name="lk_portal.prune_act_exports")
 def prune_act_exports() -> int:
     """Delete the branch exports of acts past their keeping time; returns how many."""
-    from app.services import act_exports
-
     return act_exports.prune_archives()
 
 
 @celery_app.task(name="lk_portal.prune_sessions")
 def prune_sessions() -> int:
     """Delete the sign-ins that ended or expired; returns how many."""
-    from app.services import sessions
-
     return sessions.prune(db.session)
 
 
@@ -73,9 +74,12 @@ def prune_sessions() -> int:
 def send_notices(event: str, day: str | None = None) -> int:
     """Send the event notices of ``event`` (notice_events.SCHEDULED) due on ``day`` (ISO date;
     default: today, local time) that were not sent yet; returns how many went out."""
-    import datetime as dt
-
-    from app.services import notice_events
-
     today = dt.date.fromisoformat(day) if day else None
     return notice_events.run_scheduled(db.session, event, today)
+
+
+@celery_app.task(name="lk_portal.send_signin_alert")
+def send_signin_alert(user_id: int, attempts: int, at: str) -> int:
+    """Tell the owner of ``user_id`` of the burst of failed sign-ins seen at ``at`` (ISO)."""
+    return signin_alerts.tell_owner(db.session, user_id, attempts, dt.datetime.fromisoformat(at))
+

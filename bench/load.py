@@ -118,7 +118,7 @@ def seed(url: str, n: int, instance: str) -> None:
     import app.models  # noqa: F401  (the tables)
     from app import create_app
     from app.extensions import db
-    from app.security import RESIDENT, sync_roles
+    from app.views.access import RESIDENT, sync_roles
 
     engine = create_engine(url)
     Model.metadata.create_all(engine)

@@ -51,7 +51,7 @@ def _migrate(url: str) -> None:
     from flask_migrate import upgrade
 
     from app import MIGRATIONS_DIR
-    from app.security import sync_roles
+    from app.views.access import sync_roles
 
     with tempfile.TemporaryDirectory(prefix="lk-template-") as folder:
         builder = create_app(_test_config(url, Path(folder)))

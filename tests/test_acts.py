@@ -897,3 +897,43 @@ def test_browser_business_requests_an_act_and_downloads_the_pdf(
     folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     image.save(folder / "acts-02-act-pdf-page-1.png")
+
+
+def test_hook_act_ready_after_commit_and_a_failing_plugin_harms_nothing(app, session,
+                                                                        two_branches):
+    """Marking an act ready fires act_ready once the decision is committed (the plugin finds
+    it ready and nothing unwritten); a plugin that fails changes nothing."""
+    from app.extensions import db
+
+    krd, _ = two_branches
+    act = session.get(m.ReconciliationAct, krd.ids["ReconciliationAct"])
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def act_ready(self, event):
+            row = db.session.get(m.ReconciliationAct, event["act_id"])
+            # committed: the session holds no change of it that is not yet written
+            status = row.status if not (db.session.dirty or db.session.new) else None
+            seen.append((event, status))
+
+    class Failing:
+        @hookimpl
+        def act_ready(self, event):
+            raise RuntimeError("a plugin's own failure")
+
+    pm = app.extensions["plugins"]
+    pm.register(Listener(), name="test-act-listener")
+    pm.register(Failing(), name="test-act-failing")
+    try:
+        acts.decide(session, act, None, "ready")
+        acts.decide(session, act, None, "rejected", "Ошибочно сформирован")
+    finally:
+        pm.unregister(name="test-act-listener")
+        pm.unregister(name="test-act-failing")
+    assert len(seen) == 1  # a rejection is not «ready»
+    event, status = seen[0]
+    assert status == "ready"
+    assert event == {"act_id": act.id, "organization_id": act.organization_id,
+                     "contract_id": act.contract_id, "requested_by_id": act.requested_by_id,
+                     "date_from": act.date_from.isoformat(), "date_to": act.date_to.isoformat()}

@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from app import models as m
-from app.security import ADMIN, BUSINESS, FINANCE, RESIDENT, ROLE_POLICY, STAFF
 from app.services.dashboard import StaffCounters, staff_counters
 from app.views import MENU
+from app.views.access import ADMIN, BUSINESS, FINANCE, RESIDENT, ROLE_POLICY, STAFF
 from app.views.admin_metering import MeterView
 from app.views.base import OutOfScope, PortalViewMixin
 from app.views.filters import TypedFilterConverter

@@ -16,9 +16,9 @@ from pypdf import PdfReader
 from sqlalchemy import event, func, select
 
 from app import models as m
-from app.security import ROLE_POLICY, STAFF
 from app.services import acts
 from app.services.binding import bind_accounts
+from app.views.access import ROLE_POLICY, STAFF
 from tests.factories import PASSWORD, move_roles_to_a_group
 
 API = "/api/v1"

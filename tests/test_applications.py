@@ -14,8 +14,8 @@ from flask import g
 from sqlalchemy import func, select
 
 from app import models as m
-from app.security import RESIDENT, STAFF
 from app.services import applications as service
+from app.views.access import RESIDENT, STAFF
 from tests.factories import PASSWORD
 from tests.signins import browser_sign_out
 
@@ -538,3 +538,40 @@ def test_browser_resident_applies_and_staff_reviews(browser, browser_page, live_
         page.get_by_role("button", name="Взять на рассмотрение").click()
     shots(page, "applications-06-staff-card")
     assert own_application(session, resident.id).status == "in_review"
+
+
+def test_hook_application_status_changed_after_commit(app, signed_in, session, uploads,
+                                                      two_branches):
+    """Every move of an application fires application_status_changed with plain values, after
+    the move is committed; a refused move fires nothing."""
+    from app.extensions import db
+    from app.plugins import hookimpl
+
+    krd, _ = two_branches
+    submit(signed_in, krd.branch_id)
+    application = session.scalars(select(m.ContractApplication)
+                                  .where(m.ContractApplication.user_id.is_not(None))).one()
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def application_status_changed(self, event):
+            row = db.session.get(m.ContractApplication, event["application_id"])
+            # committed: the session holds no change of it that is not yet written
+            status = row.status if not (db.session.dirty or db.session.new) else None
+            seen.append((event, status))
+
+    pm = app.extensions["plugins"]
+    pm.register(Listener(), name="test-application-listener")
+    try:
+        service.change_status(session, application.id, "in_review", actor_id=None)
+        with pytest.raises(service.ApplicationError):
+            service.change_status(session, application.id, "new", actor_id=None)
+        service.change_status(session, application.id, "rejected", actor_id=None,
+                              reason="Нет документа о собственности")
+    finally:
+        pm.unregister(name="test-application-listener")
+    assert [(e["previous"], e["status"], stored) for e, stored in seen] == [
+        ("new", "in_review", "in_review"), ("in_review", "rejected", "rejected")]
+    assert all(e["application_id"] == application.id and e["user_id"] == application.user_id
+               and e["kind"] == application.kind for e, _ in seen)

@@ -14,8 +14,8 @@ from sqlalchemy import event, func, insert, select
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, FINANCE, STAFF
 from app.services import lookup
+from app.views.access import ADMIN, FINANCE, STAFF
 from tests.factories import PASSWORD
 
 #: Rows seeded per large table: far more than any page may show.

@@ -13,8 +13,8 @@ from flask import g
 from flask_appbuilder.security.sqla.models import Permission, PermissionView, Role, ViewMenu
 from sqlalchemy import select
 
-from app.security import ADMIN, FINANCE, STAFF
 from app.services import permission_names as names
+from app.views.access import ADMIN, FINANCE, STAFF
 from app.views.roles import permission_names
 
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)

@@ -13,8 +13,8 @@ from sqlalchemy import event, func, select
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, FINANCE, STAFF
 from app.services.export import DATE_FORMAT, DATETIME_FORMAT, MONEY_FORMAT, MONTH_FORMAT
+from app.views.access import ADMIN, FINANCE, STAFF
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAYMENT_HEADER = ["Лицевой счёт", "Сумма, руб.", "Способ оплаты", "Статус", "Дата оплаты",

@@ -11,10 +11,10 @@ from sqlalchemy import event, func, select
 
 from app import models as m
 from app.extensions import db
-from app.security import RESIDENT, STAFF
 from app.services import feedback
 from app.services.binding import bind_accounts
 from app.services.throttle import Throttled
+from app.views.access import RESIDENT, STAFF
 from tests.conftest import free_port
 from tests.factories import PASSWORD
 from tests.signins import session_user_id

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from app import models as m
 from app.plugins.mail_smtp import SmtpBulkMailer
-from app.security import STAFF
-from app.services import auth, mailing_letters, mailing_unsubscribe, mailings
+from app.services import auth, channels, mailing_letters, mailing_unsubscribe, mailings
+from app.views.access import STAFF
 from tests.conftest import free_port
 
 #: Sending marks each recipient on a connection of its own (mailings._mark): the data must
@@ -441,11 +441,11 @@ def test_hook_register_bulk_mailers_chooses_by_name(app):
 
     assert app.extensions["bulk_mailer"].name == "dev-email"  # no MAIL_SERVER in tests
     offers = [[NamedMailer("smtp")], [NamedMailer("dev-email", development=True)]]
-    assert mailings.choose_mailer(offers, {"MAIL_SERVER": "mx"}).name == "smtp"
-    assert mailings.choose_mailer(offers, {"MAILING_TRANSPORT": "dev-email"}).name == "dev-email"
+    assert channels.choose_mailer(offers, {"MAIL_SERVER": "mx"}).name == "smtp"
+    assert channels.choose_mailer(offers, {"MAILING_TRANSPORT": "dev-email"}).name == "dev-email"
     with pytest.raises(ChannelConfigError, match="no plugin offers it"):
-        mailings.choose_mailer(offers, {"MAILING_TRANSPORT": "sendgrid"})
+        channels.choose_mailer(offers, {"MAILING_TRANSPORT": "sendgrid"})
     with pytest.raises(ChannelConfigError, match="registered twice"):
-        mailings.choose_mailer([*offers, [NamedMailer("smtp")]], {})
+        channels.choose_mailer([*offers, [NamedMailer("smtp")]], {})
     with pytest.raises(ChannelConfigError, match="development outbox"):
-        mailings.choose_mailer(offers, {"PRODUCTION": True})
+        channels.choose_mailer(offers, {"PRODUCTION": True})

@@ -20,8 +20,8 @@ from app import models as m
 from app.extensions import db
 from app.plugins import hookimpl
 from app.plugins.sandbox_gateway import SIGNATURE_HEADER, luhn_ok, sign
-from app.security import FINANCE, STAFF
 from app.services import accounts, payment_reconciliation, payment_states, payments
+from app.views.access import FINANCE, STAFF
 from tests.plugins.recorder import Recorder
 from tests.signins import session_user_id
 

@@ -15,7 +15,14 @@ import pytest
 import app.plugins as plugins_module
 import lk_audit_syslog
 from app.extensions import db
-from app.plugins import PluginConfigError, create_plugin_manager, fire_event, plugin_names
+from app.plugins import (
+    PluginConfigError,
+    create_plugin_manager,
+    fire_event,
+    interfaces,
+    plugin_names,
+)
+from app.plugins import hookspecs as hook_specs
 from app.services import audit
 from tests.plugins import failing, twins
 from tests.plugins.recorder import Recorder
@@ -251,3 +258,37 @@ def test_plugin_hooks_have_docstrings_docs_and_tests(hook):
     tests = {node.name for path in test_files for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_")}
     assert any(hook in name for name in tests), f"hook {hook} has no test_hook_{hook}* test"
+
+
+# The interfaces (app.plugins.interfaces)
+
+INTERFACE_OF_HOOK = {
+    "register_otp_channels": interfaces.OtpChannel,
+    "register_notification_transports": interfaces.NotificationTransport,
+    "register_bulk_mailers": interfaces.BulkMailer,
+    "register_payment_gateways": interfaces.PaymentGateway,
+    "register_act_exporters": interfaces.ActExporter,
+}
+
+
+@pytest.mark.parametrize("hook", sorted(INTERFACE_OF_HOOK))
+def test_every_offered_object_keeps_its_hooks_protocol(app, hook):
+    """What the installed and built-in plugins offer has every attribute and call of the
+    hook's Protocol (push transports also keep PushTransport), and the hook spec names it."""
+    with app.app_context():
+        offered = [obj for batch in getattr(app.extensions["plugins"].hook, hook)() or ()
+                   for obj in batch or ()]
+    assert offered, f"no plugin offers anything to {hook} in the test app"
+    protocol = INTERFACE_OF_HOOK[hook]
+    for obj in offered:
+        assert isinstance(obj, protocol), f"{obj!r} does not keep {protocol.__name__}"
+        if getattr(obj, "channel", None) == "push":
+            assert isinstance(obj, interfaces.PushTransport)
+    assert getattr(hook_specs, hook).__annotations__["return"] == f"list[{protocol.__name__}]"
+
+
+def test_an_object_missing_a_call_breaks_the_protocol():
+    class NoSend:
+        name, channel = "broken", "sms"
+
+    assert not isinstance(NoSend(), interfaces.NotificationTransport)

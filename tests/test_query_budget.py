@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, ROLE_POLICY, STAFF
+from app.views.access import ADMIN, ROLE_POLICY, STAFF
 from tests.factories import PASSWORD, make_user
 from tests.signins import session_user_id
 

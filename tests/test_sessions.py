@@ -371,8 +371,8 @@ def test_the_apps_sign_out_is_in_the_spec(app, client, people, login):
 def test_a_token_without_a_sign_in_opens_nothing(app, client, people):
     from flask_jwt_extended import create_access_token
 
-    from app.security import STAMP_CLAIM
-    from app.services.passwords import password_stamp
+    from app.models import password_stamp
+    from app.views.signing import STAMP_CLAIM
 
     user = people["business"]
     with app.test_request_context():

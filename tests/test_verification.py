@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from app import models as m
-from app.services import histories, verification
+from app.services import histories, notice_events, verification
 
 TODAY = dt.date(2026, 11, 20)  # the reading window is open
 SOON = TODAY + dt.timedelta(days=30)
@@ -172,7 +172,7 @@ def test_the_notice_goes_once_per_meter_and_date_to_the_right_users(app, session
                                                                     meters, tmp_path):
     user, _krd, _nvr = owner
     own, other = meters(SOON, TODAY + dt.timedelta(days=90))
-    assert verification.meter_verification_due(session, TODAY) == 1
+    assert notice_events.meter_verification_due(session, TODAY) == 1
     [letter] = emails(tmp_path)
     assert letter["to"] == user.email
     assert letter["subject"] == f"Скоро истекает срок поверки счётчика № {own.serial}"
@@ -182,11 +182,11 @@ def test_the_notice_goes_once_per_meter_and_date_to_the_right_users(app, session
     assert other.serial not in letter["text"]
 
     for day in (TODAY, TODAY + dt.timedelta(days=1)):  # a retried run, the next day's run
-        assert verification.meter_verification_due(session, day) == 0
+        assert notice_events.meter_verification_due(session, day) == 0
     own.verification_due = SOON + dt.timedelta(days=7)  # a new date: warned again
     other.verification_due = TODAY - dt.timedelta(days=1)  # already past: the pages say it
     session.commit()
-    assert verification.meter_verification_due(session, TODAY) == 1
+    assert notice_events.meter_verification_due(session, TODAY) == 1
     assert len(emails(tmp_path)) == 2
 
 

@@ -139,6 +139,7 @@ def init_app(app: Flask) -> pluggy.PluginManager:
         trace=_flag(app.config.get("PLUGINS_TRACE", os.environ.get(TRACE_ENV, ""))),
     )
     app.extensions["plugins"] = pm
+    app.extensions["fire_event"] = fire_event
     pm.hook.configure(app=app)
     pm.hook.register_commands(cli=app.cli)
     return pm

@@ -13,7 +13,9 @@ from flask import current_app
 from flask_mail import Message
 
 from app.extensions import mail
+from app.plugins import DeliveryError
 from app.plugins.hookspecs import hookimpl
+from app.services.mailings import ConnectionLost, PermanentFailure, TemporaryFailure
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,6 @@ SUBJECTS = {
 }
 
 def _send(message: Message) -> None:
-    from app.plugins import DeliveryError
 
     try:
         mail.send(message)
@@ -61,7 +62,6 @@ class SmtpBulkMailer:
 
     @contextmanager
     def connect(self):
-        from app.services.mailings import ConnectionLost
 
         try:
             smtp = (smtplib.SMTP_SSL if self.ssl else smtplib.SMTP)(
@@ -87,7 +87,6 @@ class SmtpConnection:
 
     def send(self, sender: str, recipient: str, message: bytes) -> None:
         """One message; the server's code decides: 4xx later, 5xx bounced, a drop lost."""
-        from app.services.mailings import ConnectionLost, PermanentFailure, TemporaryFailure
 
         try:
             self.smtp.sendmail(sender, [recipient], message)

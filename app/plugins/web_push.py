@@ -15,8 +15,10 @@ from flask import current_app
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
+from app.plugins import DeliveryError
 from app.plugins.hookspecs import hookimpl
 from app.services import vapid
+from app.services.push import SubscriptionGone
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,6 @@ class WebPushTransport:
     def send(self, notice) -> None:
         """Encrypt and post one notice; the VAPID key is read from the app at work (the plugin
         module is shared by every app of the process)."""
-        from app.plugins import DeliveryError
-        from app.services.push import SubscriptionGone
 
         config = current_app.config
         signer = Vapid(private_key=vapid.private_key(config["VAPID_PRIVATE_KEY"]))

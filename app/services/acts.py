@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -50,12 +50,15 @@ from app.models import (
     ReconciliationAct,
     utcnow,
 )
-from app.services import audit, periods
+from app.services import audit, dispatch, periods
 from app.services import offers as offers_by_name
 from app.services.ledger import contract_balances, credited, paid_on
 from app.services.periods import DEFAULT_TZ, add_months
 from app.services.russian import amount_in_words, money, month_name
 from app.services.supplier import requisites
+
+if TYPE_CHECKING:
+    from app.plugins.interfaces import ActExporter
 
 #: The longest period of an act.
 MAX_YEARS = 3
@@ -318,9 +321,10 @@ def decide(session: Session, act: ReconciliationAct, user_id: int | None, status
     audit.record(session, f"act.{status}", actor_id=user_id, object_type="act",
                  object_id=act.id, details={"note": note} if note else None)
     if status == "ready":
-        from app.services import notice_events
-
-        notice_events.act_ready(session, act.id)
+        dispatch.fire("act_ready", event={
+            "act_id": act.id, "organization_id": act.organization_id,
+            "contract_id": act.contract_id, "requested_by_id": act.requested_by_id,
+            "date_from": act.date_from.isoformat(), "date_to": act.date_to.isoformat()})
     return act
 
 
@@ -466,16 +470,6 @@ def act_data(session: Session, act: ReconciliationAct,
 
 # ---------------------------------------------------------------------------------------------
 # Exporters (plugins) and rendering
-
-
-class ActExporter(Protocol):
-    """What ``register_act_exporters`` returns, one object per format."""
-
-    format: str
-    mimetype: str
-    extension: str
-
-    def export(self, act_data: ActData, stream: IO[bytes]) -> None: ...
 
 
 def collect_exporters(offers: Iterable[Iterable[ActExporter] | None]) -> dict[str, ActExporter]:

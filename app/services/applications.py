@@ -43,7 +43,7 @@ from app.models import (
     Premises,
     TariffGroup,
 )
-from app.services import audit, verification
+from app.services import audit, dispatch, verification
 from app.services.accounts import resident_account_ids
 from app.services.ids import get_row
 from app.services.notify import contacts_of, send_notice
@@ -371,9 +371,9 @@ def change_status(session: Session, application_id: int, status: str, *, actor_i
     session.commit()
     audit.record(session, "application.status", actor_id=actor_id, object_type="application",
                  object_id=application.id, ip=ip, details={"from": previous, "to": status})
-    from app.services import notice_events
-
-    notice_events.application_status_changed(session, application.id)
+    dispatch.fire("application_status_changed", event={
+        "application_id": application.id, "kind": application.kind,
+        "user_id": application.user_id, "previous": previous, "status": status})
     return application
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent
+from app.services import dispatch
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,7 @@ def record(
     session.add(event)
     if commit:
         session.commit()
-        from app.plugins import fire_event
-
-        fire_event(
+        dispatch.fire(
             "audit_event",
             event={
                 "id": event.id,

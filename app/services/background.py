@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import BackgroundJob
-from app.services import audit
+from app.services import audit, dispatch
 
 Progress = Callable[[int, int], None]
 #: kind -> handler(session, params, progress) -> a line for the job's message.
@@ -86,9 +86,7 @@ def execute(session: Session, job_id: int) -> BackgroundJob:
 def start(session: Session, kind: str, title: str, params: dict,
           user_id: int | None) -> BackgroundJob:
     """Queue a job and hand it to Celery (run here and now in eager mode)."""
-    from app.tasks import run_background_job
-
     job = create(session, kind, title, params, user_id)
-    run_background_job.delay(job.id)
+    dispatch.enqueue("lk_portal.run_background_job", job.id)
     session.expire_all()
     return session.get(BackgroundJob, job.id)

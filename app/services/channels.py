@@ -5,17 +5,14 @@ configured name that no plugin offers, or a name offered twice, stops the app at
 rather than at a user's first sign-up."""
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from typing import TYPE_CHECKING, Iterable
 
 from flask import Flask, current_app
 
 from app.services import offers as offers_by_name
 
-
-class OtpChannel(Protocol):
-    name: str
-
-    def send(self, destination: str, code: str, purpose: str) -> object: ...
+if TYPE_CHECKING:
+    from app.plugins.interfaces import BulkMailer, OtpChannel
 
 
 class ChannelConfigError(RuntimeError):
@@ -72,9 +69,21 @@ def init_app(app: Flask) -> None:
         chosen = choose(hook_call(), default_names(app.config, prefix), what, prefix)
         refuse_outbox_in_production(app.config, chosen, what)
         app.extensions[key] = chosen
-    from app.services.mailings import choose_mailer
-
     app.extensions["bulk_mailer"] = choose_mailer(hook.register_bulk_mailers(), app.config)
+
+
+def choose_mailer(offers, config) -> BulkMailer:
+    """The mailer named by MAILING_TRANSPORT (default: "smtp" with MAIL_SERVER, else the
+    development outbox); a missing or doubled name, or the outbox in production, stop the
+    start."""
+    offered = offers_by_name.collect(offers, "bulk mailer", ChannelConfigError)
+    name = config.get("MAILING_TRANSPORT") or ("smtp" if config.get("MAIL_SERVER")
+                                               else "dev-email")
+    offers_by_name.pick(offered, name, "bulk mailer", "MAILING_TRANSPORT", ChannelConfigError)
+    if outbox_refused(config) and offered[name].development:
+        raise ChannelConfigError("PRODUCTION is on but mailings would go to the development "
+                                 "outbox: configure MAIL_SERVER")
+    return offered[name]
 
 
 def bulk_mailer():

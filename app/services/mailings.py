@@ -17,12 +17,12 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import format_datetime, parseaddr
-from typing import Protocol
+from typing import TYPE_CHECKING
 
+from flask import current_app
 from jinja2 import TemplateError
 from sqlalchemy import exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -39,14 +39,15 @@ from app.models import (
     TariffGroup,
     utcnow,
 )
-from app.services import audit, ledger
-from app.services import offers as offers_by_name
+from app.services import audit, dispatch, ledger
 from app.services.accounts import open_to_residents
 from app.services.mailing_letters import PLACEHOLDERS, SAMPLE, SANDBOX, Composer, Letter
 from app.services.russian import money
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from app.plugins.interfaces import BulkMailer
 
+log = logging.getLogger(__name__)
 
 
 class MailingError(ValueError):
@@ -66,36 +67,6 @@ class PermanentFailure(Exception):
 
 class ConnectionLost(Exception):
     """The connection broke: the rest of the chunk goes back to the queue."""
-
-
-class BulkConnection(Protocol):
-    def send(self, sender: str, recipient: str, message: bytes) -> None: ...
-
-
-class BulkMailer(Protocol):
-    """What ``register_bulk_mailers`` returns: ``connect()`` opens one connection (a context
-    manager) that sends many prepared messages, raising the three failures above."""
-
-    name: str
-    development: bool
-
-    def connect(self) -> AbstractContextManager[BulkConnection]: ...
-
-
-def choose_mailer(offers, config) -> BulkMailer:
-    """The mailer named by MAILING_TRANSPORT (default: "smtp" with MAIL_SERVER, else the
-    development outbox); a missing or doubled name, or the outbox in production, stop the
-    start."""
-    from app.services.channels import ChannelConfigError, outbox_refused
-
-    offered = offers_by_name.collect(offers, "bulk mailer", ChannelConfigError)
-    name = config.get("MAILING_TRANSPORT") or ("smtp" if config.get("MAIL_SERVER")
-                                               else "dev-email")
-    offers_by_name.pick(offered, name, "bulk mailer", "MAILING_TRANSPORT", ChannelConfigError)
-    if outbox_refused(config) and offered[name].development:
-        raise ChannelConfigError("PRODUCTION is on but mailings would go to the development "
-                                 "outbox: configure MAIL_SERVER")
-    return offered[name]
 
 
 # Who receives it ---------------------------------------------------------------------------
@@ -152,7 +123,6 @@ def describe_segment(session: Session, mailing: Mailing) -> str:
 
 
 # Composing ---------------------------------------------------------------------------------
-
 
 
 
@@ -218,18 +188,14 @@ def queue(session: Session, mailing_id: int, actor_id: int | None, period: dt.da
 def start_delivery(mailing_id: int, total: int) -> None:
     """Hand a queued mailing to Celery: in-process it is sent here and now; with a broker,
     up to MAILING_PARALLEL tasks share its chunks."""
-    from flask import current_app
-
-    from app.tasks import deliver_mailing
-
     if total == 0:
         return
     config = current_app.config
     chunks = -(-total // int(config.get("MAILING_CHUNK", Settings.chunk)))
-    eager = current_app.extensions["celery"].conf.task_always_eager
+    eager = dispatch.runs_in_process()
     for _ in range(1 if eager else max(1, min(int(config.get("MAILING_PARALLEL", 2)),
                                               chunks))):
-        deliver_mailing.delay(mailing_id)
+        dispatch.enqueue("lk_portal.deliver_mailing", mailing_id)
 
 
 def pause(session: Session, mailing_id: int, actor_id: int | None, ip: str | None = None):

@@ -33,8 +33,9 @@ from app.models import (
     Reading,
     ReconciliationAct,
 )
-from app.services import forecast, ledger, periods, verification
+from app.services import act_jobs, acts, forecast, ledger, periods, verification
 from app.services.accounts import open_to_residents
+from app.services.bill_documents import bill_pdf
 from app.services.notices import (
     DEFAULT_TZ,
     Outgoing,
@@ -87,8 +88,6 @@ def _times(ratio: Decimal) -> str:
 def bill_ready(session: Session, period: dt.date, config: Mapping[str, Any] | None = None) -> int:
     """Tell everyone bound to an account invoiced for ``period`` that the bill is ready; a
     paperless user gets the bill's PDF attached. One query finds them all."""
-    from app.services.bill_documents import bill_pdf
-
     config = app_config(config)
     code = "bill_ready"
     rows = session.execute(
@@ -368,8 +367,6 @@ def act_ready(session: Session, act_id: int, config: Mapping[str, Any] | None = 
     e-mail with the act attached as PDF (a large act, built in the background, only by the
     link: it is not laid out inside finance's request), and on the devices they subscribed
     to notices."""
-    from app.services import act_jobs, acts
-
     config = app_config(config)
     act = session.get(ReconciliationAct, act_id)
     if act is None or act.status != "ready" or act.requested_by is None:
@@ -391,6 +388,48 @@ def act_ready(session: Session, act_id: int, config: Mapping[str, Any] | None = 
     }, attach if attached else None)], config)
 
 
+def meter_verification_due(session: Session, today: dt.date,
+                           config: Mapping[str, Any] | None = None) -> int:
+    """Tell the residents bound to an account whose active meter's verification date is within
+    METER_VERIFICATION_WARN_DAYS (and not yet past) that it is time to apply: one notice per
+    user listing their meters, each meter once per date. One query finds them all."""
+    config = app_config(config)
+    key = (literal("meter:") + cast(Meter.id, String) + literal(":")
+           + cast(Meter.verification_due, String))
+    rows = session.execute(
+        select(PortalUser, PersonalAccount, Premises, Meter)
+        .join(AccountBinding, AccountBinding.user_id == PortalUser.id)
+        .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
+        .join(Premises, Premises.id == PersonalAccount.premises_id)
+        .join(Meter, Meter.account_id == PersonalAccount.id)
+        .where(PersonalAccount.status == "active", open_to_residents(), Meter.active.is_(True),
+               verification.due_clause(Meter.verification_due, today,
+                                       verification.warn_days(config)),
+               ~verification.overdue_clause(Meter.verification_due, today),
+               wants_any("readings"), not_told(verification.NOTICE_CODE, key))
+        .order_by(PortalUser.id, Meter.verification_due, Meter.serial)).all()
+    base = portal_url(config)
+    users: dict[int, PortalUser] = {}
+    meters: dict[int, list[tuple[PersonalAccount, Premises, Meter]]] = defaultdict(list)
+    for user, account, premises, meter in rows:
+        users[user.id] = user
+        meters[user.id].append((account, premises, meter))
+    batch = []
+    for user_id, user in users.items():
+        own = [{"serial": meter.serial, "account": account.number, "address": premises.address,
+                "due": f"{meter.verification_due:%d.%m.%Y}",
+                "link": base + verification.application_path(meter.id)}
+               for account, premises, meter in meters[user_id]]
+        batch.append(Outgoing(
+            topic_recipient(user, "readings"),
+            [verification.notice_key(meter.id, meter.verification_due)
+             for _, _, meter in meters[user_id]], {
+                "meters": own, "several": len(own) > 1, "due": own[0]["due"],
+                "serials": ", № ".join(m["serial"] for m in own),
+                "link": own[0]["link"] if len(own) == 1 else f"{base}/cabinet/"}))
+    return deliver(session, verification.NOTICE_CODE, batch, config)
+
+
 # ---------------------------------------------------------------------------------------------
 # Scheduled runs (Celery beat, `flask notices send <event>`)
 
@@ -401,7 +440,7 @@ SCHEDULED: dict[str, Callable[[Session, dt.date, Mapping[str, Any] | None], int]
     "reading-window-closing": reading_window_closing_warning,
     "reading-window-closed": reading_window_closed_without_reading,
     "high-bill": high_bill_alert,
-    "meter-verification-due": verification.meter_verification_due,
+    "meter-verification-due": meter_verification_due,
 }
 
 

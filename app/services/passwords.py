@@ -2,12 +2,9 @@
 by rules, never truncated. Hashing is Werkzeug's default (scrypt)."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 from functools import lru_cache
 from pathlib import Path
 
-from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
@@ -50,13 +47,3 @@ def hash_password(password: str) -> str:
 
 def check_password(stored_hash: str | None, password: str) -> bool:
     return bool(stored_hash) and check_password_hash(stored_hash, password)
-
-
-def password_stamp(stored_hash: str | None) -> str:
-    """A short keyed digest of the password's hash, carried by every session, "remember me"
-    cookie and API token: a new password gives a new stamp, and the old ones stop opening
-    anything. Keyed with SECRET_KEY so that a cookie, which its holder can read, tells
-    nothing of the hash."""
-    key = current_app.secret_key
-    key = key.encode() if isinstance(key, str) else key
-    return hmac.new(key, (stored_hash or "").encode(), hashlib.sha256).hexdigest()[:16]

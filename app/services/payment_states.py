@@ -19,26 +19,28 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Payment, PaymentOrder, PersonalAccount, PortalUser, Premises
-from app.services import accounts, audit
+from app.services import accounts, audit, dispatch
 from app.services.payments import (
     CURRENCY,
     ForgedNotification,
     GatewayError,
     GatewayPayment,
-    PaymentGateway,
     PaymentRequest,
     Receipt,
     ReceiptItem,
     current_gateway,
     gateway_of,
 )
+
+if TYPE_CHECKING:
+    from app.plugins.interfaces import PaymentGateway
 
 log = logging.getLogger(__name__)
 
@@ -319,10 +321,8 @@ def apply_gateway_status(session: Session, order: PaymentOrder, payment: Gateway
 
 
 def _announce(session: Session, order: PaymentOrder) -> None:
-    from app.plugins import fire_event
-
     state = order_state(session, order)
-    fire_event("payment_status_changed", event={
+    dispatch.fire("payment_status_changed", event={
         "order_key": order.order_key, "gateway": order.gateway,
         "external_id": order.external_id, "status": state.status,
         "amount": str(order.amount), "user_id": order.user_id,

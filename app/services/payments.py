@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
 from app.services import offers as offers_by_name
+
+if TYPE_CHECKING:
+    from app.plugins.interfaces import PaymentGateway
 
 CURRENCY = "RUB"
 SANDBOX = "sandbox"
@@ -97,27 +100,6 @@ class GatewayRefund:
     external_id: str
     status: str
     amount: Decimal
-
-
-class PaymentGateway(Protocol):
-    """What ``register_payment_gateways`` returns, one object per gateway."""
-
-    name: str
-    #: A development stand-in (the sandbox): refused when PRODUCTION is on.
-    development: bool
-    #: The ways to pay it offers (PaymentMethod values), the payer's choice on the pay form.
-    methods: tuple[str, ...]
-
-    def create_payment(self, request: PaymentRequest) -> GatewayPayment: ...
-
-    def parse_notification(self, request) -> Notification:
-        """Check the sender (signature, source address) and read the body of a Flask
-        request; raise ForgedNotification when it is not the gateway's."""
-
-    def fetch_status(self, external_id: str) -> GatewayPayment: ...
-
-    def refund(self, external_id: str, amount: Decimal, idempotence_key: str,
-               receipt: Receipt) -> GatewayRefund: ...
 
 
 # Start-up: choosing the gateway ------------------------------------------------------------

@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -27,7 +27,11 @@ from sqlalchemy.orm import Session
 
 from app.models import PushSubscription, utcnow
 from app.services import audit, vapid
+from app.services.channels import ChannelConfigError
 from app.services.devices import device_label
+
+if TYPE_CHECKING:
+    from app.plugins.interfaces import PushTransport
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +85,6 @@ class PushNotice:
     ttl: int = TTL
 
 
-class PushTransport(Protocol):
-    """A notification transport of channel "push" (``register_notification_transports``):
-    ``send`` delivers one notice or raises SubscriptionGone (the device is gone) or any other
-    exception (try again another time)."""
-
-    name: str
-    channel: str
-
-    def send(self, notice: PushNotice) -> None: ...
-
-
 def transport() -> PushTransport | None:
     """The push transport the plugins offer to this app, None when none does (no VAPID key,
     the plugin blocked). Asked each time: a transport keeps no state of its own."""
@@ -99,8 +92,6 @@ def transport() -> PushTransport | None:
     offered = [t for offers in hook.register_notification_transports() for t in offers
                if getattr(t, "channel", None) == CHANNEL]
     if len(offered) > 1:
-        from app.services.channels import ChannelConfigError
-
         raise ChannelConfigError("more than one push transport is offered: "
                                  + ", ".join(sorted(t.name for t in offered)))
     return offered[0] if offered else None

@@ -20,10 +20,8 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from app.extensions import db
-from app.jobs import celery_app
 from app.models import PortalUser
-from app.services import notices
+from app.services import dispatch, notices
 from app.services.throttle import signin_throttle
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,7 @@ def note_failures(user_id: int, failures: int) -> bool:
         return False
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     try:
-        send_signin_alert.delay(user_id, failures, at)
+        dispatch.enqueue("lk_portal.send_signin_alert", user_id, failures, at)
     except Exception:  # the broker is down: the next failure tries again
         log.exception("the notice of failed sign-ins could not be queued")
         storage.clear(_burst_key(user_id))
@@ -81,9 +79,3 @@ def tell_owner(session: Session, user_id: int, attempts: int, at: dt.datetime,
     burst = f"burst:{at.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
     return notices.deliver(session, CODE, [notices.Outgoing(recipient, [burst], values)],
                            config)
-
-
-@celery_app.task(name="lk_portal.send_signin_alert")
-def send_signin_alert(user_id: int, attempts: int, at: str) -> int:
-    """Tell the owner of ``user_id`` of the burst of failed sign-ins seen at ``at`` (ISO)."""
-    return tell_owner(db.session, user_id, attempts, dt.datetime.fromisoformat(at))

@@ -22,6 +22,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
+from flask import Flask
 from limits import parse
 from limits.strategies import MovingWindowRateLimiter
 
@@ -203,3 +204,10 @@ class SigninGuard:
             known = self._known_key(subject, network)
             storage.clear(known)
             storage.incr(known, self.rules.known_days * 86400)
+
+
+def init_app(app: Flask) -> None:
+    """The sign-in guard over the rate-limit storage app.services.throttle.init_app set up."""
+    rules = SigninRules(work=int(app.config.get("SIGNIN_CHALLENGE_WORK") or SigninRules.work))
+    app.extensions["signin_guard"] = SigninGuard(app.extensions["rate_limiter"],
+                                                 app.config["OTP_HASH_KEY"], rules)

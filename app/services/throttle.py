@@ -85,16 +85,15 @@ class FailureGuard:
 
 
 def init_app(app: Flask) -> None:
-    from app.services.signin_guard import SigninGuard, SigninRules
-
+    """The rate-limit storage and a guard per action; the sign-in guard shares the storage
+    (app.services.signin_guard.init_app, called next by create_app)."""
     uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
     limiter = MovingWindowRateLimiter(storage_from_string(uri))
     key = app.config["OTP_HASH_KEY"]
     app.extensions["failure_guards"] = {
         action: FailureGuard(action, limiter, key) for action in RULES
     }
-    rules = SigninRules(work=int(app.config.get("SIGNIN_CHALLENGE_WORK") or SigninRules.work))
-    app.extensions["signin_guard"] = SigninGuard(limiter, key, rules)
+    app.extensions["rate_limiter"] = limiter
 
 
 def guard(action: str) -> FailureGuard:

@@ -10,15 +10,9 @@ SQL (``overdue_clause``, ``due_clause``): the date itself still counts, the mete
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from sqlalchemy import String, cast, literal, select
-from sqlalchemy.orm import Session
-
-from app.models import AccountBinding, Meter, PersonalAccount, PortalUser, Premises
 
 #: The application kind (models.ApplicationKind) the warnings link to.
 APPLICATION_KIND = "verification"
@@ -101,46 +95,3 @@ def application_path(meter_id: int) -> str:
 def notice_key(meter_id: int, due: dt.date) -> str:
     """Once per meter and verification date: a new date (after a verification) warns again."""
     return f"meter:{meter_id}:{due.isoformat()}"
-
-
-def meter_verification_due(session: Session, today: dt.date,
-                           config: Mapping[str, Any] | None = None) -> int:
-    """Tell the residents bound to an account whose active meter's verification date is within
-    METER_VERIFICATION_WARN_DAYS (and not yet past) that it is time to apply: one notice per
-    user listing their meters, each meter once per date. One query finds them all."""
-    from app.services import notices
-    from app.services.accounts import open_to_residents
-
-    config = notices.app_config(config)
-    key = (literal("meter:") + cast(Meter.id, String) + literal(":")
-           + cast(Meter.verification_due, String))
-    rows = session.execute(
-        select(PortalUser, PersonalAccount, Premises, Meter)
-        .join(AccountBinding, AccountBinding.user_id == PortalUser.id)
-        .join(PersonalAccount, PersonalAccount.id == AccountBinding.account_id)
-        .join(Premises, Premises.id == PersonalAccount.premises_id)
-        .join(Meter, Meter.account_id == PersonalAccount.id)
-        .where(PersonalAccount.status == "active", open_to_residents(), Meter.active.is_(True),
-               due_clause(Meter.verification_due, today, warn_days(config)),
-               ~overdue_clause(Meter.verification_due, today),
-               notices.wants_any("readings"), notices.not_told(NOTICE_CODE, key))
-        .order_by(PortalUser.id, Meter.verification_due, Meter.serial)).all()
-    base = notices.portal_url(config)
-    users: dict[int, PortalUser] = {}
-    meters: dict[int, list[tuple[PersonalAccount, Premises, Meter]]] = defaultdict(list)
-    for user, account, premises, meter in rows:
-        users[user.id] = user
-        meters[user.id].append((account, premises, meter))
-    batch = []
-    for user_id, user in users.items():
-        own = [{"serial": meter.serial, "account": account.number, "address": premises.address,
-                "due": f"{meter.verification_due:%d.%m.%Y}",
-                "link": base + application_path(meter.id)} for account, premises, meter in
-               meters[user_id]]
-        batch.append(notices.Outgoing(
-            notices.topic_recipient(user, "readings"),
-            [notice_key(meter.id, meter.verification_due) for _, _, meter in meters[user_id]], {
-                "meters": own, "several": len(own) > 1, "due": own[0]["due"],
-                "serials": ", № ".join(m["serial"] for m in own),
-                "link": own[0]["link"] if len(own) == 1 else f"{base}/cabinet/"}))
-    return notices.deliver(session, NOTICE_CODE, batch, config)

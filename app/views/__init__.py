@@ -1,7 +1,6 @@
 """register_all(): the one place that builds the back-office menu and the error pages."""
 from __future__ import annotations
 
-from flask import current_app
 from flask_appbuilder import AppBuilder
 
 from app.views import acts as act_views
@@ -12,8 +11,6 @@ from app.views import (
     admin_ledger,
     admin_metering,
     admin_requests,
-    errors,
-    guards,
     jobs,
     pwa,
     reconciliation,
@@ -71,8 +68,6 @@ VIEW_MENUS["SubscriberView"] = ("List Users", "Security")
 
 
 def register_all(appbuilder: AppBuilder) -> None:
-    errors.init_app(current_app)
-    guards.init_app(current_app)
     for view, label, icon, category in MENU:
         category_label, category_icon = CATEGORIES[category]
         appbuilder.add_view(

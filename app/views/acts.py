@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, FINANCE, current_branch_scope, role_names
 from app.services import act_exports, act_jobs, acts, audit
 from app.services.scoping import branch_condition
+from app.views.access import ADMIN, FINANCE, current_branch_scope, role_names
 from app.views.base import CAN_READ, content_disposition, current_user_id
 from app.views.formats import local_today
 from app.views.jobs import JobView, progress_bar

@@ -9,8 +9,8 @@ from wtforms.validators import NumberRange
 
 from app import models as m
 from app.extensions import db
-from app.security import current_branch_scope
 from app.services import readings
+from app.views.access import current_branch_scope
 from app.views.admin_common import NOT_NEGATIVE, ZONE_SCHEMES, RowRefused, labels
 from app.views.base import CAN_KEEP, PortalModelView, choice_field, current_user_id
 from app.views.formats import local_today

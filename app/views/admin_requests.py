@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app import models as m
 from app.extensions import db
-from app.security import current_branch_scope
 from app.services import acts, applications
+from app.views.access import current_branch_scope
 from app.views.acts import ActDocumentsMixin
 from app.views.admin_common import RowRefused, labels
 from app.views.admin_journal import AUDIT_ACTIONS, AUDIT_OBJECTS

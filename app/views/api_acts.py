@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields
 from app import models as m
 from app.extensions import db
 from app.services import act_jobs, acts, audit
-from app.views.api import OwnRowsApi
+from app.views.api_base import OwnRowsApi
 from app.views.api_fields import IsoDate, RussianSchema, UtcDateTime, integer, positive_id
 from app.views.api_query import MAX_ID
 from app.views.base import content_disposition

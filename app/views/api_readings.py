@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 from app import models as m
 from app.extensions import db
 from app.services import readings, tariffs
-from app.views.api import NOT_FOUND, OwnRowsApi, visible_account_ids
+from app.views.api_base import NOT_FOUND, OwnRowsApi, visible_account_ids
 from app.views.api_fields import (
     RussianSchema,
     UtcDateTime,

@@ -14,12 +14,12 @@ from flask_jwt_extended import current_user as jwt_user
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.extensions import db
-from app.security import SESSION_CLAIM, STAMP_CLAIM, api_lifetime
+from app.models import password_stamp
 from app.services import auth as auth_service
 from app.services import challenge, sessions
-from app.services.passwords import password_stamp
-from app.views.api import SIGN_IN_AGAIN, PortalApiMixin, unauthorized
+from app.views.api_base import SIGN_IN_AGAIN, PortalApiMixin, unauthorized
 from app.views.api_fields import RussianSchema, boolean, integer, length, positive_id, string
+from app.views.signing import SESSION_CLAIM, STAMP_CLAIM, api_lifetime
 
 SIGNIN_FAILED = "Неверный логин или пароль."
 BUSINESS_SIGNIN_FAILED = "Неверный логин, пароль или филиал."

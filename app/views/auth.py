@@ -15,9 +15,9 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.models import Branch
 from app.plugins import DeliveryError
-from app.security import renew_session, sign_in, sign_out_answer
 from app.services import auth as auth_service
 from app.services import challenge, otp, payment_qr
+from app.views.signing import renew_session, sign_in, sign_out_answer
 
 CABINET_HOME = "/cabinet/"
 BUSINESS_HOME = "/business/"

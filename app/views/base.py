@@ -46,10 +46,10 @@ from wtforms import (
 from wtforms.validators import InputRequired, Optional
 
 from app.extensions import db
-from app.security import current_branch_scope
 from app.services import audit, export
 from app.services.scoping import branch_condition, has_branch_rule, in_branch
 from app.views import formats
+from app.views.access import current_branch_scope
 from app.views.filters import TypedFilterConverter, relation_filters
 from app.views.related import LookupViewMixin, lookup_field, lookup_model
 

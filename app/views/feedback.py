@@ -15,10 +15,10 @@ from wtforms.validators import Email, Optional
 
 from app import models as m
 from app.extensions import db
-from app.security import current_branch_scope
 from app.services import feedback as service
 from app.services.phones import normalize_phone
 from app.services.throttle import Throttled
+from app.views.access import current_branch_scope
 from app.views.admin_common import RowRefused, labels
 from app.views.admin_journal import AUDIT_ACTIONS, AUDIT_OBJECTS
 from app.views.base import CAN_KEEP, PortalModelView, current_user_id

@@ -8,9 +8,9 @@ from flask_appbuilder import IndexView, expose
 
 from app.extensions import db
 from app.models import Branch
-from app.security import ADMIN, FINANCE, STAFF, current_branch_scope, role_names
 from app.services import dashboard
 from app.views import formats
+from app.views.access import ADMIN, FINANCE, STAFF, current_branch_scope, role_names
 
 BACK_OFFICE_ROLES = frozenset({ADMIN, STAFF, FINANCE})
 

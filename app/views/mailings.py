@@ -12,8 +12,8 @@ from wtforms.validators import NumberRange, Optional
 
 from app import models as m
 from app.extensions import db
-from app.security import current_branch_scope
 from app.services import mailing_letters, mailings
+from app.views.access import current_branch_scope
 from app.views.admin_common import RowRefused, labels
 from app.views.admin_journal import AUDIT_ACTIONS
 from app.views.base import CAN_ALL, PortalModelView, current_user_id

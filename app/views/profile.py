@@ -18,7 +18,6 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.models import NoticeTopic
 from app.plugins import DeliveryError
-from app.security import renew_session
 from app.services import otp, sessions
 from app.services import profile as profile_service
 from app.services.auth import AuthError, Contact
@@ -26,6 +25,7 @@ from app.services.throttle import Throttled
 from app.views.cabinet import entrance
 from app.views.push import page_context, urls_for
 from app.views.sessions import page_context as sign_ins_context
+from app.views.signing import renew_session
 
 FLOW_KEY = "profile_contact_change"
 CONTACT_LABELS = {"phone": "Номер мобильного телефона", "email": "Адрес электронной почты"}

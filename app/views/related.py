@@ -21,8 +21,8 @@ from wtforms.validators import StopValidation
 from wtforms.widgets import html_params
 
 from app.extensions import db
-from app.security import current_branch_scope
 from app.services import lookup
+from app.views.access import current_branch_scope
 
 #: The view methods that answer the fields of the add and the edit form.
 ENDPOINTS = {"add": "lookup_add", "edit": "lookup_edit"}

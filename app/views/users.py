@@ -16,8 +16,8 @@ from wtforms.validators import DataRequired, Optional
 
 from app import models as m
 from app.extensions import db
-from app.security import ADMIN, BUSINESS, FINANCE, RESIDENT, STAFF, role_names
 from app.services.phones import normalize_phone
+from app.views.access import ADMIN, BUSINESS, FINANCE, RESIDENT, STAFF, role_names
 from app.views.base import BranchScopeFilter, PortalViewMixin
 from app.views.related import LookupViewMixin
 

@@ -18,7 +18,6 @@ import lk_yookassa
 from app import create_app
 from app import models as m
 from app.extensions import db
-from app.security import sync_roles
 from app.services import payment_states
 from app.services.payments import (
     ForgedNotification,
@@ -27,6 +26,7 @@ from app.services.payments import (
     Receipt,
     ReceiptItem,
 )
+from app.views.access import sync_roles
 from lk_yookassa import YooKassaConfigError, YooKassaGateway
 from lk_yookassa.testing import SECRET, SHOP, FakeYooKassa
 from tests.factories import build_branch_world, make_user
