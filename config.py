@@ -81,6 +81,14 @@ class Config:
         "DATABASE_URL", f"sqlite:///{INSTANCE_ROOT / 'portal.sqlite3'}"
     )
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # A streaming replica for the GET requests of read-only pages (app/replica.py); unset:
+    # every query on the primary. A browser that wrote reads from the primary for the sticky
+    # seconds; a replica further behind than the lag limit (measured once a check interval)
+    # or not answering is not used.
+    DATABASE_REPLICA_URL = _env("DATABASE_REPLICA_URL")
+    REPLICA_STICKY_SECONDS = float(_env("REPLICA_STICKY_SECONDS", "10"))
+    REPLICA_MAX_LAG_SECONDS = float(_env("REPLICA_MAX_LAG_SECONDS", "30"))
+    REPLICA_CHECK_SECONDS = float(_env("REPLICA_CHECK_SECONDS", "5"))
 
     # Flask-AppBuilder
     FAB_SECURITY_MANAGER_CLASS = "app.security.PortalSecurityManager"

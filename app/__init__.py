@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         jobs,
         plugins,
         production,
+        replica,
         tasks,  # noqa: F401  (defines the Celery tasks app.services.dispatch names)
     )
     from app.extensions import (
@@ -89,6 +90,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO if not app.testing else logging.WARNING)
     logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
 
+    replica.init_app(app)  # before the engines are made: it adds the replica's bind
     db.init_app(app)
     headers.init_app(app)
     csrf.init_app(app)

@@ -7,7 +7,9 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Connection
 
-db = SQLA()
+from app.replica import RoutingSession
+
+db = SQLA(session_options={"class_": RoutingSession})
 appbuilder = AppBuilder(update_perms=False)
 mail = Mail()
 csrf = CSRFProtect()
@@ -81,8 +83,10 @@ def commit_read_only_requests(app, engine) -> None:
 
 def reads_only(view):
     """Mark a view function that only reads: its GET requests run without a transaction on
-    PostgreSQL (read_without_a_transaction). Put it next to ``def``, under the decorators that
-    copy a function's attributes to their wrapper (functools.wraps)."""
+    PostgreSQL (read_without_a_transaction) and, with DATABASE_REPLICA_URL, on the replica
+    (app.replica). Only for views that write nothing in the request's session (an audit
+    record, a «seen» mark...). Put it next to ``def``, under the decorators that copy a
+    function's attributes to their wrapper (functools.wraps)."""
     view.reads_only = True
     return view
 

@@ -35,6 +35,7 @@ from flask_login import current_user
 from sqlalchemy import Select, and_, bindparam, select, true, union_all
 from sqlalchemy.orm import joinedload, load_only
 
+from app import replica
 from app.models import Organization, PortalUser, UserSession, password_stamp, utcnow
 from app.services import audit, challenge, sessions, signin_alerts
 from app.services.phones import normalize_phone
@@ -65,7 +66,8 @@ def _user_with_roles(*options) -> Select:
     values (direct roles and those of the user's groups; one row of None without any):
     eager-loaded role and group objects cost the ORM more per request than the query. Each
     row also has the user's live sign-in of the ``kind`` whose token hashes to ``token_hash``
-    (None without one), and whether its «last used» is older than ``stale_before``."""
+    (None without one), and whether its «last used» is older than ``stale_before``. Read
+    on the primary even on a replica's page: an ended sign-in ends at once."""
     user_id = bindparam("id")
     signed_in = and_(UserSession.user_id == PortalUser.id,
                      UserSession.token_hash == bindparam("token_hash"),
@@ -87,7 +89,8 @@ def _user_with_roles(*options) -> Select:
             .outerjoin(role_ids, true())
             .outerjoin(Role, Role.id == role_ids.c.role_id)
             .where(PortalUser.id == user_id)
-            .options(*options))
+            .options(*options)
+            .execution_options(**{replica.ON_PRIMARY: True}))
 
 
 @cache

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import models as m
-from app.extensions import db
+from app.extensions import db, reads_only
 from app.services import applications as service
 from app.services import verification
 from app.views import errors
@@ -72,6 +72,7 @@ class ApplicationView(BaseView):
     @expose("/")
     @entrance("ResidentAuthView.signin")
     @has_access
+    @reads_only
     def index(self):
         rows = service.list_for_user(db.session, current_user.id)
         return self.render_template("cabinet/applications.html", applications=rows,
@@ -121,6 +122,7 @@ class ApplicationView(BaseView):
     @expose("/<int:application_id>")
     @entrance("ResidentAuthView.signin")
     @has_access
+    @reads_only
     def show(self, application_id: int):
         try:
             application = service.get_for_user(db.session, current_user.id, application_id)

@@ -12,7 +12,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, reads_only
 from app.models import Invoice, PersonalAccount
 from app.services import accounts, audit, bill_documents, payment_reports, periods
 from app.views import formats
@@ -95,6 +95,7 @@ class BillView(BaseView):
     @expose("/<int:account_id>")
     @entrance("ResidentAuthView.signin")
     @has_access
+    @reads_only
     def account(self, account_id: int):
         return self._page(self._account(account_id))
 

@@ -14,7 +14,7 @@ from flask import abort, current_app, flash, redirect, request, send_file, url_f
 from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 
-from app.extensions import db
+from app.extensions import db, reads_only
 from app.models import ZERO, ContractStatus, PersonalAccount
 from app.services import accounts, audit, bill_documents, consumption, payment_reports, periods
 from app.services import feedback as feedback_service
@@ -52,6 +52,7 @@ class BusinessView(BaseView):
     @expose("/")
     @entrance(SIGN_IN)
     @has_access
+    @reads_only
     def home(self):
         rules = Rules.from_config(current_app.config)
         overview = accounts.organization_overview(db.session, _organization_id(),
@@ -63,6 +64,7 @@ class BusinessView(BaseView):
     @expose("/account/<int:account_id>")
     @entrance(SIGN_IN)
     @has_access
+    @reads_only
     def account(self, account_id: int):
         account = _account(account_id)
         today = formats.local_today()
@@ -114,6 +116,7 @@ class BusinessView(BaseView):
     @expose("/payments")
     @entrance(SIGN_IN)
     @has_access
+    @reads_only
     def payments(self):
         start, end = _default_period(formats.local_today())
         raw_from = request.args.get("from", formats.date(start))[:20]

@@ -10,7 +10,7 @@ from flask import abort, request, send_file
 from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user
 
-from app.extensions import db
+from app.extensions import db, reads_only
 from app.services import accounts, audit, consumption
 from app.views import formats
 from app.views.base import XLSX_MIMETYPE, content_disposition
@@ -51,6 +51,7 @@ class ConsumptionView(BaseView):
     @expose("/<int:account_id>")
     @entrance("ResidentAuthView.signin")
     @has_access
+    @reads_only
     def account(self, account_id: int):
         data = self._consumption(account_id)
         return self.render_template(

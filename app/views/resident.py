@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from app import models as m
-from app.extensions import db
+from app.extensions import db, reads_only
 from app.services import histories, own_rows
 from app.services.histories import PAGE_SIZE, Choice
 from app.views import formats
@@ -160,6 +160,7 @@ class ResidentModelView(PortalViewMixin, ModelView):
 
     @expose("/list/")
     @has_access
+    @reads_only
     def list(self):
         accounts = histories.own_accounts(db.session, current_user.id)
         today = formats.local_today()
@@ -181,6 +182,7 @@ class ResidentModelView(PortalViewMixin, ModelView):
 
     @expose("/show/<pk>")
     @has_access
+    @reads_only
     def show(self, pk):
         if not pk.isascii() or not pk.isdigit() or len(pk) > 18:
             abort(404)
