@@ -255,6 +255,12 @@ class Config:
     SANDBOX_PAY_DIR = _env("SANDBOX_PAY_DIR", str(INSTANCE_ROOT / "sandbox_pay"))
     PAYMENT_VAT_CODE = int(_env("PAYMENT_VAT_CODE", "11"))  # 54-FZ: 11 = VAT 22% (from 2026)
     PAYMENT_TAX_SYSTEM_CODE = _env("PAYMENT_TAX_SYSTEM_CODE", "1")  # 54-FZ: 1 = ОСН
+    # Autopay from a saved card (app/services/autopay.py): charged this many days before a
+    # bill's due date, by the daily run at AUTOPAY_HOUR (local); a refused charge is tried
+    # again on later days, at most AUTOPAY_MAX_ATTEMPTS times a bill in all
+    AUTOPAY_DAYS_BEFORE_DUE = int(_env("AUTOPAY_DAYS_BEFORE_DUE", "1"))
+    AUTOPAY_MAX_ATTEMPTS = int(_env("AUTOPAY_MAX_ATTEMPTS", "3"))
+    AUTOPAY_HOUR = int(_env("AUTOPAY_HOUR", "9"))
 
     def __init__(self) -> None:
         # In production the keys every web process must share come from the environment

@@ -60,6 +60,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
     from app.views.access import build_fab_roles
     from app.views.api import register_api
     from app.views.applications import ApplicationView
+    from app.views.autopay import AutopayView
     from app.views.bills import BillView
     from app.views.business import BusinessView
     from app.views.cabinet import CabinetView
@@ -118,6 +119,7 @@ def create_app(test_config: dict[str, Any] | object | None = None) -> Flask:
         dev_views.register(appbuilder)
         appbuilder.add_view_no_menu(CabinetView)
         appbuilder.add_view_no_menu(PayView)
+        appbuilder.add_view_no_menu(AutopayView)
         appbuilder.add_view_no_menu(BillView)
         appbuilder.add_view_no_menu(ApplicationView)
         appbuilder.add_view_no_menu(ProfileView)

@@ -162,6 +162,39 @@ def sessions_prune() -> None:
     click.echo(f"Удалено завершённых входов: {sessions.prune(db.session)}.")
 
 
+autopay_cli = AppGroup("autopay", help="Автоплатежи с сохранённых карт.")
+
+
+@autopay_cli.command("run")
+@click.option("--date", "day", default=None, help="День, за который списать (ГГГГ-ММ-ДД); "
+              "по умолчанию сегодня.")
+def autopay_run(day: str | None) -> None:
+    """Charge the bills autopay is due to pay (what Celery beat runs daily; running it again
+    charges nothing twice)."""
+    import datetime as dt
+
+    from tqdm import tqdm
+
+    from app.extensions import db
+    from app.services import autopay, periods
+    from app.services.russian import money
+
+    try:
+        today = dt.date.fromisoformat(day) if day else periods.local_today(current_app.config)
+    except ValueError:
+        raise click.BadParameter("дата указывается как ГГГГ-ММ-ДД, например 2026-11-09.",
+                                 param_hint="--date") from None
+    with tqdm(total=0, unit=" сч.", desc="Автоплатежи", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = autopay.run(db.session, today, progress=progress)
+    click.echo(f"Автоплатежи за {today:%d.%m.%Y}: списано {result.charged} на "
+               f"{money(result.amount)} руб., отказов {result.declined}, без ответа платёжной "
+               f"системы {result.failed}, выключено {result.turned_off}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(plugins_cli)
     app.cli.add_command(roles_cli)
@@ -169,3 +202,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(billing_cli)
     app.cli.add_command(notices_cli)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(autopay_cli)

@@ -38,6 +38,10 @@ def init_app(app: Flask) -> Celery:
                                           "schedule": crontab(hour=3, minute=30)}
     beat_schedule["prune-sessions"] = {"task": "lk_portal.prune_sessions",
                                        "schedule": crontab(hour=3, minute=45)}
+    # Autopay (app.services.autopay): a repeated or missed run charges no bill twice.
+    beat_schedule["autopay"] = {"task": "lk_portal.run_autopay",
+                                "schedule": crontab(hour=int(app.config.get("AUTOPAY_HOUR", 9)),
+                                                    minute=15)}
     visibility = int(app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)
     celery_app.conf.update(
         beat_schedule=beat_schedule,

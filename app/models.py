@@ -740,6 +740,87 @@ class PaymentOrder(Model):
     updated_at: Mapped[dt.datetime] = Timestamp(default=utcnow, onupdate=utcnow)
 
 
+class SavedPaymentMethod(Model):
+    """A card a gateway keeps for a resident's autopay: only the gateway's token (needed to
+    charge it; it is not the card) and what may be shown of the card. Removing the card
+    deletes the row."""
+
+    __tablename__ = "saved_payment_method"
+    __table_args__ = (UniqueConstraint("gateway", "token", name="uq_saved_method_token"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         index=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    token: Mapped[str] = mapped_column(String(128))
+    card_last4: Mapped[Optional[str]] = mapped_column(String(4))
+    expiry_month: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    expiry_year: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    card_type: Mapped[Optional[str]] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+
+class AutopayStatus(Choices):
+    labels = {"pending": "Ждём первый платёж", "active": "Включён", "off": "Выключен"}
+
+
+class AutopaySetting(Model):
+    """Autopay of one account by one user: on ("active") once the first payment saved a card,
+    with an optional cap; ``failures`` counts the charges refused in a row."""
+
+    __tablename__ = "autopay_setting"
+    __table_args__ = (
+        UniqueConstraint("user_id", "account_id", name="uq_autopay_user_account"),
+        CheckConstraint(AutopayStatus.check("status"), name="ck_autopay_status"),
+        CheckConstraint("cap IS NULL OR cap > 0", name="ck_autopay_cap_positive"),
+        Index("ix_autopay_setting_status_account", "status", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("personal_account.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    cap: Mapped[Optional[Decimal]] = mapped_column(Money)
+    method_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("saved_payment_method.id", ondelete="SET NULL"), index=True)
+    #: The first payment, whose success saves the card and switches autopay on.
+    setup_order_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    last_attempt_at: Mapped[Optional[dt.datetime]] = Timestamp()
+    failures: Mapped[int] = mapped_column(SmallInteger, default=0)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    updated_at: Mapped[dt.datetime] = Timestamp(default=utcnow, onupdate=utcnow)
+
+    method: Mapped[Optional[SavedPaymentMethod]] = relationship()
+    account: Mapped[PersonalAccount] = relationship()
+
+
+class AutopayCharge(Model):
+    """One attempt of autopay to pay an invoice: unique per (invoice, attempt), so two runs
+    (or two family members' settings) never charge a bill twice; its ``order_key`` is the
+    PaymentOrder's (the payments that read «Автоплатёж»). The invoice has no foreign key: the
+    table is partitioned by period on PostgreSQL."""
+
+    __tablename__ = "autopay_charge"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "attempt", name="uq_autopay_charge_invoice_attempt"),
+        CheckConstraint("amount > 0", name="ck_autopay_charge_amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    setting_id: Mapped[int] = mapped_column(ForeignKey("autopay_setting.id", ondelete="CASCADE"),
+                                            index=True)
+    invoice_id: Mapped[int] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(SmallInteger)
+    order_key: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    #: The local day of the run that made it: a retry waits for a later day.
+    run_on: Mapped[dt.date] = mapped_column(Date)
+    #: charging (sent, outcome unknown) | succeeded | declined | failed (gateway down)
+    status: Mapped[str] = mapped_column(String(12), default="charging")
+    reason: Mapped[Optional[str]] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+
+
 # ---------------------------------------------------------------------------------------------
 # Customer requests
 

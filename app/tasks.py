@@ -12,11 +12,13 @@ from app.jobs import celery_app
 from app.models import Branch
 from app.services import (
     act_exports,
+    autopay,
     background,
     channels,
     mailing_unsubscribe,
     mailings,
     notice_events,
+    periods,
     sessions,
     signin_alerts,
 )
@@ -83,3 +85,12 @@ def send_signin_alert(user_id: int, attempts: int, at: str) -> int:
     """Tell the owner of ``user_id`` of the burst of failed sign-ins seen at ``at`` (ISO)."""
     return signin_alerts.tell_owner(db.session, user_id, attempts, dt.datetime.fromisoformat(at))
 
+
+@celery_app.task(name="lk_portal.run_autopay")
+def run_autopay(day: str | None = None) -> dict:
+    """Charge the bills autopay is due to pay on ``day`` (ISO date; default: today, local
+    time); a repeated run charges nothing twice."""
+    today = dt.date.fromisoformat(day) if day else periods.local_today(current_app.config)
+    result = autopay.run(db.session, today)
+    return {"charged": result.charged, "declined": result.declined, "failed": result.failed,
+            "amount": str(result.amount)}

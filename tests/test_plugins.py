@@ -274,7 +274,8 @@ INTERFACE_OF_HOOK = {
 @pytest.mark.parametrize("hook", sorted(INTERFACE_OF_HOOK))
 def test_every_offered_object_keeps_its_hooks_protocol(app, hook):
     """What the installed and built-in plugins offer has every attribute and call of the
-    hook's Protocol (push transports also keep PushTransport), and the hook spec names it."""
+    hook's Protocol (push transports also keep PushTransport, gateways that save cards
+    SavedMethodGateway), and the hook spec names it."""
     with app.app_context():
         offered = [obj for batch in getattr(app.extensions["plugins"].hook, hook)() or ()
                    for obj in batch or ()]
@@ -284,6 +285,8 @@ def test_every_offered_object_keeps_its_hooks_protocol(app, hook):
         assert isinstance(obj, protocol), f"{obj!r} does not keep {protocol.__name__}"
         if getattr(obj, "channel", None) == "push":
             assert isinstance(obj, interfaces.PushTransport)
+        if getattr(obj, "saves_methods", False):
+            assert isinstance(obj, interfaces.SavedMethodGateway)
     assert getattr(hook_specs, hook).__annotations__["return"] == f"list[{protocol.__name__}]"
 
 

@@ -37,7 +37,8 @@ class OtpChannel(Protocol):
 @runtime_checkable
 class NotificationTransport(Protocol):
     """``register_notification_transports``: delivers a notice on its ``channel`` ("email",
-    "sms" or "push"); SMS sends the text only."""
+    "sms", "push" or "messenger" — a chat linked to the portal's bot, app.services.channels
+    .MESSENGER); SMS and messengers send the text only."""
 
     name: str
     channel: str
@@ -110,3 +111,15 @@ class PaymentGateway(Protocol):
     def refund(self, external_id: str, amount: Decimal, idempotence_key: str,
                receipt: Receipt) -> GatewayRefund: ...
 
+
+@runtime_checkable
+class SavedMethodGateway(PaymentGateway, Protocol):
+    """A gateway that keeps cards for autopay: ``create_payment`` honours
+    ``save_payment_method`` (the answer's ``saved_method``) and ``payment_method_id`` (charged
+    at once, no confirmation). Without ``saves_methods`` the cabinet offers no autopay."""
+
+    saves_methods: bool
+
+    def forget_method(self, method_id: str) -> None:
+        """The payer removed the saved card: drop the token where the gateway can (YooKassa
+        has no such call: the portal only forgets it); later payments by it are refused."""

@@ -8,9 +8,18 @@ the body under SANDBOX_PAY_SECRET, and sends the user back to the return URL. It
 live as JSON files in SANDBOX_PAY_DIR (the gateway's own records, not the portal's).
 
 Test cards: 4111 1111 1111 1111 succeeds, 4000 0000 0000 0002 is declined, 4000 0000 0000
-3220 asks for the 3-D Secure code 12345 first. A payment by СБП shows the QR code a bank app
-would scan, and two buttons that stand for the payer's answer in their bank app. Off when
-SANDBOX_PAY_ENABLED is off (by default in production, which also refuses to start with it on).
+3220 asks for the 3-D Secure code 12345 first, 4000 0000 0000 9995 pays (and is saved) but its
+later charges by the saved method are declined for insufficient funds. A payment by СБП shows
+the QR code a bank app would scan, and two buttons that stand for the payer's answer in their
+bank app. Off when SANDBOX_PAY_ENABLED is off (by default in production, which also refuses to
+start with it on).
+
+Saved cards (autopay): a request with ``save_payment_method`` shows the consent box «Сохранить
+карту для автоплатежа» on the card page; paid with the box ticked, the payment carries a saved
+method (its id ``sbm_...``, the last four digits, the expiry and the card type), kept in
+``methods/``. A payment by ``payment_method_id`` is final at once: succeeded, or canceled as
+``card_expired`` (the expiry typed on the page has passed by ``today()``),
+``insufficient_funds`` (the card above) or ``permission_revoked`` (the method was forgotten).
 """
 from __future__ import annotations
 
@@ -35,7 +44,10 @@ from flask_appbuilder import BaseView, expose
 
 from app.plugins.hookspecs import hookimpl
 from app.services.payments import (
+    CARD_EXPIRED,
     CURRENCY,
+    INSUFFICIENT_FUNDS,
+    PERMISSION_REVOKED,
     ForgedNotification,
     GatewayError,
     GatewayPayment,
@@ -43,6 +55,7 @@ from app.services.payments import (
     Notification,
     PaymentRequest,
     Receipt,
+    SavedMethod,
     sandbox_enabled,
 )
 
@@ -53,9 +66,18 @@ SIGNATURE_HEADER = "X-Sandbox-Signature"
 #: The sandbox notifies from the portal's own host: nothing else may.
 NOTIFY_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128"))
 CARD_SUCCEEDS, CARD_DECLINED, CARD_3DS = "4111111111111111", "4000000000000002", "4000000000003220"
+#: Pays and is saved, but every later charge by the saved method is declined.
+CARD_NO_FUNDS_LATER = "4000000000009995"
 THREE_DS_CODE = "12345"
 THREE_DS_ATTEMPTS = 3
 ID_SHAPE = re.compile(r"^sb_[A-Za-z0-9_-]{16,40}$")
+METHOD_SHAPE = re.compile(r"^sbm_[A-Za-z0-9_-]{16,40}$")
+#: What the card page lists (the hint under the form).
+TEST_CARDS = (("4111 1111 1111 1111", "успешная оплата"),
+              ("4000 0000 0000 0002", "отказ банка"),
+              ("4000 0000 0000 3220", "с кодом 3-D Secure"),
+              ("4000 0000 0000 9995", "оплата проходит, автоплатежи — отказ: недостаточно "
+                                      "средств"))
 
 
 def luhn_ok(number: str) -> bool:
@@ -83,6 +105,17 @@ def check_card(number: str, expiry: str, cvc: str, today: dt.date) -> tuple[str,
     if not re.fullmatch(r"\d{3}", (cvc or "").strip()):
         errors["cvc"] = "CVC — три цифры на обороте карты."
     return digits, errors
+
+
+def card_type(digits: str) -> str:
+    """The payment system by the card number's first digits (as a gateway reports it)."""
+    if digits.startswith("220"):
+        return "Mir"
+    if digits[:1] == "4":
+        return "Visa"
+    if digits[:1] in {"2", "5"}:
+        return "MasterCard"
+    return "Unknown"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -116,6 +149,19 @@ class SandboxStore:
         self._write(self._path("keys", hashlib.sha256(idempotence_key.encode()).hexdigest()),
                     value)
 
+    def method(self, method_id: str) -> dict | None:
+        if not METHOD_SHAPE.match(method_id or ""):
+            return None
+        path = self._path("methods", method_id)
+        return json.loads(path.read_text("utf-8")) if path.exists() else None
+
+    def put_method(self, method: dict) -> None:
+        self._write(self._path("methods", method["id"]), method)
+
+    def drop_method(self, method_id: str) -> None:
+        if METHOD_SHAPE.match(method_id or ""):
+            self._path("methods", method_id).unlink(missing_ok=True)
+
     @staticmethod
     def _write(path: Path, value: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,12 +185,15 @@ class SandboxGateway:
     name = NAME
     development = True
     methods = ("card", "sbp")
+    saves_methods = True
 
     def __init__(self, folder: str | Path, secret: str):
         self.store = SandboxStore(folder)
         self.secret = secret
         #: How notifications leave: replaced in tests to deliver them when and as they like.
         self.deliver = post_notification
+        #: The day a saved card's expiry is checked against: replaced in tests.
+        self.today = dt.date.today
 
     # The API the portal calls
 
@@ -153,6 +202,10 @@ class SandboxGateway:
                 "payment_method": req.payment_method,
                 "description": req.description, "return_url": req.return_url,
                 "receipt": _receipt_json(req.receipt), "metadata": req.metadata}
+        if req.save_payment_method:
+            body["save_payment_method"] = True
+        if req.payment_method_id:
+            body["payment_method_id"] = req.payment_method_id
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self.store.lock:
             known = self.store.key(req.idempotence_key)
@@ -166,10 +219,36 @@ class SandboxGateway:
             record = {"id": "sb_" + secrets.token_urlsafe(18), "status": "pending",
                       "paid": False, "created_at": _now().isoformat(), "test": True,
                       "account": req.account, "three_ds_attempts": 0, "refunds": [], **body}
+            if req.payment_method_id:
+                self._charge_saved(record)
             self.store.put(record)
             self.store.put_key(req.idempotence_key, {"id": record["id"],
                                                      "fingerprint": fingerprint})
         return self._payment(record)
+
+    def _charge_saved(self, record: dict) -> None:
+        """A payment by a saved method, final at once: no page, no payer (the portal reads the
+        outcome from the answer; no notification follows)."""
+        method = self.store.method(record["payment_method_id"])
+        reason = None
+        if method is None:
+            reason = PERMISSION_REVOKED
+        elif (method["expiry_year"], method["expiry_month"]) < (self.today().year,
+                                                                 self.today().month):
+            reason = CARD_EXPIRED
+        elif method["behaviour"] == "no_funds":
+            reason = INSUFFICIENT_FUNDS
+        if reason is None:
+            record.update(status="succeeded", paid=True, captured_at=_now().isoformat())
+        else:
+            record.update(status="canceled",
+                          cancellation_details={"party": "card_issuer", "reason": reason})
+        if method is not None:
+            record["saved_method"] = {**method, "saved": True}
+
+    def forget_method(self, method_id: str) -> None:
+        with self.store.lock:
+            self.store.drop_method(method_id)
 
     def fetch_status(self, external_id: str) -> GatewayPayment:
         record = self.store.get(external_id)
@@ -221,12 +300,16 @@ class SandboxGateway:
 
     def finish(self, record: dict, status: str, reason: str | None = None) -> None:
         """Make the payment final, then notify the portal (a failed delivery is logged: the
-        portal also asks on the user's return)."""
+        portal also asks on the user's return). A succeeded card payment the payer agreed to
+        save leaves its card saved (``card``: what the page read of it, never the number)."""
         with self.store.lock:
             record["status"] = status
             record["paid"] = status == "succeeded"
+            card = record.pop("card", None)
             if status == "succeeded":
                 record["captured_at"] = _now().isoformat()
+                if card and record.get("save_payment_method"):
+                    record["saved_method"] = self._save(card)
             if reason:
                 record["cancellation_details"] = {"party": "payment_network", "reason": reason}
             self.store.put(record)
@@ -238,19 +321,40 @@ class SandboxGateway:
         except Exception as exc:  # the gateway would retry; the return page asks anyway
             log.warning("sandbox notification for %s not delivered: %s", record["id"], exc)
 
+    def _save(self, card: dict) -> dict:
+        """Keep the card for later payments, if the payer ticked the box; the answer's
+        ``payment_method`` either way (``saved`` False without consent)."""
+        consent = card.pop("consent", False)
+        method = {"id": "sbm_" + secrets.token_urlsafe(18), **card}
+        if consent:
+            self.store.put_method(method)
+        return {**method, "saved": bool(consent)}
+
     @staticmethod
     def _payment(record: dict) -> GatewayPayment:
         captured = record.get("captured_at")
+        saved = record.get("saved_method")
         return GatewayPayment(
             external_id=record["id"], status=record["status"],
             amount=Decimal(record["amount"]), currency=record.get("currency", CURRENCY),
-            confirmation_url=_confirmation_url(record["id"]),
+            confirmation_url=(None if record.get("payment_method_id")
+                              else _confirmation_url(record["id"])),
             paid_at=dt.datetime.fromisoformat(captured) if captured else None,
-            cancellation_reason=(record.get("cancellation_details") or {}).get("reason"))
+            cancellation_reason=(record.get("cancellation_details") or {}).get("reason"),
+            saved_method=SavedMethod(
+                id=saved["id"], saved=saved["saved"], card_last4=saved["last4"],
+                expiry_month=saved["expiry_month"], expiry_year=saved["expiry_year"],
+                card_type=saved["card_type"]) if saved else None)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _expiry(expiry: str) -> tuple[int, int]:
+    """'12/28' (already checked) -> (12, 2028)."""
+    month, year = re.fullmatch(r"\s*(\d{2})\s*/\s*(\d{2})\s*", expiry).groups()
+    return int(month), 2000 + int(year)
 
 
 def _confirmation_url(payment_id: str) -> str:
@@ -304,10 +408,7 @@ class SandboxPayView(BaseView):
 
     def _page(self, template: str, record: dict, **context):
         return self.render_template(template, record=record, supplier=current_app.config.get(
-            "SUPPLIER_NAME", ""), cards=(("4111 1111 1111 1111", "успешная оплата"),
-                                         ("4000 0000 0000 0002", "отказ банка"),
-                                         ("4000 0000 0000 3220", "с кодом 3-D Secure")),
-            **context)
+            "SUPPLIER_NAME", ""), cards=TEST_CARDS, **context)
 
     @expose("/<payment_id>", methods=["GET", "POST"])
     def page(self, payment_id: str):
@@ -316,7 +417,7 @@ class SandboxPayView(BaseView):
         if posted and request.form.get("cancel"):
             gateway().finish(record, "canceled", "canceled_by_merchant")
             return redirect(record["return_url"])
-        if record.get("payment_method") == "sbp":
+        if record.get("payment_method") == "sbp" or record.get("payment_method_id"):
             return self._sbp_page(record, posted)
         return self._card_page(record, posted)
 
@@ -329,14 +430,20 @@ class SandboxPayView(BaseView):
 
     def _card_page(self, record: dict, posted: bool):
         errors: dict[str, str] = {}
-        values = {"number": "", "expiry": "", "holder": ""}
+        values = {"number": "", "expiry": "", "holder": "", "save_card": ""}
         if posted:
             values = {k: request.form.get(k, "") for k in values}
             digits, errors = check_card(values["number"], values["expiry"],
                                         request.form.get("cvc", ""), dt.date.today())
             if not errors:
                 record["card_last4"] = digits[-4:]
-                if digits == CARD_SUCCEEDS:
+                month, year = _expiry(values["expiry"])
+                record["card"] = {  # what a saved card keeps: never the number
+                    "last4": digits[-4:], "expiry_month": month, "expiry_year": year,
+                    "card_type": card_type(digits),
+                    "behaviour": "no_funds" if digits == CARD_NO_FUNDS_LATER else "ok",
+                    "consent": bool(record.get("save_payment_method") and values["save_card"])}
+                if digits in (CARD_SUCCEEDS, CARD_NO_FUNDS_LATER):
                     gateway().finish(record, "succeeded")
                     return redirect(record["return_url"])
                 if digits == CARD_DECLINED:
@@ -344,7 +451,7 @@ class SandboxPayView(BaseView):
                     return redirect(record["return_url"])
                 if digits == CARD_3DS:
                     record["three_ds"] = True
-                    gateway().store.put(record)
+                    gateway().store.put(record)  # the card waits there for the code
                     return redirect(url_for(".three_ds", payment_id=record["id"]))
                 errors["number"] = ("В тестовом режиме принимаются только тестовые карты "
                                     "(список ниже).")

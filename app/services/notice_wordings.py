@@ -197,6 +197,28 @@ NOTICES: dict[str, Notice] = {
                 "link": "https://lk.nesk.example/cabinet/applications/new"
                         "?kind=verification&meter=1"},
     ),
+    # Sent by app.services.autopay, once per refused attempt to charge a bill.
+    "autopay_failed": Notice(
+        title="Автоплатёж не прошёл",
+        topic="payments",
+        placeholders={
+            "account": "номер лицевого счёта", "address": "адрес помещения",
+            "amount": "сумма автоплатежа, руб.", "period": "месяц счёта",
+            "reason": "причина, например «на карте недостаточно средств»",
+            "card": "карта, например «Visa •••• 4242»",
+            "will_retry": "будет ли ещё попытка (да/нет)",
+            "retry_on": "день следующей попытки, например «10.11.2026»",
+            "turned_off": "автоплатёж выключен, карта больше не подходит (да/нет)",
+            "due_date": "срок оплаты счёта",
+            "link": "ссылка на настройки автоплатежа",
+        },
+        sample={"account": "230000000001", "address": "Краснодар, ул. Красная, д. 1, кв. 1",
+                "amount": "735,00", "period": "октябрь 2026 г.",
+                "reason": "на карте недостаточно средств", "card": "Visa •••• 4242",
+                "will_retry": True, "retry_on": "10.11.2026", "turned_off": False,
+                "due_date": "10.11.2026",
+                "link": "https://lk.nesk.example/cabinet/autopay/"},
+    ),
     # Sent by app.services.signin_alerts, once per burst of failed sign-ins to an account.
     "signin_failures": Notice(
         title="Неудачные попытки войти в личный кабинет",

@@ -9,6 +9,11 @@ what order — duplicate or late notifications, the user's return before the not
 two notifications at once — only one caller moves the rows, so the account is credited once.
 A notification is only a hint: its sender is checked by the gateway (signature, source
 address) and the payment's status and amount are then fetched from the gateway itself.
+
+Autopay (app.services.autopay) takes the same path: its first payment asks the gateway to save
+the card (``save_method``; its success records the card, app.services.saved_methods), and a
+later one is ``charge_saved_method``, with an order key the caller derives, final in the
+gateway's answer.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Payment, PaymentOrder, PersonalAccount, PortalUser, Premises
-from app.services import accounts, audit, dispatch
+from app.services import accounts, audit, dispatch, saved_methods
 from app.services.payments import (
     CURRENCY,
     ForgedNotification,
@@ -37,6 +42,7 @@ from app.services.payments import (
     ReceiptItem,
     current_gateway,
     gateway_of,
+    saves_methods,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +69,10 @@ class PaymentError(Exception):
 
 class NotFound(PaymentError):
     """No such account or payment among the user's own (the view answers 404)."""
+
+
+class GatewayDown(PaymentError):
+    """The gateway did not answer: the order is canceled, nothing was taken."""
 
 
 # Amounts -------------------------------------------------------------------------------------
@@ -170,13 +180,16 @@ def _payable(session: Session, user: PortalUser | None, account_id: int
 def start_payment(session: Session, user: PortalUser | None,
                   parts: Sequence[tuple[int, Decimal]], return_url: Callable[[str], str],
                   ip: str | None = None, method: str = "card",
-                  customer: dict[str, str] | None = None) -> OrderState:
+                  customer: dict[str, str] | None = None, save_method: bool = False,
+                  order_key: str | None = None) -> OrderState:
     """Create the payment at the gateway for ``parts`` ((account id, amount) pairs, every
     account bound to the user) and return it with its ``confirmation_url`` to send the user
     to. ``return_url(order_key)`` builds the page the gateway sends the user back to;
     ``method`` is one of ``offered_methods()``. Without a user (paying without signing in)
     ``customer`` ({"email": ...} or {"phone": ...}) is the receipt's contact, kept on the
-    order for a refund's receipt."""
+    order for a refund's receipt. ``save_method``: the payer agreed to keep the card for
+    autopay (a card payment, to a gateway that saves cards); ``order_key``: the key the
+    caller recorded first (else a new one)."""
     if user is None and not customer:
         raise PaymentError("Для чека нужен адрес электронной почты или телефон.")
     gateway = current_gateway()
@@ -185,6 +198,8 @@ def start_payment(session: Session, user: PortalUser | None,
                            "банке или в кассе.")
     if method not in offered_methods():
         raise PaymentError("Этот способ оплаты сейчас недоступен: выберите другой.")
+    if save_method and (method != "card" or not saves_methods(gateway)):
+        raise PaymentError("Сохранить карту для автоплатежа сейчас нельзя.")
     if not parts:
         raise PaymentError("Выберите хотя бы один лицевой счёт.")
     ids = [account_id for account_id, _ in parts]
@@ -207,16 +222,10 @@ def start_payment(session: Session, user: PortalUser | None,
     if user is not None:
         customer = _customer(user)
 
-    key = str(uuid.uuid4())
-    order = PaymentOrder(order_key=key, gateway=gateway.name, amount=total, currency=CURRENCY,
-                         user_id=user_id)
+    key = order_key or str(uuid.uuid4())
+    order, rows = _open_order(session, gateway, key, user_id, found, amounts, method)
     if user is None:
         order.receipt_email, order.receipt_phone = customer.get("email"), customer.get("phone")
-    session.add(order)
-    rows = [Payment(account_id=a.id, amount=amount, method=method, gateway=gateway.name,
-                    order_key=key, status="created", user_id=user_id)
-            for a, amount in zip(found, amounts)]
-    session.add_all(rows)
     session.commit()
 
     numbers = [a.number for a in found]
@@ -224,7 +233,33 @@ def start_payment(session: Session, user: PortalUser | None,
         amount=total, currency=CURRENCY, description=describe(numbers),
         account=",".join(numbers), return_url=return_url(key), idempotence_key=key,
         receipt=receipt_for(current_app.config, customer, zip(numbers, amounts)),
-        metadata={"order_key": key, "accounts": ",".join(numbers)}, payment_method=method)
+        metadata={"order_key": key, "accounts": ",".join(numbers)}, payment_method=method,
+        save_payment_method=save_method)
+    _send(session, gateway, request, order, rows, user_id, ip, "create")
+    return order_state(session, order)
+
+
+def _open_order(session: Session, gateway: PaymentGateway, key: str, user_id: int | None,
+                found: Sequence[PersonalAccount], amounts: Sequence[Decimal], method: str
+                ) -> tuple[PaymentOrder, list[Payment]]:
+    """The order and its rows, status created (not committed)."""
+    order = PaymentOrder(order_key=key, gateway=gateway.name,
+                         amount=sum(amounts, Decimal("0.00")), currency=CURRENCY,
+                         user_id=user_id)
+    session.add(order)
+    rows = [Payment(account_id=a.id, amount=amount, method=method, gateway=gateway.name,
+                    order_key=key, status="created", user_id=user_id)
+            for a, amount in zip(found, amounts)]
+    session.add_all(rows)
+    return order, rows
+
+
+def _send(session: Session, gateway: PaymentGateway, request: PaymentRequest,
+          order: PaymentOrder, rows: Sequence[Payment], user_id: int | None, ip: str | None,
+          source: str) -> GatewayPayment:
+    """Create the payment at the gateway and bring the order to its answer; a gateway that
+    does not answer cancels the order (nothing was taken) and raises GatewayDown."""
+    key = order.order_key
     try:
         created = _create_with_retry(gateway, request)
     except GatewayError as exc:
@@ -232,19 +267,68 @@ def start_payment(session: Session, user: PortalUser | None,
         session.commit()
         audit.record(session, "payment.gateway_error", actor_id=user_id, object_type="payment",
                      object_id=key, ip=ip, details={"gateway": gateway.name, "error": str(exc)})
-        raise PaymentError("Платёжная система не ответила. Деньги не списаны; попробуйте "
-                           "позже.") from exc
+        raise GatewayDown("Платёжная система не ответила. Деньги не списаны; попробуйте "
+                          "позже.") from exc
     order.external_id = created.external_id
     order.confirmation_url = created.confirmation_url
     order.gateway_status = created.status
     rows[0].external_id = created.external_id
     session.commit()
     audit.record(session, "payment.created", actor_id=user_id, object_type="payment",
-                 object_id=key, ip=ip, details={"gateway": gateway.name, "amount": str(total),
-                                                "accounts": numbers,
+                 object_id=key, ip=ip, details={"gateway": gateway.name,
+                                                "amount": str(order.amount),
+                                                "accounts": request.account.split(","),
                                                 "external_id": created.external_id})
-    apply_gateway_status(session, order, created, source="create", ip=ip)
-    return order_state(session, order)
+    apply_gateway_status(session, order, created, source=source, ip=ip)
+    return created
+
+
+@dataclass(frozen=True)
+class SavedCharge:
+    """A payment by a saved card: the order as it ended, and why the gateway refused it."""
+
+    state: OrderState
+    reason: str | None = None
+
+
+def charge_saved_method(session: Session, user: PortalUser, account_id: int, amount: Decimal,
+                        method_token: str, order_key: str) -> SavedCharge:
+    """Pay ``amount`` to an account bound to ``user`` by the card the gateway saved for them
+    (``method_token``): no payer present, the gateway's answer is final. ``order_key`` is the
+    caller's, derived from what is paid, so a repeated call sends the same request under the
+    same Idempotence-Key and the gateway answers with the same payment; an order already final
+    is returned as it is. GatewayDown when the gateway does not answer."""
+    gateway = current_gateway()
+    if not saves_methods(gateway):
+        raise PaymentError("Платёжная система не поддерживает автоплатёж.")
+    account = accounts.bound_account(session, user.id, account_id)
+    if account is None:
+        raise NotFound("Лицевой счёт не найден.")
+    amount = Decimal(amount).quantize(CENT)
+    if not Decimal("0") < amount <= MAX_AMOUNT:
+        raise PaymentError("Неверная сумма автоплатежа.")
+    customer = _customer(user)
+    order = session.execute(select(PaymentOrder).where(PaymentOrder.order_key == order_key)
+                            ).scalar_one_or_none()
+    if order is None:
+        order, rows = _open_order(session, gateway, order_key, user.id, [account], [amount],
+                                  "card")
+        session.commit()
+    else:
+        state = order_state(session, order)
+        if state.status in FINAL or order.gateway != gateway.name:
+            return SavedCharge(state, None if state.status == "succeeded" else "canceled")
+        order = state.order
+        rows = [session.get(Payment, state.parts[0].payment_id)]
+    request = PaymentRequest(
+        amount=order.amount, currency=CURRENCY, description=describe([account.number]),
+        account=account.number, return_url="", idempotence_key=order_key,
+        receipt=receipt_for(current_app.config, customer, [(account.number, order.amount)]),
+        metadata={"order_key": order_key, "accounts": account.number, "autopay": "1"},
+        payment_method="card", payment_method_id=method_token)
+    created = _send(session, gateway, request, order, rows, user.id, None, "autopay")
+    return SavedCharge(order_state(session, order),
+                       created.cancellation_reason if created.status == "canceled" else None)
 
 
 def _create_with_retry(gateway: PaymentGateway, request: PaymentRequest) -> GatewayPayment:
@@ -315,6 +399,8 @@ def apply_gateway_status(session: Session, order: PaymentOrder, payment: Gateway
                               "amount": str(order.amount), "external_id": order.external_id,
                               **({"reason": payment.cancellation_reason}
                                  if payment.cancellation_reason else {})})
+    if moved and payment.status == "succeeded" and payment.saved_method is not None:
+        saved_methods.remember(session, order, payment.saved_method)
     if moved:
         _announce(session, order)
     return bool(moved)

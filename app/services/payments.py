@@ -2,7 +2,11 @@
 and answers it speaks, shaped after YooKassa's API v3, and the choice of one at start-up.
 
 Gateway plugins import these names; the payment's state machine that drives a gateway is
-``app.services.payment_states``.
+``app.services.payment_states``. A gateway that can keep a card for later payments (autopay,
+``app.services.autopay``) says so with ``saves_methods``: the first payment then asks to save
+it (``save_payment_method``), the answer carries the saved method (``SavedMethod``: the
+gateway's token, never the card), and a later payment names that token
+(``payment_method_id``), needs no confirmation and is final in the answer.
 """
 from __future__ import annotations
 
@@ -31,6 +35,15 @@ class GatewayError(Exception):
 
 class ForgedNotification(Exception):
     """A notification that did not come from the gateway (signature, source address, body)."""
+
+
+#: Why a payment by a saved method was refused (YooKassa's ``cancellation_details.reason``):
+#: the card's term is over, the bank said no money, or the payer (or the bank) withdrew the
+#: permission to charge it. The first and the last mean the saved card is of no further use.
+CARD_EXPIRED = "card_expired"
+INSUFFICIENT_FUNDS = "insufficient_funds"
+PERMISSION_REVOKED = "permission_revoked"
+METHOD_UNUSABLE = frozenset({CARD_EXPIRED, PERMISSION_REVOKED})
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,26 @@ class PaymentRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     #: How the payer chose to pay: "card" or "sbp" (one of the gateway's ``methods``).
     payment_method: str = "card"
+    #: The payer consents to keep the card for later payments (YooKassa's
+    #: ``save_payment_method: true``); only to a gateway with ``saves_methods``.
+    save_payment_method: bool = False
+    #: Pay by a saved method (its ``SavedMethod.id``): no confirmation, no payer present; the
+    #: answer is final (succeeded, or canceled with the reason).
+    payment_method_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedMethod:
+    """A card the gateway keeps for later payments (YooKassa's ``payment_method``): its token
+    ``id`` and what may be shown of the card. ``saved`` False: the payer did not consent (or
+    the card cannot be saved), the token is of no use later."""
+
+    id: str
+    saved: bool
+    card_last4: str | None = None
+    expiry_month: int | None = None
+    expiry_year: int | None = None
+    card_type: str | None = None  # Visa, MasterCard, Mir, ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +116,8 @@ class GatewayPayment:
     confirmation_url: str | None = None
     paid_at: dt.datetime | None = None
     cancellation_reason: str | None = None
+    #: The method the payment was made by, when the request asked to save it.
+    saved_method: SavedMethod | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,11 @@ class GatewayRefund:
     external_id: str
     status: str
     amount: Decimal
+
+
+def saves_methods(gateway: PaymentGateway | None) -> bool:
+    """Whether ``gateway`` keeps cards for autopay (a gateway without the attribute does not)."""
+    return gateway is not None and bool(getattr(gateway, "saves_methods", False))
 
 
 # Start-up: choosing the gateway ------------------------------------------------------------

@@ -27,6 +27,7 @@ ACTIONS = {
     "menu_access": "пункт меню",
     "can_get": "чтение данных",
     "can_post": "отправка данных",
+    "can_put": "изменение данных",
     "can_download": "скачивание файлов",
     "can_prepare": "решение по акту (готов или отказ)",
     "copyrole": "копирование ролей",
@@ -48,6 +49,11 @@ ACTIONS = {
     "can_report": "отчёт о платежах за период",
     "can_pay": "оплата",
     "can_result": "результат оплаты",
+    "can_turn_on": "включение автоплатежа",
+    "can_setup_return": "результат первого платежа автоплатежа",
+    "can_cap": "предел суммы автоплатежа",
+    "can_switch_off": "выключение автоплатежа",
+    "can_remove_card": "удаление сохранённой карты",
     "can_payments": "история платежей",
     "can_feedback": "обращения",
     "can_new": "новая заявка",
@@ -94,6 +100,7 @@ VIEWS = {
     "ConsumptionView": "Личный кабинет: потребление",
     "BillView": "Личный кабинет: квитанции и отчёты",
     "PayView": "Личный кабинет: оплата",
+    "AutopayView": "Личный кабинет: автоплатёж",
     "ApplicationView": "Личный кабинет: заявки на договор",
     "ProfileView": "Личный кабинет: профиль",
     "ResidentFeedbackView": "Личный кабинет: обращения",
@@ -114,6 +121,7 @@ VIEWS = {
     "MeterApi": "API: приборы учёта",
     "ReadingApi": "API: показания",
     "ActApi": "API: акты сверки",
+    "AutopayApi": "API: автоплатёж",
 }
 
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)

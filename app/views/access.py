@@ -82,7 +82,8 @@ ROLE_POLICY: dict[str, dict[str, list[str]]] = {
     RESIDENT: {"crud": [], "read": [], "export": [], "pages": [
         "CabinetView", "ResidentChargeView", "ResidentInvoiceView", "ResidentPaymentView",
         "ResidentReadingView", "ResidentMeterView", "ConsumptionView", "ProfileView",
-        "ApplicationView", "BillView", "PayView", "ResidentFeedbackView", *API_VIEWS]},
+        "ApplicationView", "BillView", "PayView", "AutopayView", "ResidentFeedbackView",
+        *API_VIEWS, "AutopayApi"]},
     BUSINESS: {"crud": [], "read": [], "export": [], "pages": [
         "BusinessView", "BusinessActsView", *API_VIEWS, "ActApi"]},
 }

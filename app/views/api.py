@@ -5,8 +5,8 @@ by phone, e-mail or login; organizations by login, password and branch; both thr
 security manager's throttled, audited password check, as on the web forms. Every resource is
 limited to the user's own rows: an organization's accounts (their contract belongs to the
 organization), a resident's bound accounts; another's id is simply not found. The ledger's
-resources here are read-only; readings (api_readings) and acts (api_acts) also take requests
-that change something, through the same services as the web.
+resources here are read-only; readings (api_readings), acts (api_acts) and autopay
+(api_autopay) also take requests that change something, through the same services as the web.
 The rules live in app.services; these classes parse, call and answer. The spec is served at
 /api/v1/_openapi, Swagger UI at /swagger/v1 (FAB_API_SWAGGER_UI), and the API keeps to it
 (tests/test_api_schema.py): what the spec refuses is a 400; a token missing, bad, expired or
@@ -27,6 +27,7 @@ from app import models as m
 from app.extensions import db
 from app.services import accounts, audit, bill_documents
 from app.views.api_acts import ActApi
+from app.views.api_autopay import AutopayApi
 from app.views.api_base import PDF_MIMETYPE, OwnRowsApi
 from app.views.api_fields import (
     UtcDateTime,
@@ -238,5 +239,5 @@ class MeterApi(OwnRowsApi):
 def register_api(appbuilder) -> None:
     """Add every API class (the security API comes from the security manager)."""
     for api in (ContractApi, AccountApi, ChargeApi, InvoiceApi, PaymentApi, MeterApi,
-                ReadingApi, ActApi):
+                ReadingApi, ActApi, AutopayApi):
         appbuilder.add_api(api)

@@ -31,7 +31,8 @@ class Item:
 RESIDENT = (
     Entry("CabinetView.home", "Главная", "home", True,
           ("CabinetView.home", "CabinetView.bind", "CabinetView.readings", "PayView.pay",
-           "PayView.result", "BillView.account", "ConsumptionView.account")),
+           "PayView.result", "BillView.account", "ConsumptionView.account",
+           "AutopayView.index", "AutopayView.account")),
     Entry("ResidentInvoiceView.list", "Счета", "bill", True),
     Entry("ResidentReadingView.list", "Показания", "pencil", True),
     Entry("ResidentPaymentView.list", "Платежи", "card", True),

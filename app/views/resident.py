@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from app import models as m
 from app.extensions import db, reads_only
-from app.services import histories, own_rows
+from app.services import autopay, histories, own_rows
 from app.services.histories import PAGE_SIZE, Choice
 from app.views import formats
 from app.views.base import PortalViewMixin
@@ -300,8 +300,11 @@ class ResidentPaymentView(ResidentModelView):
     def heading(self, item) -> str:
         return f"Платёж от {formats.timestamp(item.paid_at or item.created_at)}"
 
-    def status_of(self, item, *computed):
-        return histories.payment_status(item.status)
+    def row_columns(self):
+        return [autopay.made_by_autopay()]
+
+    def status_of(self, item, made_by_autopay=False):
+        return autopay.payment_status(item.status, made_by_autopay)
 
     def has_actions(self, rows) -> bool:
         return any(self.receipt_key(row.item) for row in rows)

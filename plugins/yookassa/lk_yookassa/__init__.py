@@ -6,6 +6,12 @@ secret key, an ``Idempotence-Key`` on every POST, a 54-FZ receipt), ``GET /v3/pa
 YooKassa's published address ranges, and the portal then believes only ``fetch_status``.
 
 It does nothing unless ``YOOKASSA_SHOP_ID`` is set and ``PAYMENT_GATEWAY=yookassa``.
+
+Autopay: the first payment asks ``save_payment_method: true`` (the shop needs YooKassa's
+permission for recurring payments); its ``payment_method`` (``id``, ``saved``, the card's
+last four digits, expiry and type) comes back as ``SavedMethod``; a later payment names the
+``payment_method_id`` and carries no confirmation. YooKassa has no call to delete a saved
+method: ``forget_method`` does nothing, the portal forgets the token.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from app.services.payments import (
     Notification,
     PaymentRequest,
     Receipt,
+    SavedMethod,
 )
 
 log = logging.getLogger("lk_portal.yookassa")
@@ -103,10 +110,11 @@ def receipt_json(receipt: Receipt) -> dict:
 
 
 class YooKassaGateway:
-    """The gateway object the portal talks to (``app.services.payments.PaymentGateway``)."""
+    """The gateway object the portal talks to (``app.plugins.interfaces.PaymentGateway``)."""
 
     name = NAME
     development = False
+    saves_methods = True
 
     def __init__(self, shop_id: str, secret_key: str, api_url: str = DEFAULT_API_URL, *,
                  timeout: float = 10.0, retries: int = 3, backoff: float = 0.5,
@@ -142,9 +150,18 @@ class YooKassaGateway:
             "metadata": metadata,
             "receipt": receipt_json(req.receipt),
         }
-        if len(self.methods) > 1:  # the payer chose in the portal: take them straight there
+        if req.payment_method_id:  # autopay: the saved card, nobody to confirm
+            del body["confirmation"]
+            body["payment_method_id"] = req.payment_method_id
+        elif len(self.methods) > 1 or req.save_payment_method:
+            # the payer chose in the portal (or agreed to save a card): straight there
             body["payment_method_data"] = {"type": METHOD_TYPES[req.payment_method]}
+        if req.save_payment_method and not req.payment_method_id:
+            body["save_payment_method"] = True
         return self._payment(self._call("POST", "/v3/payments", body, req.idempotence_key))
+
+    def forget_method(self, method_id: str) -> None:
+        """YooKassa cannot delete a saved method: the portal's forgetting the token is all."""
 
     def fetch_status(self, external_id: str) -> GatewayPayment:
         path = "/v3/payments/" + urllib.parse.quote(str(external_id), safe="")
@@ -303,9 +320,24 @@ class YooKassaGateway:
                 confirmation_url=(data.get("confirmation") or {}).get("confirmation_url"),
                 paid_at=_when(data.get("captured_at")) if data.get("paid") or
                 data.get("status") == "succeeded" else None,
-                cancellation_reason=(data.get("cancellation_details") or {}).get("reason"))
-        except (KeyError, TypeError, AttributeError, InvalidOperation) as exc:
+                cancellation_reason=(data.get("cancellation_details") or {}).get("reason"),
+                saved_method=_saved_method(data.get("payment_method")))
+        except (KeyError, TypeError, AttributeError, InvalidOperation, ValueError) as exc:
             raise GatewayError("ЮKassa вернула непонятный ответ о платеже.") from exc
+
+
+def _saved_method(method: dict | None) -> SavedMethod | None:
+    """The answer's ``payment_method`` when it is a card that may be saved (``saved`` says
+    whether it was); None for any other way to pay."""
+    if not isinstance(method, dict) or "saved" not in method or \
+            method.get("type") != "bank_card":
+        return None
+    card = method.get("card") or {}
+    return SavedMethod(
+        id=str(method["id"]), saved=bool(method["saved"]), card_last4=card.get("last4"),
+        expiry_month=int(card["expiry_month"]) if card.get("expiry_month") else None,
+        expiry_year=int(card["expiry_year"]) if card.get("expiry_year") else None,
+        card_type=card.get("card_type"))
 
 
 # Plugin hooks ------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ class FakeYooKassa:
         self.notified: list[int] = []
         self.refunds: dict[str, dict] = {}
         self.keys: dict[str, tuple[str, int, dict]] = {}
+        #: Saved cards by payment method id; a method's "decline" (a reason) refuses its
+        #: charges, and a card past its expiry (by ``today``) is refused as card_expired.
+        self.methods: dict[str, dict] = {}
+        self.today = (2026, 12)
         self.fail: list[int] = []          # statuses to answer, one per request, first
         self.fail_after: list[int] = []    # do the work, then answer these (outcome unknown)
         self.delay = 0.0
@@ -135,6 +139,8 @@ class FakeYooKassa:
     def _create(self, body: dict) -> tuple[int, dict]:
         if len(body.get("description", "")) > 128:
             return 400, {"type": "error", "code": "invalid_request"}
+        if "payment_method_id" in body:
+            return self._charge_saved(body)
         pid = str(uuid.uuid4())
         payment = {"id": pid, "status": "pending", "paid": False, "amount": body["amount"],
                    "confirmation": {"type": "redirect",
@@ -147,6 +153,33 @@ class FakeYooKassa:
         if "payment_method_data" in body:
             payment["payment_method"] = {"type": body["payment_method_data"]["type"],
                                          "id": pid, "saved": False}
+        if body.get("save_payment_method"):
+            payment["save_payment_method"] = True
+        self.payments[pid] = payment
+        return 200, payment
+
+    def _charge_saved(self, body: dict) -> tuple[int, dict]:
+        """A payment by a saved method: final at once, succeeded or canceled with a reason."""
+        method = self.methods.get(body["payment_method_id"])
+        if method is None:
+            return 400, {"type": "error", "code": "invalid_request",
+                         "description": "Payment method is not saved"}
+        card = method["card"]
+        reason = method.get("decline")
+        if (int(card["expiry_year"]), int(card["expiry_month"])) < self.today:
+            reason = "card_expired"
+        pid = str(uuid.uuid4())
+        payment = {"id": pid, "amount": body["amount"], "paid": reason is None,
+                   "status": "canceled" if reason else "succeeded",
+                   "created_at": "2026-12-09T06:15:00.000Z",
+                   "description": body.get("description"), "metadata": body.get("metadata", {}),
+                   "payment_method": {k: v for k, v in method.items() if k != "decline"},
+                   "recipient": {"account_id": SHOP, "gateway_id": "1"},
+                   "refundable": reason is None, "test": True}
+        if reason:
+            payment["cancellation_details"] = {"party": "card_issuer", "reason": reason}
+        else:
+            payment["captured_at"] = "2026-12-09T06:15:01.000Z"
         self.payments[pid] = payment
         return 200, payment
 
@@ -161,9 +194,19 @@ class FakeYooKassa:
         self.refunds[rid] = refund
         return 200, refund
 
-    def succeed(self, pid: str):
-        self.payments[pid].update(status="succeeded", paid=True,
-                                  captured_at="2026-11-30T10:05:00.000Z", refundable=True)
+    def succeed(self, pid: str, last4: str = "4477", expiry: tuple[str, str] = ("12", "2028")):
+        """Paid; a payment that asked to save the card leaves it saved (as a bank card)."""
+        payment = self.payments[pid]
+        payment.update(status="succeeded", paid=True,
+                       captured_at="2026-11-30T10:05:00.000Z", refundable=True)
+        if payment.get("save_payment_method"):
+            method = {"type": "bank_card", "id": str(uuid.uuid4()), "saved": True,
+                      "title": f"Bank card *{last4}",
+                      "card": {"first6": "555555", "last4": last4,
+                               "expiry_month": expiry[0], "expiry_year": expiry[1],
+                               "card_type": "MasterCard"}}
+            payment["payment_method"] = method
+            self.methods[method["id"]] = dict(method)
 
     def finish(self, pid: str, status: str) -> None:
         """The payer paid (or gave up) on the checkout page: the payment moves, and the
