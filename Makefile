@@ -71,6 +71,7 @@ seed: db
 
 run: seed
 	@echo "Портал: http://127.0.0.1:$(PORT)"
+	@echo "Чат с Telegram-ботом без Telegram (пока не задан TELEGRAM_BOT_TOKEN): http://127.0.0.1:$(PORT)/dev/telegram"
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # Production: refuse unfit settings first (app/production.py names the variable to set), then

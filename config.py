@@ -179,6 +179,18 @@ class Config:
     SMS_RU_FROM = _env("SMS_RU_FROM")
     SMS_RU_TIMEOUT = float(_env("SMS_RU_TIMEOUT", "10"))
 
+    # The Telegram bot (plugins/telegram_bot); without a token, no bot. The webhook's secret
+    # is checked on every update (header X-Telegram-Bot-Api-Secret-Token).
+    TELEGRAM_BOT_TOKEN = _env("TELEGRAM_BOT_TOKEN")
+    TELEGRAM_WEBHOOK_SECRET = _env("TELEGRAM_WEBHOOK_SECRET")
+    TELEGRAM_BOT_USERNAME = _env("TELEGRAM_BOT_USERNAME")
+    TELEGRAM_API_URL = _env("TELEGRAM_API_URL", "https://api.telegram.org")
+    TELEGRAM_TIMEOUT = float(_env("TELEGRAM_TIMEOUT", "10"))
+    # The bot without Telegram, for development: a loopback Bot API in the process and a chat
+    # with the bot at /dev/telegram. Unset: on outside production and the tests when no
+    # TELEGRAM_BOT_TOKEN is set; production refuses it (app/production.py).
+    TELEGRAM_DEV_CHAT = _env("TELEGRAM_DEV_CHAT")
+
     # Redis and Celery: without a broker, jobs run in-process (eager)
     REDIS_URL = _env("REDIS_URL")
     CELERY_BROKER_URL = _env("CELERY_BROKER_URL")

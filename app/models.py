@@ -1219,3 +1219,54 @@ class UserSession(Model):
 
     def __repr__(self) -> str:
         return self.device
+
+
+# ---------------------------------------------------------------------------------------------
+# Messenger bots (plugins such as plugins/telegram_bot)
+
+
+class MessengerLink(Model):
+    """A resident's cabinet linked to a chat with the portal's bot in a messenger: one chat per
+    user and messenger, one cabinet per chat. The bot shows only the user's own accounts
+    (app.services.messenger_links). ``notify_<topic>`` says which notices (NoticeTopic) also go
+    to the chat; ``state`` is the conversation in progress (awaiting a reading for a meter),
+    kept here rather than in the chat, and void after ``state_expires_at``."""
+
+    __tablename__ = "messenger_link"
+    __table_args__ = (
+        UniqueConstraint("messenger", "chat_id", name="uq_messenger_link_chat"),
+        UniqueConstraint("user_id", "messenger", name="uq_messenger_link_user"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    messenger: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(32))
+    linked_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    notify_bills: Mapped[bool] = mapped_column(Boolean, default=True,
+                                               server_default=text("true"))
+    notify_readings: Mapped[bool] = mapped_column(Boolean, default=True,
+                                                  server_default=text("true"))
+    notify_payments: Mapped[bool] = mapped_column(Boolean, default=True,
+                                                  server_default=text("true"))
+    state: Mapped[Optional[str]] = mapped_column(Text)
+    state_expires_at: Mapped[Optional[dt.datetime]] = Timestamp()
+
+    user: Mapped[PortalUser] = relationship()
+
+
+class MessengerLinkToken(Model):
+    """A one-time link that ties a chat to the cabinet that issued it (the bot's
+    ``/start <token>``): only the token's SHA-256 is kept, it expires, and it is spent by its
+    first use."""
+
+    __tablename__ = "messenger_link_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"),
+                                         index=True)
+    messenger: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = Timestamp(default=utcnow)
+    expires_at: Mapped[dt.datetime] = Timestamp()
+    used_at: Mapped[Optional[dt.datetime]] = Timestamp()

@@ -104,6 +104,10 @@ def problems(config: Mapping[str, Any], debug: bool = False) -> list[str]:
             "CELERY_BROKER_URL (redis://host:6379/1) и запустите worker. / CELERY_BROKER_URL is "
             "not set: background jobs would run inside a web request, be cut by gunicorn's "
             "timeout and lost on a restart; set it and run a Celery worker.")
+    if str(config.get("TELEGRAM_DEV_CHAT") or "").strip().lower() in {"1", "true", "yes", "on"}:
+        found.append("TELEGRAM_DEV_CHAT включает учебный чат с Telegram-ботом (/dev/telegram, "
+                     "без Telegram): уберите его. / TELEGRAM_DEV_CHAT turns the Telegram bot's "
+                     "development chat on: unset it.")
     if debug:
         found.append("Включён режим отладки: уберите FLASK_DEBUG. / Debug mode is on: unset "
                      "FLASK_DEBUG.")

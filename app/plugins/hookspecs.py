@@ -51,7 +51,7 @@ def register_otp_channels() -> list[OtpChannel]:
 @hookspec
 def register_notification_transports() -> list[NotificationTransport]:
     """Return a list of message transports (app.plugins.interfaces.NotificationTransport):
-    ``name``, ``channel`` ("email", "sms" or "push") and ``send(notice)`` for an
+    ``name``, ``channel`` ("email", "sms", "push" or "messenger") and ``send(notice)`` for an
     ``app.services.notify.Notice`` (to, subject, text, and for e-mail an optional ``html`` part
     and ``attachments``; SMS sends the text only; push sends to a subscription of
     app.services.push)."""

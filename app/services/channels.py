@@ -69,6 +69,8 @@ def init_app(app: Flask) -> None:
         chosen = choose(hook_call(), default_names(app.config, prefix), what, prefix)
         refuse_outbox_in_production(app.config, chosen, what)
         app.extensions[key] = chosen
+    app.extensions["messenger_transports"] = messengers(
+        hook.register_notification_transports())
     app.extensions["bulk_mailer"] = choose_mailer(hook.register_bulk_mailers(), app.config)
 
 
@@ -94,6 +96,23 @@ def bulk_mailer():
 def channel_for(kind: str) -> OtpChannel:
     """The channel that delivers codes to a phone ("sms") or an e-mail address ("email")."""
     return current_app.extensions["otp_channels"][kind]
+
+
+#: The ``channel`` of a transport to a chat linked to the portal's bot (app.services
+#: .messenger_links); optional, and used alongside e-mail and SMS rather than chosen by a setting.
+MESSENGER = "messenger"
+
+
+def messengers(offers: Iterable[list]) -> dict:
+    """The offered transports to linked chats, by name (the messenger: "telegram")."""
+    offered = offers_by_name.collect(offers, "notification transport", ChannelConfigError)
+    return {name: obj for name, obj in offered.items()
+            if getattr(obj, "channel", None) == MESSENGER}
+
+
+def messenger_transports() -> dict:
+    """The bots' transports of the running app, by messenger name (none: no bot configured)."""
+    return current_app.extensions.get("messenger_transports") or {}
 
 
 def transport_for(kind: str):

@@ -7,7 +7,8 @@ is in app.services.notice_events; the wordings in app.services.notice_wordings.
   app.services.push); the answers to a customer's own request go by e-mail to the requester
   whatever the topics (never to a placeholder address), and by SMS to the requester's phone
   when the wording has an SMS text. A push carries the notice's title and its short ``push``
-  line and opens the notice's link.
+  line and opens the notice's link. A resident who linked the portal's bot in a messenger
+  (app.services.messenger_links) chooses per topic whether the notice also goes to the chat.
 - Staff's wording that fails on real data falls back to the default rather than leave the
   customer uninformed.
 - What was told is journaled in ``notice_log`` under a unique (code, user, object) key, claimed
@@ -29,13 +30,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models import NoticeLog, PortalUser, PushSubscription, utcnow
-from app.services import notice_wordings, push
+from app.services import messenger_links, notice_wordings, push
 from app.services.notice_wordings import Letter
 from app.services.notify import send_notice
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TZ = "Europe/Moscow"
+#: What separates a letter's text from its footer (notice_wordings.compose).
+FOOTER_RULE = "\n\n--\n"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def topic_recipient(user: PortalUser, topic: str) -> Recipient:
 
 
 def wants_any(topic: str):
-    """SQL: the user takes notices on ``topic`` by at least one channel they can be reached on."""
+    """SQL: the user takes notices on ``topic`` by at least one channel they can be reached on
+    (a chat linked to the portal's bot among them)."""
     by_email = getattr(PortalUser, f"notify_{topic}_email")
     by_sms = getattr(PortalUser, f"notify_{topic}_sms")
     by_push = getattr(PortalUser, f"notify_{topic}_push")
@@ -87,7 +91,8 @@ def wants_any(topic: str):
     return and_(PortalUser.active.is_(True),
                 or_(and_(by_email.is_(True), PortalUser.email_is_placeholder.is_(False)),
                     and_(by_sms.is_(True), PortalUser.phone.isnot(None)),
-                    and_(by_push.is_(True), has_device)))
+                    and_(by_push.is_(True), has_device),
+                    messenger_links.wants(topic)))
 
 
 def not_told(code: str, key) -> Any:
@@ -150,6 +155,8 @@ def deliver(session: Session, code: str, batch: list[Outgoing],
     fallback = notice_wordings.default_wording(code)
     common = {"portal_url": portal_url(config), "supplier_phone": config.get("SUPPLIER_PHONE", "")}
     pushes: list[tuple[Outgoing, tuple[int, push.PushContent]]] = []
+    chats = messenger_links.chats(session, [out.recipient.user_id for out, _ in claimed],
+                                  notice_wordings.NOTICES[code].topic)
     for out, _log_ids in claimed:
         values = {**common, "name": out.recipient.name, **out.values}
         try:
@@ -170,6 +177,9 @@ def deliver(session: Session, code: str, batch: list[Outgoing],
         if out.recipient.phone and letter.sms:
             if send_notice("sms", out.recipient.phone, letter.subject, letter.sms):
                 out.channels.append("sms")
+        for messenger, chat_id in chats.get(out.recipient.user_id, ()):
+            if messenger_links.send(messenger, chat_id, letter.subject, chat_text(letter)):
+                out.channels.append(messenger)
         if out.recipient.push and out.recipient.user_id is not None:
             pushes.append((out, (out.recipient.user_id, push_content(code, letter, values))))
     for position in push.send(session, [notice for _, notice in pushes]):
@@ -185,6 +195,12 @@ def deliver(session: Session, code: str, batch: list[Outgoing],
                             .values(channels=channels))
     session.commit()
     return sum(1 for out, _ in claimed if out.channels)
+
+
+def chat_text(letter: Letter) -> str:
+    """The letter's plain text for a chat: without the e-mail's footer, which the chat's
+    own settings (the profile) replace."""
+    return letter.text.rsplit(FOOTER_RULE, 1)[0].strip()
 
 
 def push_content(code: str, letter: Letter, values: Mapping[str, Any]) -> push.PushContent:

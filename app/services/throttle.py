@@ -26,6 +26,9 @@ RULES = {
     "guest_reading": ("5 per hour", "20 per hour"),
     # Not failures: every message sent (per sender's e-mail or user, and per IP) counts.
     "feedback": ("5 per hour", "5 per hour"),
+    # A messenger bot's readings and account lookups, per user (every update comes from the
+    # messenger's servers, so no IP is given).
+    "bot_reading": ("10 per hour", "10 per hour"),
 }
 
 MESSAGES = {
@@ -36,6 +39,8 @@ MESSAGES = {
                      "{minutes} мин.",
     "feedback": "Слишком много обращений за короткое время. Попробуйте снова через "
                 "{minutes} мин. или позвоните в контактный центр.",
+    "bot_reading": "Слишком много попыток за короткое время. Попробуйте снова через {minutes} "
+                   "мин. или передайте показания в личном кабинете.",
 }
 
 

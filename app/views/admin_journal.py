@@ -54,6 +54,9 @@ AUDIT_ACTIONS = {
     "autopay.cap": "Изменён предел автоплатежа",
     "autopay.disabled": "Автоплатёж отключён",
     "autopay.card_removed": "Удалена сохранённая карта",
+    "messenger.link_issued": "Выдана ссылка для подключения Telegram-бота",
+    "messenger.linked": "Подключён Telegram-бот",
+    "messenger.unlinked": "Отключён Telegram-бот",
 }
 AUDIT_OBJECTS = {"user": "Пользователь", "account": "Лицевой счёт", "meter": "Прибор учёта",
                  "reading": "Показания", "payment": "Платёж", "period": "Расчётный период",

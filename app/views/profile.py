@@ -1,14 +1,15 @@
 """The resident's profile (/cabinet/profile/): name, phone and e-mail (confirmed by a code sent
 to the new contact), password, notices (by e-mail, SMS and push, with the devices that get
-push: app/views/push.py), the download of one's personal data, the withdrawal of the consent
-and where the resident is signed in (app/views/sessions.py). Views parse forms and call
-app.services.profile, app.services.push and app.services.sessions."""
+push: app/views/push.py), the messenger bot's block (a one-time link to link a chat, and
+unlinking: app.services.messenger_links), the download of one's personal data, the withdrawal
+of the consent and where the resident is signed in (app/views/sessions.py). Views parse forms
+and call app.services.profile, app.services.push and app.services.sessions."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 
-from flask import Response, flash, redirect, request, session, url_for
+from flask import Response, abort, flash, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
@@ -18,7 +19,7 @@ from wtforms.validators import DataRequired, Length
 from app.extensions import db
 from app.models import NoticeTopic
 from app.plugins import DeliveryError
-from app.services import otp, sessions
+from app.services import messenger_links, otp, sessions
 from app.services import profile as profile_service
 from app.services.auth import AuthError, Contact
 from app.services.throttle import Throttled
@@ -67,6 +68,11 @@ for _topic in NoticeTopic.values():
                 BooleanField(f"{NoticeTopic.label(_topic)}: {CHANNEL_NAMES[_channel]}"))
 
 
+for _topic in NoticeTopic.values():  # to the chats linked to the portal's bot
+    setattr(NotificationsForm, messenger_links.chat_field(_topic),
+            BooleanField(NoticeTopic.label(_topic)))
+
+
 class WithdrawForm(FlaskForm):
     confirm = BooleanField("Я понимаю, что личный кабинет будет закрыт и войти в него "
                            "больше не получится")
@@ -104,6 +110,7 @@ class ProfileView(BaseView):
     def index(self):
         return self._page("profile.html", "Профиль", settings=_notice_settings(),
                           topics=NoticeTopic.labels,
+                          messengers=messenger_links.messengers(db.session, current_user),
                           **sign_ins_context("ResidentSessionsView"))
 
     @expose("/name", methods=["GET", "POST"])
@@ -208,14 +215,40 @@ class ProfileView(BaseView):
     @entrance("ResidentAuthView.signin")
     @has_access
     def notifications(self):
-        form = NotificationsForm(data=_notice_settings())
+        chats = messenger_links.linked(db.session, current_user)
+        form = NotificationsForm(data={**_notice_settings(),
+                                       **messenger_links.chat_settings(chats)})
         if form.validate_on_submit():
+            messenger_links.set_chat_settings(db.session, chats, form.data)
             profile_service.set_notifications(db.session, current_user, form.data, _ip())
             flash("Настройки уведомлений сохранены.", "success")
             return redirect(url_for(".index"))
         return self._page("profile_notifications.html", "Уведомления", form=form,
-                          topics=NoticeTopic.labels,
+                          topics=NoticeTopic.labels, chats=[c.title for c in chats],
                           **page_context("ResidentPushView.off", urls_for("ResidentPushView")))
+
+    @expose("/messenger/<name>/link", methods=["POST"])
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def messenger_link(self, name: str):
+        """A one-time link to the bot (shown once, with its QR code): the token is not kept."""
+        if messenger_links.transport(name) is None:
+            abort(404)
+        try:
+            issued = messenger_links.issue_link(db.session, current_user, name, _ip())
+        except (messenger_links.LinkError, DeliveryError) as exc:
+            flash(str(exc), "danger")
+            return redirect(url_for(".index"))
+        return self._page("profile_messenger.html", "Подключение бота", link=issued)
+
+    @expose("/messenger/<name>/unlink", methods=["POST"])
+    @entrance("ResidentAuthView.signin")
+    @has_access
+    def messenger_unlink(self, name: str):
+        if messenger_links.unlink(db.session, current_user.id, name, by="profile", ip=_ip()):
+            flash("Бот отключён: он больше не отвечает в чате и не присылает уведомления.",
+                  "success")
+        return redirect(url_for(".index"))
 
     @expose("/export")
     @entrance("ResidentAuthView.signin")
