@@ -5,15 +5,20 @@ On a schema built by the migrations (on PostgreSQL the ledger partitioned by mon
 (one meter each, readings for the previous and the billed month, consumption spread over all
 three consumption ranges) and, before them, ``--history-months H``
 months of history (default 24): a reading, a charge, an invoice and a payment per account and
-month. On SQLite and, when it answers, on PostgreSQL, analysed (on PostgreSQL VACUUM ANALYZE)
+month, each history month then completed (its keys validated) as in a database in service.
+On SQLite and, when it answers, on PostgreSQL, analysed (on PostgreSQL VACUUM ANALYZE)
 as a database in service would be; then, on the same data, through the portal's engine and
 each with its commit, times
 
 - the baseline: one INSERT ... SELECT that computes the same charge lines (three ranges,
   amounts rounded once per line) into the charge table, and one that issues the invoices,
   the opening read as the run reads it (the last invoice, plus what was charged and paid
-  since) — both then removed, untimed; and
-- the portal's run (app.services.billing.run_period): charges and invoices,
+  since); on the partitioned ledger, where the month's tables are written without foreign
+  keys, then the month's keys added NOT VALID and validated by hand, as the run does — all
+  of it then removed, untimed; and
+- the portal's run (app.services.billing.run_period): charges and invoices, and its
+  completion (app.services.billing_runs.complete_period: the month's keys checked in one
+  pass),
 
 checks that both produced the same lines, totals and amounts due, and prints seconds and
 accounts per second. All of it twice, with no history and with H months of it: the run's cost
@@ -201,6 +206,21 @@ FROM (
 """
 
 
+def month_keys_by_hand(conn, validate: bool) -> None:
+    """The baseline's key check of the billed month on the partitioned ledger: its foreign
+    keys added NOT VALID and validated (one set-based pass each), or dropped again."""
+    from app.services import ledger_partitions as lp
+
+    for _table, partition, column, ref in lp.expected_keys(lp.existing(conn), PERIOD):
+        name = lp.key_name(partition, column)
+        if validate:
+            conn.execute(text(f"ALTER TABLE {partition} ADD CONSTRAINT {name} FOREIGN KEY "
+                              f"({column}) REFERENCES {ref} (id) NOT VALID"))
+            conn.execute(text(f"ALTER TABLE {partition} VALIDATE CONSTRAINT {name}"))
+        else:
+            conn.execute(text(f"ALTER TABLE {partition} DROP CONSTRAINT {name}"))
+
+
 def schema(url: str, engine, months: int) -> None:
     """The schema as `flask db upgrade` builds it (on PostgreSQL the ledger partitioned by
     month), with the monthly tables of the seeded history."""
@@ -228,7 +248,8 @@ def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, 
     import app.models  # noqa: F401  (the tables)
     from app import create_app
     from app.extensions import db
-    from app.services import billing
+    from app.services import billing, billing_runs, ledger_partitions
+    from app.services.periods import add_months
 
     engine = create_engine(url)
     if plain:
@@ -238,7 +259,12 @@ def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, 
     started = time.perf_counter()
     seed(engine, n)
     seed_history(engine, n, months)
+    for k in range(1, months + 1):
+        ledger_partitions.check_month(engine, add_months(PERIOD, -k))
     settle(engine)
+    with engine.connect() as conn:
+        checked = ledger_partitions.partitioned(conn) and not ledger_partitions.month_keys(
+            conn, PERIOD)
     engine.dispose()
     print(f"  seeded {n:,} accounts and {months} months of history in "
           f"{time.perf_counter() - started:.1f} s")
@@ -262,6 +288,10 @@ def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, 
             with db.engine.begin() as conn:
                 conn.execute(text(BASELINE), {"period": PERIOD, "previous": PREVIOUS})
                 conn.execute(invoices_sql, params)
+            inserted = time.perf_counter() - started
+            if checked:  # the month's tables were written without keys: check them now
+                with db.engine.begin() as conn:
+                    month_keys_by_hand(conn, validate=True)
             baseline = time.perf_counter() - started
             with db.engine.begin() as conn:
                 base_rows, base_total = conn.execute(text(
@@ -282,13 +312,16 @@ def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, 
                     for table in ("charge", "invoice"):
                         conn.execute(text(f"DELETE FROM {table} WHERE period = :p"),
                                      {"p": PERIOD})
+                if checked:  # the month open again for the run
+                    month_keys_by_hand(conn, validate=False)
             if conn.dialect.name == "postgresql" and months and plain:
                 with db.engine.connect().execution_options(
                         isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("VACUUM ANALYZE charge"))
                     conn.execute(text("VACUUM ANALYZE invoice"))
             print(f"  baseline INSERT ... SELECT: {baseline:.2f} s, {n / baseline:,.0f} "
-                  f"accounts/s, {base_rows:,} lines")
+                  f"accounts/s, {base_rows:,} lines"
+                  + (f" (keys validated after: {baseline - inserted:.2f} s)" if checked else ""))
 
             steps = []
 
@@ -300,7 +333,11 @@ def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, 
             result = billing.run_period(db.session, PERIOD, norm_kwh=100, estimate_months=3,
                                         due_day=10, today=dt.date(2026, 11, 30),
                                         progress=progress)
+            billed = time.perf_counter()
+            validated = billing_runs.complete_period(db.session, PERIOD)
             run = time.perf_counter() - started
+            keys_ok = (not checked or ledger_partitions.is_checked(db.session.connection(),
+                                                                    PERIOD))
             rows, total = db.session.execute(text(
                 "SELECT COUNT(*), SUM(amount) FROM charge WHERE period = :p"),
                 {"p": PERIOD}).one()
@@ -313,6 +350,11 @@ def measure(url: str, n: int, months: int, plain: bool = False) -> tuple[float, 
     print("  statements (#: seconds): " + ", ".join(f"#{i} {s:.2f}" for s, i in durations))
     print(f"  billing run (charges and invoices): {run:.2f} s, {n / run:,.0f} accounts/s, "
           f"{result.charges:,} lines, {result.invoices:,} invoices")
+    if checked:
+        print(f"  completion (the month's keys validated: {len(validated or [])}): "
+              f"{started + run - billed:.2f} s")
+    if not keys_ok:
+        raise SystemExit("the run left the month's keys unchecked")
     if rows != base_rows or round(float(total), 2) != round(float(base_total), 2) \
             or round(float(due), 2) != round(float(base_due), 2):
         raise SystemExit(f"the run and the baseline disagree: {rows} lines, {total} rub., "

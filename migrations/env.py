@@ -97,13 +97,15 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    # The ledger's monthly partitions on PostgreSQL are made by the portal, not by models.
-    from app.services.ledger_partitions import is_partition
+    # The ledger's monthly partitions on PostgreSQL are made by the portal, not by models,
+    # and so are their foreign keys (each month's table has its own, not the parent).
+    from app.services.ledger_partitions import compared, is_partition
 
     conf_args.setdefault(
         "include_name",
         lambda name, type_, _parents: not (type_ == "table" and is_partition(name)))
     connectable = get_engine()
+    conf_args.setdefault("include_object", compared(connectable.dialect.name))
 
     with connectable.connect() as connection:
         context.configure(

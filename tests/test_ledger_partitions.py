@@ -96,11 +96,26 @@ def test_the_migration_moves_the_rows_into_monthly_tables_and_back(postgres_url,
                 "INSERT INTO charge (account_id, period, kwh, amount, kind, created_at) VALUES "
                 "(1, '2026-12-01', 0, 1, 'adjustment', now()) RETURNING id")).scalar()
             assert new_id == 3
+            # The keys are each month's table's own (migration d6e8f0a2c4b6): the months
+            # holding rows, and the default table, have them; the parent and an empty month
+            # (open until its billing completes) do not.
+            keys = dict(conn.execute(text(
+                "SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid::regclass::text LIKE 'charge%'")).all())
+            assert keys == {f"charge_p{m}_{c}_fkey": True
+                            for m in ("2019_05", "2026_11", "default")
+                            for c in ("account_id", "meter_id")}
             with pytest.raises(Exception, match="foreign key"):
                 with conn.begin_nested():
                     conn.execute(text(
                         "INSERT INTO charge (account_id, period, kwh, amount, kind, created_at) "
-                        "VALUES (99, '2026-12-01', 0, 1, 'adjustment', now())"))
+                        "VALUES (99, '2026-11-01', 0, 1, 'adjustment', now())"))
+        downgrade(revision="c5d7f9b1e3a5")
+        with engine.begin() as conn:  # the keys back on the parent, every month's inherited
+            assert {r[0] for r in conn.execute(text(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conparentid = 0 "
+                "AND conrelid::regclass::text LIKE 'charge%'"))} == {
+                "charge_account_id_fkey", "charge_meter_id_fkey"}
         downgrade(revision="f6b2d8a4c1e7")
         with engine.begin() as conn:
             assert not ledger_partitions.partitioned(conn)

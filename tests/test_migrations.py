@@ -19,7 +19,7 @@ import app.models  # noqa: F401  (registers the tables)
 from app import MIGRATIONS_DIR, create_app
 from app.extensions import db
 from app.models import ExactMoney
-from app.services.ledger_partitions import is_partition
+from app.services.ledger_partitions import compared, is_partition
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PORTAL_TABLES = {t.name for t in Model.metadata.sorted_tables}
@@ -73,7 +73,8 @@ def schema_differences(engine) -> list:
     """What `flask db migrate` would generate: differences between the database and the models."""
     migrate_args = {"compare_type": True, "compare_server_default": False,
                     "include_name": lambda name, type_, _parents: not (
-                        type_ == "table" and is_partition(name))}
+                        type_ == "table" and is_partition(name)),
+                    "include_object": compared(engine.dialect.name)}
     with engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn, opts=migrate_args),
                                 Model.metadata)

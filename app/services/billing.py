@@ -23,14 +23,13 @@ go into the open period through the recalculation above.
 
 Where the time goes (bench/billing_run.py, PostgreSQL, 1,000,000 accounts and 2,000,000
 lines): about three quarters in writing the ledger itself, some 10 µs a row, and two thirds
-of that in the foreign-key checks (charge to account and to meter, invoice to account).
-They stay. Dropping them for the run and adding them back NOT VALID + VALIDATE would hold
-ACCESS EXCLUSIVE locks on personal_account and meter until the commit (every cabinet page
-would wait for the run), and VALIDATE would reread the whole ledger, all months of it, every
-time; dropping charge.meter_id's for good would leave the ledger's meter ids unchecked by
-the database. So the run saves elsewhere: the readings are read in one pass, each scratch
-table is written once and read by the next step, the lines are priced before they are
-written, and the invoices take their totals from the priced lines.
+of that in the foreign-key checks (charge to account and to meter, invoice to account). On
+PostgreSQL those keys are each month's table's own: a month still being billed has none, and
+its keys are validated in one pass over that month when its last branch is done
+(app.services.billing_runs.complete_period, ledger_partitions.check_month). Besides, the
+readings are read in one pass, each scratch table is written once and read by the next step,
+the lines are priced before they are written, and the invoices take their totals from the
+priced lines.
 """
 from __future__ import annotations
 

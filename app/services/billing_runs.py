@@ -3,7 +3,8 @@ so that branches are billed in parallel by as many Celery workers as there are, 
 branch is run again alone, and the period is complete when every branch is.
 
 From the back office each branch is a background job of its own (its progress on the jobs
-page); the command line bills the branches one after another in-process."""
+page); the command line bills the branches one after another in-process. When the last of
+them is done, complete_period checks the month's ledger keys in one pass (on PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,18 +14,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.models import BackgroundJob, Branch, PersonalAccount
-from app.services import background, billing
+from app.services import background, billing, ledger_partitions
 from app.services.billing_guards import (
     BillingError,
     check_future,
     check_sequence,
     check_window,
 )
-from app.services.periods import local_today
+from app.services.periods import add_months, local_today
 
 JOB_KIND = "billing.run"
 
@@ -103,7 +105,9 @@ def run_branches(session: Session, period: dt.date, config: Mapping[str, Any], *
                  progress: Callable[[Branch, int, int], None] | None = None,
                  ) -> list[BranchOutcome]:
     """Bill the branches one after another, each in its own transaction; a branch that fails
-    is reported and the others still run."""
+    is reported and the others still run. When none failed, the period is completed
+    (complete_period): a row with a broken key raises LedgerKeysError after the branches'
+    work is kept."""
     today = today or local_today(config)
     chosen = branches(session, branch)
     check_branches(session, period, today, config, force_reason, chosen)
@@ -119,6 +123,8 @@ def run_branches(session: Session, period: dt.date, config: Mapping[str, Any], *
             outcomes.append(BranchOutcome(one, None, str(error)))
         else:
             outcomes.append(BranchOutcome(one, result))
+    if all(outcome.result is not None for outcome in outcomes):
+        complete_period(session, period)
     return outcomes
 
 
@@ -140,7 +146,37 @@ def billing_job(session: Session, params: dict, progress) -> str:
                                 force_reason=params.get("force_reason"),
                                 branch_id=params.get("branch_id"), part=params.get("part", 0),
                                 parts=params.get("parts", 1), progress=progress)
+    complete_period(session, result.period)
     return summary(result)
+
+
+def billed_whole(session: Session, period: dt.date) -> bool:
+    """Whether every account a run of the period bills (active, opened before the month
+    ended) has its invoice for it: every branch and part is done, however they were run."""
+    return not session.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM personal_account a WHERE a.status = 'active' "
+        "AND a.opened_on < :end AND NOT EXISTS (SELECT 1 FROM invoice i "
+        "WHERE i.account_id = a.id AND i.period = :period))"),
+        {"period": period, "end": add_months(period, 1)}).scalar()
+
+
+def complete_period(session: Session, period: dt.date) -> list[str] | None:
+    """After a branch's run: if the period is now billed whole, check the month's ledger keys
+    in one set-based pass (ledger_partitions.check_month) and return the keys validated ([]
+    when they were already); None while branches remain, or off PostgreSQL. Decided by the
+    data, not by the jobs, so that the last of two branches finishing at once completes the
+    month whichever it is (each commits its rows before it looks). A broken key raises
+    LedgerKeysError naming the rows: the month stays incomplete, the branches' rows stay, and
+    running any branch of the period again (it bills nothing new) retries the check."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    whole = billed_whole(session, period)
+    if isinstance(bind, Engine):
+        session.commit()  # nothing of this session's may wait on the keys' locks
+    if not whole:
+        return None
+    return ledger_partitions.check_month(bind, period)
 
 
 @dataclass(frozen=True)
