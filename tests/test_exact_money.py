@@ -36,7 +36,8 @@ def test_money_columns_are_the_ledgers():
     assert {("charge", "amount"), ("invoice", "opening_balance"), ("invoice", "charged"),
             ("invoice", "paid"), ("invoice", "amount_due"), ("payment", "amount"),
             ("payment_order", "amount"), ("payment_order", "gateway_amount"),
-            ("mailing", "min_debt"), ("mailing_recipient", "debt")} == set(MONEY_COLUMNS)
+            ("mailing", "min_debt"), ("mailing_recipient", "debt"), ("autopay_setting", "cap"),
+            ("autopay_charge", "amount")} == set(MONEY_COLUMNS)
 
 
 def test_demo_ledger_and_a_billing_run_store_whole_kopecks(app, session):

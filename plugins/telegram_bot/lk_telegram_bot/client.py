@@ -3,7 +3,8 @@
 
 The portal's views and Celery tasks are synchronous, and python-telegram-bot is asyncio: each
 batch of calls runs in ``asyncio.run`` with a Bot and an HTTP client of its own, closed at the
-end, so nothing outlives its event loop and a forked web worker inherits no connection.
+end, so nothing outlives its event loop and a forked web worker inherits no connection (in a
+thread of its own when the calling thread already runs a loop).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -115,7 +117,14 @@ class TelegramClient:
             finally:
                 await request.shutdown()
 
-        return asyncio.run(go())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(go())
+        # A loop already runs in this thread (an async server, a test harness's): the calls
+        # get a thread and a loop of their own, and this one waits for them.
+        with ThreadPoolExecutor(max_workers=1) as apart:
+            return apart.submit(asyncio.run, go()).result()
 
     def perform(self, actions: Sequence[Action], *, strict: bool = False) -> int:
         """Send the actions in order; returns how many went out. A refusal is logged and the

@@ -3,6 +3,7 @@ answers read back from a loopback Bot API (lk_telegram_bot.testing) that python-
 talks to over real HTTP."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib.metadata
 from decimal import Decimal
@@ -157,6 +158,19 @@ def test_bots_username_asked_once_with_get_me(fake):
     with pytest.raises(DeliveryError, match="Telegram сейчас не отвечает"):
         TelegramClient("1:wrong-token", fake.url, timeout=5).username()
 
+
+
+def test_calls_work_from_a_thread_whose_loop_is_running(fake):
+    """Under an async server or a harness whose loop runs in the calling thread (Playwright's
+    sync API leaves one), the Bot API calls still go out, on a loop of their own."""
+    fake.reset()
+    client = TelegramClient(TOKEN, fake.url, timeout=5)
+
+    async def inside_a_running_loop():
+        return client.username()
+
+    assert asyncio.run(inside_a_running_loop()) == USERNAME
+    assert len(fake.of("getMe")) == 1
 
 # The webhook's checks ------------------------------------------------------------------------
 
