@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib.metadata
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 import lk_telegram_bot
@@ -19,6 +20,7 @@ from app.extensions import db
 from app.plugins import DeliveryError
 from app.services import ledger, messenger_links, notice_events
 from app.services.binding import bind_accounts
+from app.services.periods import local_today
 from app.services.sessions import token_hash
 from app.services.throttle import RULES
 from lk_telegram_bot import SECRET_HEADER, dialog, webhook_path
@@ -84,7 +86,8 @@ def say(client, text, chat=CHAT):
 
 def readings_of(meter_id):
     return db.session.scalars(select(m.Reading).where(
-        m.Reading.meter_id == meter_id, m.Reading.period == dt.date.today().replace(day=1))).all()
+        m.Reading.meter_id == meter_id,
+        m.Reading.period == local_today(current_app.config).replace(day=1))).all()
 
 
 # The plugin ----------------------------------------------------------------------------------
@@ -169,7 +172,10 @@ def test_calls_work_from_a_thread_whose_loop_is_running(fake):
     async def inside_a_running_loop():
         return client.username()
 
-    assert asyncio.run(inside_a_running_loop()) == USERNAME
+    # A thread of the test's own, where nothing else runs a loop (this one may: a browser
+    # test before it in the same worker leaves Playwright's).
+    with ThreadPoolExecutor(max_workers=1) as apart:
+        assert apart.submit(asyncio.run, inside_a_running_loop()).result() == USERNAME
     assert len(fake.of("getMe")) == 1
 
 # The webhook's checks ------------------------------------------------------------------------
@@ -355,7 +361,7 @@ def test_implausible_reading_needs_confirming_and_is_held(linked, client, fake):
 
 
 def test_closed_window_takes_no_reading(linked, portal, client, fake):
-    today = dt.date.today().day
+    today = local_today(portal.config).day  # the portal's day (Moscow), not the machine's
     portal.config["READING_WINDOW_FIRST_DAY"] = portal.config["READING_WINDOW_LAST_DAY"] = \
         today % 28 + 1
     press(client, "rd")
