@@ -4,6 +4,7 @@ tested (tests named ``test_hook_<hook name>``)."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import logging
 import re
@@ -254,10 +255,18 @@ def test_plugin_hooks_have_docstrings_docs_and_tests(hook):
     assert hookspecs()[hook], f"hook {hook} has no docstring in app/plugins/hookspecs.py"
     assert re.search(rf"^- `{hook}\(", plugin_guide(), re.M), \
         f"hook {hook} has no entry («- `{hook}(...)` — ...») in docs/plugins.md"
+    assert any(hook in name for name in hook_tests()), \
+        f"hook {hook} has no test_hook_{hook}* test"
+
+
+@functools.cache
+def hook_tests() -> frozenset[str]:
+    """The names of the suite's test_hook_* tests, the portal's and the plugins' (read once:
+    parsing every test file is most of this meta-test's time)."""
     test_files = [*ROOT.glob("tests/**/test_*.py"), *ROOT.glob("plugins/*/tests/test_*.py")]
-    tests = {node.name for path in test_files for node in ast.walk(ast.parse(path.read_text()))
-             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_")}
-    assert any(hook in name for name in tests), f"hook {hook} has no test_hook_{hook}* test"
+    return frozenset(node.name for path in test_files
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_"))
 
 
 # The interfaces (app.plugins.interfaces)
