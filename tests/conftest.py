@@ -300,7 +300,9 @@ def live_server(app, make_app, live_overrides):
 
     server_app = make_app(SERVER_NAME=None, WTF_CSRF_ENABLED=True, **live_overrides)
     server = make_server("127.0.0.1", 0, server_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    # shutdown() waits up to one poll: 0.05 s, not the default half second per test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="live-server", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
