@@ -81,12 +81,13 @@ def _statements(dialect: str, branch: bool = False, parts: int = 1) -> list[str]
     return [
         # Accounts to bill: active, not yet invoiced for the period; and for those invoiced
         # the month before (nearly all), that invoice (``since``), whose opening balance is
-        # carried. The others (never invoiced, or not last month) have their opening summed
-        # over their whole history.
+        # carried (kept here: joined again later on a column rather than the constant month,
+        # PostgreSQL would read every month's invoices). The others (never invoiced, or not
+        # last month) have their opening summed over their whole history.
         f"""CREATE TEMP TABLE bill_accounts AS
         SELECT a.id AS account_id, a.tariff_group_id,
           CASE WHEN a.large_family = :yes THEN 0 ELSE a.tariff_group_id END AS scheme,
-          li.period AS since, li.issued_at AS since_issued
+          li.period AS since, li.issued_at AS since_issued, li.opening_balance AS since_opening
         FROM personal_account a
         LEFT JOIN invoice li ON li.account_id = a.id AND li.period = :prev_period
         WHERE a.status = 'active' AND a.opened_on < :end_date {one_branch}
@@ -413,13 +414,13 @@ def invoice_statement(dialect: str) -> str:
           {_money(dialect, 'opening')}, {_money(dialect, 'charged')}, {_money(dialect, 'paid')},
           {_money(dialect, 'opening + charged - paid')}, :due, :now
         FROM (SELECT b.account_id,
-                COALESCE(li.opening_balance, 0) + COALESCE(ch.before, 0)
+                CASE WHEN b.since IS NULL THEN 0 ELSE COALESCE(b.since_opening, 0) END
+                  + COALESCE(ch.before, 0)
                   - COALESCE(pay.before, 0) AS opening,
                 COALESCE(ch.now, 0) + COALESCE({_value(dialect, 'l.kopecks', 2)}, 0)
                   AS charged,
                 COALESCE(pay.now, 0) AS paid
               FROM bill_accounts b
-              LEFT JOIN invoice li ON li.account_id = b.account_id AND li.period = b.since
               LEFT JOIN {lines} l ON l.account_id = b.account_id
               LEFT JOIN bill_charged ch ON ch.account_id = b.account_id
               LEFT JOIN bill_paid pay ON pay.account_id = b.account_id) totals"""
