@@ -304,6 +304,34 @@ def test_application_status_goes_to_the_requester_whatever_the_topics(
     assert "Причина: Нет выписки из ЕГРН" in outbox.sms(applicant.phone)[-1]["text"]
 
 
+def test_application_status_names_what_was_applied_for(session, two_branches, make_user_fn,
+                                                       outbox):
+    """A verification application's notice speaks of the meter, a contract's of the contract
+    and its kind: neither is called the other."""
+    krd, _ = two_branches
+    applicant = make_user_fn("applicant", "Resident", kind="resident", phone="+79185550009")
+    contract = m.ContractApplication(user_id=applicant.id, branch_id=krd.branch_id,
+                                     kind="new_owner", applicant_name="Петров П. П.",
+                                     address="ул. Мира, 1")
+    meter = m.ContractApplication(user_id=applicant.id, branch_id=krd.branch_id,
+                                  kind="verification", applicant_name="Петров П. П.",
+                                  address="ул. Мира, 1")
+    session.add_all([contract, meter])
+    session.commit()
+
+    for application in (contract, meter):
+        applications.change_status(session, application.id, "in_review", actor_id=None)
+        applications.change_status(session, application.id, "approved", actor_id=None)
+    _, about_contract, _, about_meter = outbox.emails(applicant.email)
+    assert ("на заключение договора энергоснабжения (Смена собственника): одобрена"
+            in about_contract["text"])
+    assert "для подписания договора" in about_contract["text"]
+    assert "на поверку или замену прибора учёта: одобрена" in about_meter["text"]
+    assert "заключение договора" not in about_meter["text"]
+    assert "подписания договора" not in about_meter["text"]
+    assert "на поверку счётчика" in outbox.sms(applicant.phone)[-1]["text"]
+
+
 def test_act_ready_mails_the_requester_with_the_act(session, two_branches, make_user_fn,
                                                    outbox):
     krd, nvr = two_branches

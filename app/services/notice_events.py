@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     AccountBinding,
+    ApplicationKind,
     ApplicationStatus,
     ContractApplication,
     Invoice,
@@ -355,6 +356,8 @@ def application_status_changed(session: Session, application_id: int,
     return deliver(session, "application_status", [Outgoing(
         recipient, [f"application:{application.id}:{status}"], {
             "number": application.id, "status": ApplicationStatus.label(status).lower(),
+            "kind": ApplicationKind.label(application.kind),
+            "verification": application.kind == verification.APPLICATION_KIND,
             "approved": status == "approved", "rejected": status == "rejected",
             "reason": application.staff_comment or "",
             "link": (f"{portal_url(config)}/cabinet/applications/{application.id}"
