@@ -515,3 +515,29 @@ def test_a_failed_seed_leaves_nothing_behind(app, session, monkeypatch):
     assert _schema(session) == before
     monkeypatch.undo()
     assert demo.seed(session, accounts=3, organizations=1).loaded
+
+
+def test_on_postgresql_the_months_keep_their_indexes_and_are_complete(seeded, session):
+    """The fast load drops the ledger's indexes and builds them again: on the partitioned
+    ledger every month's table gets them back (not only the parent, invalid); and each seeded
+    month is complete, its keys validated, as a month billed in service is."""
+    from sqlalchemy import text
+
+    from app.services import ledger_partitions
+
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or not ledger_partitions.partitioned(connection):
+        pytest.skip("the ledger is partitioned on PostgreSQL only")
+    months = session.scalars(select(m.Invoice.period).distinct()).all()
+    assert len(months) >= 12
+    for month in months:
+        tables = [ledger_partitions.partition_name(t, month) for t in ("charge", "invoice")]
+        indexed = connection.execute(text(
+            "SELECT tablename, COUNT(*) FROM pg_indexes WHERE tablename = ANY(:t) "
+            "GROUP BY tablename"), {"t": tables}).all()
+        assert dict(indexed) == {tables[0]: 3, tables[1]: 4}, (month, indexed)
+        assert ledger_partitions.is_checked(connection, month), month
+    invalid = connection.execute(text(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE NOT i.indisvalid")).scalars().all()
+    assert invalid == []

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import models as m
-from app.services import audit
+from app.services import audit, ledger_partitions
 from app.services.demo_bulk import BulkWriter, Pipeline, fast_load, sync_sequences
 from app.services.demo_ledger import (
     MONTHS,
@@ -104,6 +104,8 @@ def seed(
     try:
         ctx, fake = _prepare(session, seed, periods, due_day)
         connection = ctx.writer.connection
+        # Each billed month into its own ledger tables (PostgreSQL), not the default one.
+        ledger_partitions.ensure_months(connection, periods[1:])
         with fast_load(connection), Pipeline(ctx.writer) as pipeline:
             business = add_organizations(ctx, fake, organizations)
             total = accounts + len(business)
@@ -120,6 +122,8 @@ def seed(
             pipeline.put(build_chunk(ctx, business))
         sync_sequences(connection, ("premises", "personal_account", "meter", "organization",
                                      "contract"))
+        for period in periods[1:]:  # billed months, complete as in service: keys validated
+            ledger_partitions.check_month(connection, period)
         audit.record(session, SEED_ACTION, object_type="demo",  # commits
                      details={"accounts": accounts, "organizations": organizations,
                               "seed": seed, "periods": f"{periods[1]:%m.%Y}-{last:%m.%Y}"})

@@ -158,7 +158,10 @@ class fast_load:  # noqa: N801 - used as a context manager
         c = self.connection
         if exc_type is None:
             for _, statement in self.indexes:
-                c.exec_driver_sql(statement)
+                # A partitioned table's index is defined ON ONLY the parent: built that way
+                # again it would cover no month's table (and stay invalid); ON builds it on
+                # every month's table too.
+                c.exec_driver_sql(statement.replace(" ON ONLY ", " ON ", 1))
             for table, name, definition in self.foreign_keys:
                 c.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
             if c.dialect.name == "postgresql":  # the planner knows nothing of the new rows yet
