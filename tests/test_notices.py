@@ -326,7 +326,8 @@ def test_application_status_names_what_was_applied_for(session, two_branches, ma
     assert ("на заключение договора энергоснабжения (Смена собственника): одобрена"
             in about_contract["text"])
     assert "для подписания договора" in about_contract["text"]
-    assert "на поверку или замену прибора учёта: одобрена" in about_meter["text"]
+    assert "на поверку или замену прибора учёта: одобрена.\n" in about_meter["text"]
+    assert "(Смена собственника): одобрена.\n" in about_contract["text"]
     assert "заключение договора" not in about_meter["text"]
     assert "подписания договора" not in about_meter["text"]
     assert "на поверку счётчика" in outbox.sms(applicant.phone)[-1]["text"]
