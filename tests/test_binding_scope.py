@@ -299,3 +299,47 @@ def test_the_demo_resident_gets_households_only(session, two_branches):
     krd, nvr = two_branches
     assert set(demo_logins._resident_accounts(session)) == {krd.ids["PersonalAccount"],
                                                      nvr.ids["PersonalAccount"]}
+
+
+# Without signing in: a company's readings and payments are behind its login
+
+
+def test_guest_readings_of_an_organizations_meter_are_sent_to_its_cabinet(client, session,
+                                                                         two_branches):
+    """The right pair of a company's meter opens no form: its readings are the organization's
+    to give, signed in. The refusal is not a failed guess, and nothing is saved."""
+    krd, _nvr = two_branches
+    readings = select(func.count(m.Reading.id)).join(m.Meter).where(
+        m.Meter.account_id == krd.ids["OrganizationAccount"])
+    before = session.scalar(readings)
+    allowed = int(RULES["guest_reading"][0].split()[0])
+    for _ in range(allowed + 1):
+        page = client.post("/readings/", data={"account": "231000000001",
+                                               "serial": "org-krd-1"})
+        assert page.status_code == 200
+        text = page.get_data(as_text=True).replace("&#34;", '"')
+        assert ("Лицевой счёт 231000000001 оформлен на организацию по договору № Д-krd-1. "
+                "Показания по нему передаются в кабинете организации: войдите на странице "
+                f"{BUSINESS_LOGIN}.") in text
+        assert company_in(text) == ["231000000001"]
+    assert client.get("/readings/meter").location.endswith("/readings/")
+    household = client.post("/readings/", data={"account": "230000000001",
+                                                "serial": "SN-KRD-1"})
+    assert household.status_code == 302 and household.location.endswith("/readings/meter")
+    assert session.scalar(readings) == before
+
+
+def test_guest_payment_of_an_organizations_account_is_refused_with_where_to_pay(
+        client, session, two_branches):
+    """No check page with the company's debt, no order: a company pays by its bill's bank
+    details and sees its debt in its cabinet."""
+    page = client.post("/pay/", data={"account": "2310 0000 0001", "amount": "100",
+                                      "contact": "buh@romashka.ru"})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True).replace("\u00a0", " ")
+    assert ("Лицевой счёт 231000000001 оформлен на организацию по договору № Д-krd-1. Его "
+            "оплачивают по реквизитам из счёта; начисления и платежи — в кабинете организации: "
+            f"войдите на странице {BUSINESS_LOGIN}.") in text
+    assert "882,00" not in text and "Северная" not in text
+    assert client.get("/pay/check").location.endswith("/pay/")
+    assert not session.scalar(select(func.count(m.PaymentOrder.id)))

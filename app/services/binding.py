@@ -3,7 +3,8 @@ the paper bill: the account number and the serial number of one of its meters. A
 gets one generic answer, and failures are throttled per user and per IP, so nobody binds a
 stranger's account by guessing numbers. An account on an organization's contract is never
 bound to a resident (app.services.accounts.open_to_residents): the right pair is told where
-that account lives, the organizations' cabinet."""
+that account lives, the organizations' cabinet. The same pair lets a visitor give a
+household meter's readings without signing in (``guest_meter``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -117,3 +118,38 @@ def unbind_account(session: Session, user_id: int, account_id: int, ip: str | No
                      object_id=account_id, ip=ip, commit=False)
     session.commit()
     return bool(deleted)
+
+
+GUEST_NOT_FOUND = ("Не нашли счётчик с таким номером на этом лицевом счёте. Проверьте номер "
+                   "счёта и заводской номер счётчика по квитанции.")
+#: A right pair of an organization's account: its readings are the organization's to give.
+GUEST_ORGANIZATION = ("Лицевой счёт {number} оформлен на организацию по договору № {contract}. "
+                      "Показания по нему передаются в кабинете организации: войдите на "
+                      "странице {login}.")
+
+
+def guest_meter(session: Session, number: str, serial: str, ip: str | None) -> Meter:
+    """Readings without signing in: the bill's account number and meter serial prove the
+    visitor holds the bill. Wrong pairs are throttled per account number and per IP, and get
+    one generic answer. A household's meters only: an organization gives its readings in its
+    own cabinet, behind its login (app.services.accounts.open_to_residents)."""
+    number, serial = clean_number(number), clean_serial(serial)
+    if not number or not serial:
+        raise BindingError("Укажите номер лицевого счёта и заводской номер счётчика.")
+    attempts = guard("guest_reading")
+    attempts.check(number, ip)
+    found = session.execute(
+        select(Meter, accounts.organization_contract_number())
+        .join(PersonalAccount, Meter.account_id == PersonalAccount.id)
+        .where(PersonalAccount.number == number, func.upper(Meter.serial) == serial,
+               PersonalAccount.status == "active", Meter.active.is_(True))
+    ).first()
+    if found is None:
+        attempts.failed(number, ip)
+        audit.record(session, "reading.guest_refused", ip=ip)
+        raise BindingError(GUEST_NOT_FOUND)
+    meter, contract = found
+    if contract is not None:
+        raise BindingError(GUEST_ORGANIZATION.format(number=number, contract=contract,
+                                                     login=BUSINESS_LOGIN))
+    return meter

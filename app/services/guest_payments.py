@@ -7,7 +7,8 @@ own path — order, notification, status fetched from the gateway, the condition
 and is credited exactly once. A found account shows its street and debt to whoever typed
 its number, so every look-up counts against the visitor's IP address, found or not, under
 the per-IP limit of readings without signing in; an unknown, closed or mistyped number gets
-one answer after the same work.
+one answer after the same work. An organization's account is not paid here: its debt is shown
+behind the organization's login, and it is paid by the bank details on its bill.
 """
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ from sqlalchemy.orm import Session
 from app.models import PersonalAccount, Premises
 from app.services import accounts, audit, payment_states
 from app.services.auth import AuthError, parse_contact
-from app.services.binding import clean_number
+from app.services.binding import BUSINESS_LOGIN, clean_number
 from app.services.throttle import RULES, guard
 
 #: The per-IP limit of readings without signing in, on counters of this page's own.
 IP_LIMIT = parse(RULES["guest_reading"][1])
 NOT_FOUND = ("Не нашли действующий лицевой счёт с таким номером. Проверьте номер по "
              "квитанции.")
+#: An organization's account: paid by the bill's bank details, its debt shown behind its login.
+ORGANIZATION = ("Лицевой счёт {number} оформлен на организацию по договору № {contract}. "
+                "Его оплачивают по реквизитам из счёта; начисления и платежи — в кабинете "
+                "организации: войдите на странице {login}.")
 THROTTLED = ("Слишком много попыток за короткое время. Попробуйте снова через {minutes} мин. "
              "или войдите в личный кабинет.")
 CONTACT_HINT = ("Укажите электронную почту (например, ivanov@mail.ru) или номер мобильного "
@@ -131,22 +136,28 @@ def look_up(session: Session, number: str | None, amount: str | None, contact: s
         raise InvalidForm(errors)
     _count(ip)
     number = clean_number(number)
-    account_id = session.execute(select(PersonalAccount.id).where(
-        PersonalAccount.number == number, PersonalAccount.status == "active")
-    ).scalar_one_or_none()
-    if account_id is None:
+    found = session.execute(select(PersonalAccount.id, accounts.organization_contract_number())
+                            .where(PersonalAccount.number == number,
+                                   PersonalAccount.status == "active")).first()
+    if found is None:
         audit.record(session, "payment.guest_not_found", object_type="payment", ip=ip)
         raise InvalidForm({"account": NOT_FOUND})
+    account_id, contract = found
+    if contract is not None:
+        raise InvalidForm({"account": ORGANIZATION.format(number=number, contract=contract,
+                                                          login=BUSINESS_LOGIN)})
     return Draft(account_id, number, value, customer)
 
 
 def check(session: Session, draft: Draft) -> Check | None:
-    """Step 2's facts in one statement; None when the account is no longer open."""
+    """Step 2's facts in one statement; None when the account is no longer open, or no
+    longer a household's."""
     balance = next(c for c in accounts.summary_columns() if c.name == "balance")
     row = session.execute(
         select(Premises.locality, Premises.street, balance).select_from(PersonalAccount)
         .join(Premises, PersonalAccount.premises_id == Premises.id)
-        .where(PersonalAccount.id == draft.account_id, PersonalAccount.status == "active")
+        .where(PersonalAccount.id == draft.account_id, PersonalAccount.status == "active",
+               accounts.open_to_residents())
     ).first()
     return None if row is None else Check(masked_address(row), row.balance)
 

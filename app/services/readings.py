@@ -23,14 +23,12 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Invoice, Meter, PersonalAccount, Reading
+from app.models import Invoice, Meter, Reading
 from app.services import audit, verification
-from app.services.ids import clean_number, clean_serial
 from app.services.periods import add_months
 from app.services.reading_checks import HELD, MAX_DIGITS, Doubt, Limits, doubts, reading_day
 from app.services.reading_checks import review_note as held_note
 from app.services.scoping import branch_condition
-from app.services.throttle import guard
 
 ZONES = ("t1", "t2", "t3")
 ZONE_LABELS = {
@@ -311,31 +309,6 @@ def assess_meters(session: Session, meters: list[Meter], raw: dict[int, dict[str
                 raise
             raise ReadingError(f"Счётчик № {meter.serial}. {error}") from None
     return results
-
-
-GUEST_NOT_FOUND = ("Не нашли счётчик с таким номером на этом лицевом счёте. Проверьте номер "
-                   "счёта и заводской номер счётчика по квитанции.")
-
-
-def meter_for_guest(session: Session, number: str, serial: str, ip: str | None) -> Meter:
-    """Readings without signing in: the bill's account number and meter serial prove the
-    visitor holds the bill. Wrong pairs are throttled per account number and per IP, and get
-    one generic answer."""
-    number, serial = clean_number(number), clean_serial(serial)
-    if not number or not serial:
-        raise ReadingError("Укажите номер лицевого счёта и заводской номер счётчика.")
-    attempts = guard("guest_reading")
-    attempts.check(number, ip)
-    meter = session.execute(
-        select(Meter).join(PersonalAccount, Meter.account_id == PersonalAccount.id)
-        .where(PersonalAccount.number == number, func.upper(Meter.serial) == serial,
-               PersonalAccount.status == "active", Meter.active.is_(True))
-    ).scalar_one_or_none()
-    if meter is None:
-        attempts.failed(number, ip)
-        audit.record(session, "reading.guest_refused", ip=ip)
-        raise ReadingError(GUEST_NOT_FOUND)
-    return meter
 
 
 def submit_all(session: Session, meters: list[Meter], assessments: list[Assessment], *,

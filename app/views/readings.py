@@ -24,7 +24,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import Meter, PersonalAccount
-from app.services import accounts, readings, tariffs, verification
+from app.services import accounts, binding, readings, tariffs, verification
 from app.services.throttle import Throttled
 from app.views.formats import energy, local_today, rubles
 
@@ -183,10 +183,9 @@ class GuestReadingView(BaseView):
     def start(self):
         if request.method == "POST":
             try:
-                meter = readings.meter_for_guest(db.session, request.form.get("account", ""),
-                                                 request.form.get("serial", ""),
-                                                 request.remote_addr)
-            except (readings.ReadingError, Throttled) as error:
+                meter = binding.guest_meter(db.session, request.form.get("account", ""),
+                                            request.form.get("serial", ""), request.remote_addr)
+            except (binding.BindingError, Throttled) as error:
                 flash(str(error), "danger")
             else:
                 session[GUEST_METER_KEY] = meter.id
