@@ -128,6 +128,7 @@ class ReadingSource(Choices):
     labels = {
         "web": "Личный кабинет",
         "app": "Мобильное приложение",
+        "bot": "Чат-бот",
         "staff": "Сотрудник",
         "controller": "Контролёр",
         "import": "Загрузка",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import secrets
 import sqlite3
 
@@ -12,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_appbuilder import Model
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import CheckConstraint, inspect
 from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401  (registers the tables)
@@ -80,6 +81,23 @@ def schema_differences(engine) -> list:
                                 Model.metadata)
 
 
+def check_differences(engine) -> list[tuple[str, str]]:
+    """(table, constraint) of every named CHECK constraint of the models whose quoted values
+    (a Choices list: a source, a kind, a status) the database does not hold exactly; alembic's
+    comparison does not look at CHECK constraints."""
+    inspector = inspect(engine)
+    differences = []
+    for table in Model.metadata.sorted_tables:
+        held = {c["name"]: set(re.findall(r"'([^']*)'", c["sqltext"]))
+                for c in inspector.get_check_constraints(table.name)}
+        for constraint in table.constraints:
+            if isinstance(constraint, CheckConstraint) and isinstance(constraint.name, str):
+                wanted = set(re.findall(r"'([^']*)'", str(constraint.sqltext)))
+                if held.get(constraint.name) != wanted:
+                    differences.append((table.name, constraint.name))
+    return differences
+
+
 def tables(engine) -> set[str]:
     """The tables, the ledger's monthly partitions on PostgreSQL aside."""
     return {name for name in inspect(engine).get_table_names() if not is_partition(name)}
@@ -95,6 +113,7 @@ def round_trip(url: str, tmp_path) -> None:
         upgrade()
         assert tables(engine) == PORTAL_TABLES | {"alembic_version"}
         assert schema_differences(engine) == []
+        assert check_differences(engine) == []
 
         downgrade(revision="base")
         assert tables(engine) - {"alembic_version"} == set()
@@ -131,6 +150,27 @@ def test_a_schema_drift_is_caught(sqlite_url, tmp_path):
         assert [(d[0], d[1].name) for d in diffs] == [("add_index", "ix_audit_at")]
         db.engine.dispose()
 
+
+def test_a_choices_list_behind_the_models_is_caught(sqlite_url, tmp_path, capfd):
+    """The CHECK comparison is not vacuous: the schema before the bot's reading source lacks
+    it; the migration adds it, and its downgrade refuses while a bot's reading exists."""
+    flask_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": sqlite_url,
+                            "DEV_OUTBOX_DIR": str(tmp_path / "outbox")})
+    with flask_app.app_context():
+        upgrade(revision="d6e8f0a2c4b6")
+        assert check_differences(db.engine) == [("reading", "ck_reading_source")]
+        upgrade(revision="a9c1e3f5b7d8")
+        assert check_differences(db.engine) == []
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            conn.exec_driver_sql(
+                "INSERT INTO reading (meter_id, period, source, status, t1, submitted_at) "
+                "VALUES (1, '2026-11-01', 'bot', 'accepted', 1, '2026-11-20 10:00:00')")
+        with pytest.raises(SystemExit):  # flask_migrate's way of reporting a refusal
+            downgrade(revision="d6e8f0a2c4b6")
+        assert "1 readings from the bot exist" in capfd.readouterr().err
+        assert check_differences(db.engine) == []
+        db.engine.dispose()
 
 
 def _migration(filename: str):

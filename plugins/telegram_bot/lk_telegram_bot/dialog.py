@@ -34,8 +34,8 @@ from app.views.readings import CONFIRM_TEXT, accepted_message
 from lk_telegram_bot.client import Action, Button, CallbackAnswer, Document, Reply
 
 MESSENGER = "telegram"
-#: The reading source: the resident's own submission by the cabinet's rules.
-SOURCE = "web"
+#: The reading source: the resident's own submission, by the cabinet's rules, in the chat.
+SOURCE = "bot"
 #: Accounts shown one message each (the rest: in the cabinet).
 ACCOUNTS_SHOWN = 10
 

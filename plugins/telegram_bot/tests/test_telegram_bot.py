@@ -332,8 +332,8 @@ def test_reading_checked_then_saved_on_confirm(linked, client, fake):
     press(client, "ok")
     assert fake.texts()[-1] == "Показания приняты."
     [reading] = readings_of(linked.meter)
-    assert (reading.t1, reading.status, reading.submitted_by_id) == \
-        (Decimal("1334"), "accepted", linked.owner.id)
+    assert (reading.t1, reading.status, reading.submitted_by_id, reading.source) == \
+        (Decimal("1334"), "accepted", linked.owner.id, "bot")
     press(client, "ok")  # pressed again: the step is over, nothing more is saved
     assert fake.texts()[-1] == dialog.EXPIRED_STEP
     assert len(readings_of(linked.meter)) == 1
