@@ -4,11 +4,12 @@ month's own table; a month made later takes its rows out of the default table.""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal as D
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, func, select, text
 
 from app import create_app
 from app import models as m
@@ -142,3 +143,53 @@ def test_a_run_makes_its_months_tables_before_it_starts(on_postgres, session, tw
     assert {r[0] for r in where(connection, "charge", "period") if r[1] == august} == {
         "charge_p2025_08"}
     assert {"charge_p2025_10", "invoice_p2025_10"} <= ledger_partitions.existing(connection)
+
+
+def bill_noting_the_runs_server_process(session, period) -> set[int]:
+    """Bill ``period``; the server process ids of the connections that made the scratch
+    table."""
+    runners: set[int] = set()
+
+    def note_runner(conn, _cursor, statement, *_args):
+        if "CREATE TEMP TABLE BILL_ACCOUNTS" in statement.upper():
+            runners.add(conn.connection.dbapi_connection.info.backend_pid)
+
+    event.listen(db.engine, "before_cursor_execute", note_runner)
+    try:
+        billing.run_period(session, period, norm_kwh=100, estimate_months=3, due_day=10,
+                           today=dt.date(2026, 11, 30))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note_runner)
+    return runners
+
+
+@pytest.mark.committed  # the run's own connections, not a test's outer one
+def test_the_runs_connection_with_its_scratch_buffers_is_closed_not_pooled(
+        on_postgres, session, two_branches):
+    """The run's server process holds up to TEMP_BUFFERS of local buffers while it lives: its
+    connection is closed when the run's transaction ends, not kept idle in the pool."""
+    [runner] = bill_noting_the_runs_server_process(session, NOV)
+    alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+    for _ in range(50):  # a closed connection's server process exits a moment later
+        if not session.execute(alive, {"pid": runner}).scalar_one():
+            break
+        time.sleep(0.02)
+    assert not session.execute(alive, {"pid": runner}).scalar_one()
+    assert session.execute(select(func.count()).select_from(m.Invoice)
+                           .where(m.Invoice.period == NOV)).scalar_one() > 0
+
+
+@pytest.mark.committed
+def test_a_connection_that_used_a_temporary_table_still_bills(on_postgres, session,
+                                                              two_branches):
+    """temp_buffers cannot be changed once a connection has used a temporary table (as
+    ledger_partitions does, moving a month's rows): the run goes on with the buffers it has
+    instead of failing."""
+    db.engine.dispose()  # the pool's one idle connection will be the one below
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("CREATE TEMP TABLE earlier AS SELECT 1 AS x")
+        used = connection.connection.dbapi_connection.info.backend_pid
+        connection.commit()
+    assert bill_noting_the_runs_server_process(session, NOV) == {used}
+    assert session.execute(select(func.count()).select_from(m.Invoice)
+                           .where(m.Invoice.period == NOV)).scalar_one() > 0

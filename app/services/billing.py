@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Date, DateTime
 
@@ -174,8 +175,11 @@ def _tuned(connection):
     that the readings are grouped in index order rather than in a hash of arrays; and memory
     for the scratch tables (temp_buffers, 8 MB by default: a million accounts' scratch tables
     went through temporary files, which compete for the page cache with the ledger). That one
-    takes effect only in a connection that has not used a temporary table yet, and the
-    connection keeps the buffers while it lives. SQLite:
+    can be set only in a connection that has not used a temporary table yet (else the run
+    goes on with the buffers it has), and the server
+    process keeps the buffers while the connection lives: so the connection leaves the pool
+    and is closed when the run's transaction ends, rather than idle in a worker's pool
+    holding up to that much of the server's memory. SQLite:
     page caches for the run's working set, of the database and of its scratch tables (2 MB
     each by default: the rest went through the file system); and the write lock taken first
     (BEGIN IMMEDIATE), waiting up to ten minutes for another branch's run to commit: taken
@@ -184,7 +188,12 @@ def _tuned(connection):
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL jit = off"))
         connection.execute(text("SET LOCAL work_mem = '128MB'"))
-        connection.execute(text(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'"))
+        try:
+            with connection.begin_nested():
+                connection.execute(text(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'"))
+        except DataError:
+            pass  # the connection has used a temporary table (ledger_partitions): 8 MB then
+        connection.detach()
         yield
         return
     schemas = ("main", "temp")
