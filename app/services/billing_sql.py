@@ -367,9 +367,15 @@ def _movement_statements(dialect: str) -> list[str]:
     ledger whatever its length. Any other: its whole history, through its account's index
     (CROSS JOIN keeps SQLite's planner from scanning the period index over all history for
     them instead). A payment is dated by paid_at (created_at when it has none, as the
-    cabinet dates it) in the portal's time zone's months."""
+    cabinet dates it) in the portal's time zone's months.
+
+    PostgreSQL groups them by sorting, not in a hash table: a hash of two numeric sums per
+    account takes some 800 bytes each (80 MB for 100,000 accounts, past the run's work_mem at
+    a million, where it spilled to disk), and sorting the month's rows halved the time."""
     when = "COALESCE(p.paid_at, p.created_at)"
-    return [
+    hash_off, hash_on = (["SET LOCAL enable_hashagg = off"], ["SET LOCAL enable_hashagg = on"]) \
+        if dialect == "postgresql" else ([], [])
+    return hash_off + [
         """CREATE TEMP TABLE bill_charged AS
         SELECT account_id,
           SUM(CASE WHEN period < :period THEN amount END) AS before,
@@ -398,7 +404,7 @@ def _movement_statements(dialect: str) -> list[str]:
               WHERE p.account_id = b.account_id AND b.since IS NULL
                 AND {when} < :end AND p.status = 'succeeded') moved
         GROUP BY account_id""",
-    ]
+    ] + hash_on
 
 
 def invoice_statement(dialect: str) -> str:
