@@ -23,8 +23,9 @@ each with its commit, times
 checks that both produced the same lines, totals and amounts due, and prints seconds and
 accounts per second. Each is timed ``--repeat`` times (default 3) on the same data, the
 month's rows removed again (and, on PostgreSQL, written out by a checkpoint) in between, and
-the best time counts, as timeit takes the best: a shared machine only ever adds time. All of it twice, with no history and with H months of it: the run's cost
-must not grow with the ledger. Last, one line per comparison:
+the best time counts, as timeit takes the best: a shared machine only ever adds time. All
+of it twice, with no history and with H months of it: the run's cost must not grow with the
+ledger. Last, one line per comparison:
 ``ratio billing_<db> <baseline s / run s>`` (with history) and
 ``ratio history_flat_<db> <run s without history / run s with H months>``.
 
