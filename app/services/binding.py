@@ -37,9 +37,14 @@ class BindResult:
     organization: dict[str, str] = field(default_factory=dict)
 
 
+def organization_account(number: str, contract: str) -> str:
+    """The words every refusal of an organization's account opens with: whose it is."""
+    return f"Лицевой счёт {number} оформлен на организацию по договору № {contract}"
+
+
 def organization_refusal(number: str, contract: str) -> str:
     """Why an organization's account is not bound to a resident, and where to go instead."""
-    return (f"Лицевой счёт {number} оформлен на организацию по договору № {contract}, поэтому "
+    return (f"{organization_account(number, contract)}, поэтому "
             "привязать его к кабинету жителя нельзя. Начисления, счета и показания по нему — "
             f"в кабинете организации: войдите на странице {BUSINESS_LOGIN}.")
 
@@ -122,10 +127,9 @@ def unbind_account(session: Session, user_id: int, account_id: int, ip: str | No
 
 GUEST_NOT_FOUND = ("Не нашли счётчик с таким номером на этом лицевом счёте. Проверьте номер "
                    "счёта и заводской номер счётчика по квитанции.")
-#: A right pair of an organization's account: its readings are the organization's to give.
-GUEST_ORGANIZATION = ("Лицевой счёт {number} оформлен на организацию по договору № {contract}. "
-                      "Показания по нему передаются в кабинете организации: войдите на "
-                      "странице {login}.")
+#: After organization_account: a right pair's readings are the organization's to give.
+GUEST_ORGANIZATION = (". Показания по нему передаются в кабинете организации: войдите на "
+                      f"странице {BUSINESS_LOGIN}.")
 
 
 def guest_meter(session: Session, number: str, serial: str, ip: str | None) -> Meter:
@@ -150,6 +154,5 @@ def guest_meter(session: Session, number: str, serial: str, ip: str | None) -> M
         raise BindingError(GUEST_NOT_FOUND)
     meter, contract = found
     if contract is not None:
-        raise BindingError(GUEST_ORGANIZATION.format(number=number, contract=contract,
-                                                     login=BUSINESS_LOGIN))
+        raise BindingError(organization_account(number, contract) + GUEST_ORGANIZATION)
     return meter

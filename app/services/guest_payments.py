@@ -25,17 +25,17 @@ from sqlalchemy.orm import Session
 from app.models import PersonalAccount, Premises
 from app.services import accounts, audit, payment_states
 from app.services.auth import AuthError, parse_contact
-from app.services.binding import BUSINESS_LOGIN, clean_number
+from app.services.binding import BUSINESS_LOGIN, clean_number, organization_account
 from app.services.throttle import RULES, guard
 
 #: The per-IP limit of readings without signing in, on counters of this page's own.
 IP_LIMIT = parse(RULES["guest_reading"][1])
 NOT_FOUND = ("Не нашли действующий лицевой счёт с таким номером. Проверьте номер по "
              "квитанции.")
-#: An organization's account: paid by the bill's bank details, its debt shown behind its login.
-ORGANIZATION = ("Лицевой счёт {number} оформлен на организацию по договору № {contract}. "
-                "Его оплачивают по реквизитам из счёта; начисления и платежи — в кабинете "
-                "организации: войдите на странице {login}.")
+#: After binding.organization_account: paid by the bill's bank details, its debt shown
+#: behind its login.
+ORGANIZATION = (". Его оплачивают по реквизитам из счёта; начисления и платежи — в кабинете "
+                f"организации: войдите на странице {BUSINESS_LOGIN}.")
 THROTTLED = ("Слишком много попыток за короткое время. Попробуйте снова через {minutes} мин. "
              "или войдите в личный кабинет.")
 CONTACT_HINT = ("Укажите электронную почту (например, ivanov@mail.ru) или номер мобильного "
@@ -144,8 +144,7 @@ def look_up(session: Session, number: str | None, amount: str | None, contact: s
         raise InvalidForm({"account": NOT_FOUND})
     account_id, contract = found
     if contract is not None:
-        raise InvalidForm({"account": ORGANIZATION.format(number=number, contract=contract,
-                                                          login=BUSINESS_LOGIN)})
+        raise InvalidForm({"account": organization_account(number, contract) + ORGANIZATION})
     return Draft(account_id, number, value, customer)
 
 
