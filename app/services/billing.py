@@ -176,11 +176,11 @@ def _tuned(connection):
     for the scratch tables (temp_buffers, 8 MB by default: a million accounts' scratch tables
     went through temporary files, which compete for the page cache with the ledger). That one
     can be set only in a connection that has not used a temporary table yet (else the run
-    goes on with the buffers it has), and the server
-    process keeps the buffers while the connection lives: so the connection leaves the pool
-    and is closed when the run's transaction ends, rather than idle in a worker's pool
-    holding up to that much of the server's memory. SQLite:
-    page caches for the run's working set, of the database and of its scratch tables (2 MB
+    goes on with the buffers it has), and the server process keeps the buffers while the
+    connection lives: so the connection leaves the pool and is closed when the run's
+    transaction ends, rather than idle in a worker's pool holding that much memory.
+
+    SQLite: page caches for the run's working set, of the database and of its scratch tables (2 MB
     each by default: the rest went through the file system); and the write lock taken first
     (BEGIN IMMEDIATE), waiting up to ten minutes for another branch's run to commit: taken
     at the first INSERT instead, after another writer had committed, it fails at once
